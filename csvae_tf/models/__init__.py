@@ -1,0 +1,1 @@
+"""Models: CSVAE (and, later, the paper's baselines), looked up by name in `registry`."""

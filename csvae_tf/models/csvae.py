@@ -1,0 +1,384 @@
+"""The Conditional Subspace VAE (Klys, Snell & Zemel 2018, §4) as a subclassed Keras model.
+
+Latent space H = Z x W, W = W_1 x ... x W_k, one subspace of dimension dim_w per label.
+
+    q_phi1(z | x)    = N(mu_phi1(x), sigma_phi1(x))           z encoder          (§4.2)
+    q_phi2(w | x, y) = N(mu_phi2(x, y), sigma_phi2(x, y))     w encoder          (§4.2)
+    p_theta(x | w, z)                                          decoder + likelihood
+    q_delta(y | z)   = prod_i Bernoulli(y_i | pi_delta(z)_i)   adversary (binary labels)
+                       or Categorical(y | pi_delta(z))         (one-hot labels, §4.2's Cat)
+    p(z) = N(0, I),  p(w | y) = prod_i p(w_i | y_i)            priors (csvae_tf.priors)
+
+`train_step` alternates two updates on every batch (appendix 7.1):
+  1. encoders + decoder minimise  beta1*recon + beta2*KL_w + beta3*KL_z + beta4*M2   (eq. 5, M2);
+     the adversary's weights are held fixed (they are not in this update's variable list);
+  2. the adversary maximises  beta5 * log q(y | z)  (N) on the z sampled in step 1, passed
+     through tf.stop_gradient so no gradient reaches the encoder.
+Each player has its own optimizer (`compile(optimizer=..., adversary_optimizer=...)`).
+
+Sampling is seeded from (seed, optimizer step, replica id) with stateless tfp samplers, so a run
+restored from a checkpoint draws exactly the noise the uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from csvae_tf import likelihoods, losses, networks, priors, schedules
+
+tfd = tfp.distributions
+
+LABEL_TYPES = ("binary", "categorical")
+
+
+class Encoding(NamedTuple):
+    """Posteriors of one batch: z [batch, dim_z] events; w [batch, k, dim_w] events (None without y)."""
+
+    z: tfd.Distribution
+    w: Optional[tfd.Distribution]
+
+
+def _num_replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _replica_id() -> tf.Tensor:
+    context = tf.distribute.get_replica_context()
+    replica = context.replica_id_in_sync_group if context is not None else 0
+    return tf.cast(replica, tf.int32)
+
+
+def _global_mean(per_example: tf.Tensor) -> tf.Tensor:
+    """Mean over the global batch from one replica's share.
+
+    Under tf.distribute the optimizer sums gradients over replicas, so each replica's local mean
+    is divided by the number of replicas; with one replica this is the plain mean.
+    """
+    return tf.reduce_mean(per_example) / _num_replicas()
+
+
+class CSVAE(keras.Model):
+    """Conditional Subspace VAE.
+
+    Args:
+      input_shape: shape of one example: [n] for vectors (MLP networks) or [H, W, C] for images
+        (Larsen conv networks, H and W multiples of 8). Images are float32 in [0, 1].
+      num_labels: k, the number of label subspaces (binary attributes or one-hot classes).
+      dim_z: dimension of Z.
+      dim_w: dimension of each W_i (the paper uses 2).
+      label_type: "binary" (y in {0,1}^k, a Bernoulli adversary per label) or "categorical"
+        (one-hot y, a categorical adversary, e.g. TFD's seven expressions).
+      likelihood: "gaussian" (fixed scale, the MSE reading), "gaussian_learned" or "bernoulli";
+        see csvae_tf.likelihoods.
+      likelihood_scale: the Gaussian's fixed (or initial) standard deviation, default 1/sqrt(2)
+        so -log p(x|w,z) = sum of squared errors + const.
+      beta1..beta5: the loss weights of appendix 7.1 (defaults 20, 1, 0.2, 10, 1).
+      w_prior_present_loc, w_prior_present_scale, w_prior_absent_loc, w_prior_absent_scale:
+        p(w_i|y_i=1) and p(w_i|y_i=0), see csvae_tf.priors (defaults (3,3),1 and (0,0),0.1).
+      hidden_units: dense sizes of the MLP encoders (the decoder mirrors them); the conv
+        networks for images use Larsen's fixed layers instead.
+      adversary_units: dense sizes of the adversary MLP q(y|z).
+      seed: integer seed of the model's sampling noise.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_labels: int,
+        dim_z: int = 2,
+        dim_w: int = 2,
+        label_type: str = "binary",
+        likelihood: str = "gaussian",
+        likelihood_scale: float = likelihoods.DEFAULT_SCALE,
+        beta1: float = 20.0,
+        beta2: float = 1.0,
+        beta3: float = 0.2,
+        beta4: float = 10.0,
+        beta5: float = 1.0,
+        w_prior_present_loc=3.0,
+        w_prior_present_scale=1.0,
+        w_prior_absent_loc=0.0,
+        w_prior_absent_scale=0.1,
+        hidden_units: Sequence[int] = (64, 64),
+        adversary_units: Sequence[int] = (64, 64),
+        seed: int = 0,
+        name: str = "csvae",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be >= 1, got {num_labels}.")
+        if dim_z < 1 or dim_w < 1:
+            raise ValueError(f"dim_z and dim_w must be >= 1, got dim_z={dim_z}, dim_w={dim_w}.")
+        if label_type not in LABEL_TYPES:
+            raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {label_type!r}.")
+        if label_type == "categorical" and num_labels < 2:
+            raise ValueError("label_type='categorical' needs num_labels >= 2 (one-hot classes).")
+        self.data_shape = tuple(int(d) for d in input_shape)
+        self.num_labels = int(num_labels)
+        self.dim_z = int(dim_z)
+        self.dim_w = int(dim_w)
+        self.label_type = label_type
+        self.betas = tuple(float(b) for b in (beta1, beta2, beta3, beta4, beta5))
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.adversary_units = tuple(int(u) for u in adversary_units)
+        self.seed = int(seed)
+
+        self.z_prior = priors.standard_normal_prior(self.dim_z)
+        self.w_prior = priors.WPrior(
+            self.dim_w,
+            present_loc=w_prior_present_loc,
+            present_scale=w_prior_present_scale,
+            absent_loc=w_prior_absent_loc,
+            absent_scale=w_prior_absent_scale,
+        )
+        self.z_encoder = networks.gaussian_encoder(
+            self.data_shape, self.dim_z, hidden_units=self.hidden_units, name="z_encoder"
+        )
+        self.w_encoder = networks.gaussian_encoder(
+            self.data_shape,
+            self.num_labels * self.dim_w,
+            condition_dim=self.num_labels,
+            hidden_units=self.hidden_units,
+            name="w_encoder",
+        )
+        self.decoder = networks.decoder(
+            self.dim_z + self.num_labels * self.dim_w,
+            self.data_shape,
+            hidden_units=self.hidden_units,
+            name="decoder",
+        )
+        self.likelihood = likelihoods.DecoderLikelihood(
+            likelihood, self.data_shape, scale=likelihood_scale, name="likelihood"
+        )
+        self.adversary = networks.classifier(
+            self.dim_z, self.num_labels, hidden_units=self.adversary_units, name="adversary"
+        )
+        self.adversary_optimizer = None
+        self._trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in (
+                "loss",
+                "reconstruction",
+                "kl_w",
+                "kl_z",
+                "m2",
+                "adversary_loss",
+                "adversary_accuracy",
+            )
+        }
+        self.built = True
+
+    # ------------------------------------------------------------------ distributions
+    def z_posterior(self, x: tf.Tensor, training: bool = False) -> tfd.Distribution:
+        """q(z | x): batch [batch], event [dim_z]."""
+        mean, stddev = self.z_encoder(x, training=training)
+        return tfd.Independent(tfd.Normal(mean, stddev), reinterpreted_batch_ndims=1, name="z_posterior")
+
+    def w_posterior(self, x: tf.Tensor, y: tf.Tensor, training: bool = False) -> tfd.Distribution:
+        """q(w | x, y): batch [batch], event [k, dim_w]."""
+        mean, stddev = self.w_encoder([x, tf.cast(y, tf.float32)], training=training)
+        shape = [-1, self.num_labels, self.dim_w]
+        return tfd.Independent(
+            tfd.Normal(tf.reshape(mean, shape), tf.reshape(stddev, shape)),
+            reinterpreted_batch_ndims=2,
+            name="w_posterior",
+        )
+
+    def _decoder_raw(self, z: tf.Tensor, w: tf.Tensor, training: bool) -> tf.Tensor:
+        w_flat = tf.reshape(w, [-1, self.num_labels * self.dim_w])
+        return self.decoder(tf.concat([z, w_flat], axis=-1), training=training)
+
+    def likelihood_distribution(self, z: tf.Tensor, w: tf.Tensor, training: bool = False) -> tfd.Distribution:
+        """p(x | w, z): batch [batch], event [*input_shape]."""
+        return self.likelihood.distribution(self._decoder_raw(z, w, training))
+
+    def adversary_posterior(self, z: tf.Tensor) -> tfd.Distribution:
+        """q(y | z): batch [batch], event [k] (binary) or [k] one-hot (categorical)."""
+        logits = self.adversary(z)
+        if self.label_type == "categorical":
+            return tfd.OneHotCategorical(logits=logits, dtype=tf.float32, name="adversary")
+        return tfd.Independent(
+            tfd.Bernoulli(logits=logits, dtype=tf.float32), reinterpreted_batch_ndims=1, name="adversary"
+        )
+
+    # ------------------------------------------------------------------ user methods
+    def encode(self, x: tf.Tensor, y: Optional[tf.Tensor] = None, training: bool = False) -> Encoding:
+        """Posteriors q(z|x) and, given labels, q(w|x,y)."""
+        return Encoding(
+            z=self.z_posterior(x, training),
+            w=None if y is None else self.w_posterior(x, y, training),
+        )
+
+    def decode(self, z: tf.Tensor, w: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """mu_theta(w, z): z [batch, dim_z], w [batch, k, dim_w] -> [batch, *input_shape]."""
+        return self.likelihood.mean(self._decoder_raw(z, w, training))
+
+    def switch_attribute(self, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+        """G(x, p) = mu_theta(mu_phi1(x), p) of §4.3.
+
+        Args:
+          x: [batch, *input_shape].
+          w: the target point p of W, [batch, k, dim_w] or [k, dim_w] (the same for every
+            example). Several subspaces may be non-zero at once (the Cartesian-product figure);
+            csvae_tf.switching.attribute_point builds §4.3's p with p_l = 0 for l != j.
+
+        Returns:
+          [batch, *input_shape]: the decoded images/vectors. z is mu_phi1(x), labels are unused.
+        """
+        z = self.z_posterior(x).mean()
+        w = tf.cast(w, z.dtype)
+        w = tf.broadcast_to(w, [tf.shape(z)[0], self.num_labels, self.dim_w])
+        return self.decode(z, w)
+
+    def call(self, inputs, training: bool = False):
+        """Reconstruction mu_theta(mu_phi2(x, y), mu_phi1(x)) of inputs = (x, y)."""
+        x, y = inputs
+        encoding = self.encode(x, y, training=training)
+        return self.decode(encoding.z.mean(), encoding.w.mean(), training=training)
+
+    # ------------------------------------------------------------------ training
+    @property
+    def vae_variables(self) -> list:
+        """Encoders', decoder's and likelihood's trainable variables: theta, phi (not delta)."""
+        return (
+            self.z_encoder.trainable_variables
+            + self.w_encoder.trainable_variables
+            + self.decoder.trainable_variables
+            + self.likelihood.trainable_variables
+        )
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def compile(self, optimizer=None, adversary_optimizer=None, **kwargs):
+        """Two optimizers: `optimizer` for the VAE, `adversary_optimizer` for q(y|z).
+
+        Both default to appendix 7.1's Adam at a constant 5e-4; csvae_tf.train_lib passes the
+        MultiStepLR schedule. Both are built here, inside the caller's strategy scope: with two
+        or more replicas Keras' fit builds only `self.optimizer` before the first step, and an
+        adversary optimizer built lazily inside the first distributed step fails there.
+        """
+        optimizer = optimizer or schedules.paper_adam(name="vae_adam")
+        super().compile(optimizer=optimizer, **kwargs)
+        self.adversary_optimizer = adversary_optimizer or schedules.paper_adam(name="adversary_adam")
+        self.optimizer.build(self.vae_variables)
+        self.adversary_optimizer.build(self.adversary.trainable_variables)
+
+    def _sampling_seed(self, stream: tf.Tensor) -> tf.Tensor:
+        """A stateless seed [2] unique to (model seed, step, replica)."""
+        index = tf.cast(stream, tf.int32) * _num_replicas() + _replica_id()
+        return tf.stack([tf.constant(self.seed, tf.int32), index])
+
+    def _adversary_accuracy(self, adversary: tfd.Distribution, y: tf.Tensor) -> tf.Tensor:
+        """Per-example accuracy [batch]: argmax for one-hot labels, per-label mean for binary."""
+        if self.label_type == "categorical":
+            predicted = tf.argmax(adversary.logits_parameter(), axis=-1)
+            return tf.cast(tf.equal(predicted, tf.argmax(y, axis=-1)), tf.float32)
+        predicted = tf.cast(adversary.distribution.logits_parameter() > 0, tf.float32)
+        return tf.reduce_mean(tf.cast(tf.equal(predicted, tf.round(y)), tf.float32), axis=-1)
+
+    def compute_terms(self, x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor, training: bool) -> dict:
+        """Every per-example term of the objective for one batch, from one sample of (z, w).
+
+        Returns a dict of float32 [batch] tensors: reconstruction, kl_w, kl_z, m2, and the
+        sample "z" [batch, dim_z] that the adversary update reuses.
+        """
+        y = tf.cast(y, tf.float32)
+        z_seed, w_seed = tfp.random.split_seed(seed, n=2)
+        encoding = self.encode(x, y, training=training)
+        z = encoding.z.sample(seed=z_seed)
+        w = encoding.w.sample(seed=w_seed)
+        likelihood = self.likelihood_distribution(z, w, training=training)
+        return {
+            "reconstruction": losses.reconstruction(likelihood, x),  # eq. (5), M1
+            "kl_w": losses.kl(encoding.w, self.w_prior(y)),  # eq. (5), M1
+            "kl_z": losses.kl(encoding.z, self.z_prior),  # eq. (5), M1
+            "m2": losses.negative_entropy(self.adversary_posterior(z)),  # M2
+            "z": z,
+        }
+
+    def vae_objective(self, terms: dict) -> tf.Tensor:
+        """beta1*recon + beta2*KL_w + beta3*KL_z + beta4*M2 per example [batch] (appendix 7.1)."""
+        beta1, beta2, beta3, beta4, _ = self.betas
+        return (
+            beta1 * terms["reconstruction"]
+            + beta2 * terms["kl_w"]
+            + beta3 * terms["kl_z"]
+            + beta4 * terms["m2"]
+        )
+
+    def _update_trackers(self, terms, objective, adversary_loss, adversary_accuracy):
+        for name in ("reconstruction", "kl_w", "kl_z", "m2"):
+            self._trackers[name].update_state(tf.reduce_mean(terms[name]))
+        self._trackers["loss"].update_state(tf.reduce_mean(objective))
+        self._trackers["adversary_loss"].update_state(tf.reduce_mean(adversary_loss))
+        self._trackers["adversary_accuracy"].update_state(tf.reduce_mean(adversary_accuracy))
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def train_step(self, data):
+        x, y = data
+        y = tf.cast(y, tf.float32)
+        seed = self._sampling_seed(self.optimizer.iterations)
+
+        # (1) VAE update on M1 + M2; the adversary's weights are not in this variable list.
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x, y, seed, training=True)
+            objective = self.vae_objective(terms)
+            loss = _global_mean(objective)
+        variables = self.vae_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+        # (2) Adversary update on N with z held fixed: no gradient reaches the encoder.
+        z = tf.stop_gradient(terms["z"])
+        beta5 = self.betas[4]
+        with tf.GradientTape() as tape:
+            adversary = self.adversary_posterior(z)
+            adversary_loss = -beta5 * losses.label_log_likelihood(adversary, y)  # N
+            loss = _global_mean(adversary_loss)
+        variables = self.adversary.trainable_variables
+        self.adversary_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+        return self._update_trackers(terms, objective, adversary_loss, self._adversary_accuracy(adversary, y))
+
+    def test_step(self, data):
+        x, y = data
+        y = tf.cast(y, tf.float32)
+        terms = self.compute_terms(x, y, self._sampling_seed(tf.constant(-1)), training=False)
+        adversary = self.adversary_posterior(terms["z"])
+        adversary_loss = -self.betas[4] * losses.label_log_likelihood(adversary, y)
+        return self._update_trackers(
+            terms, self.vae_objective(terms), adversary_loss, self._adversary_accuracy(adversary, y)
+        )
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        """Every constructor argument, JSON-serialisable: enough to rebuild the model."""
+        prior = self.w_prior.get_config()
+        return {
+            "input_shape": list(self.data_shape),
+            "num_labels": self.num_labels,
+            "dim_z": self.dim_z,
+            "dim_w": self.dim_w,
+            "label_type": self.label_type,
+            "likelihood": self.likelihood.kind,
+            "likelihood_scale": self.likelihood.scale,
+            **{f"beta{i + 1}": b for i, b in enumerate(self.betas)},
+            "w_prior_present_loc": prior["present_loc"],
+            "w_prior_present_scale": prior["present_scale"],
+            "w_prior_absent_loc": prior["absent_loc"],
+            "w_prior_absent_scale": prior["absent_scale"],
+            "hidden_units": list(self.hidden_units),
+            "adversary_units": list(self.adversary_units),
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "CSVAE":
+        return cls(**config)

@@ -1,0 +1,25 @@
+"""One place that maps a model's name to its class, so trainers, export and evaluation take --model=."""
+
+from __future__ import annotations
+
+from typing import Dict, Type
+
+import keras
+
+from csvae_tf.models.csvae import CSVAE
+
+MODELS: Dict[str, Type[keras.Model]] = {
+    "csvae": CSVAE,
+}
+
+
+def get(name: str) -> Type[keras.Model]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}.") from None
+
+
+def build(name: str, config: dict) -> keras.Model:
+    """Instantiate model `name` from its get_config() dict."""
+    return get(name).from_config(config)
