@@ -1,0 +1,369 @@
+"""The training loop every trainer shares: strategy-agnostic, flag-free, resumable.
+
+`train` builds a model inside the strategy's scope, compiles it with appendix 7.1's optimizers,
+restores the latest checkpoint in `model_dir` if there is one, and runs `model.fit` until the
+configured number of epochs is reached. A killed run started again with the same arguments
+resumes from its last checkpoint: weights, both optimizers' state (and so the step and the
+learning-rate schedule) and the data position (the train data must be epoch-indexed, see
+csvae_tf.data.pipeline).
+
+What a run leaves in `model_dir`:
+  model.json        the model's registry name and constructor config (enough to rebuild it);
+  run_config.json   the resolved run configuration (flags) that trained it;
+  checkpoints/      tf.train.CheckpointManager checkpoints of model + both optimizers;
+  tensorboard/      scalars of every loss term, the adversary's accuracy and the learning rate.
+Export and evaluation need only `model_dir` (see `restore_model`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from typing import Callable, List, Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from csvae_tf import schedules
+from csvae_tf.models import registry
+
+MODEL_FILE = "model.json"
+RUN_CONFIG_FILE = "run_config.json"
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How to train (not what): shared by every trainer.
+
+    Attributes:
+      model_dir: where checkpoints, configs and logs go; a run resumes from here.
+      epochs: total epochs of the run (the paper: 2300).
+      batch_size: global batch size (split over replicas).
+      learning_rate: initial learning rate of both Adams (appendix 7.1: 5e-4).
+      seed: seeds Python, NumPy and TensorFlow before the model is built (its initial weights).
+      milestones: MultiStepLR milestones in epochs (appendix 7.1: 3^i, i = 0..6).
+      gamma: MultiStepLR decay factor (appendix 7.1: 0.1^(1/7)).
+      checkpoint_every_steps: save every this many steps (0: at each epoch's end), and at the end.
+      keep_checkpoints: how many checkpoints CheckpointManager keeps.
+      steps_per_execution: train steps per tf.function call (fewer Python round trips); lowered
+        to a divisor of the steps per epoch and the checkpoint interval so data and checkpoints
+        stay exact.
+      log_every_seconds: how often the progress line (with ETA) is printed.
+      tensorboard: write TensorBoard scalars.
+    """
+
+    model_dir: str
+    epochs: int
+    batch_size: int
+    learning_rate: float = 5e-4
+    seed: int = 0
+    milestones: Sequence[int] = schedules.PAPER_MILESTONES
+    gamma: float = schedules.PAPER_GAMMA
+    checkpoint_every_steps: int = 0
+    keep_checkpoints: int = 3
+    steps_per_execution: int = 1
+    log_every_seconds: float = 10.0
+    tensorboard: bool = True
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        if self.checkpoint_every_steps < 0 or self.steps_per_execution < 1:
+            raise ValueError("checkpoint_every_steps must be >= 0 and steps_per_execution >= 1.")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+# ---------------------------------------------------------------------------- run files
+def write_json(path: str, payload: dict) -> None:
+    """Write JSON atomically (a killed run never leaves a half-written file)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def write_model_file(model_dir: str, model_name: str, model: keras.Model) -> None:
+    write_json(os.path.join(model_dir, MODEL_FILE), {"model": model_name, "config": model.get_config()})
+
+
+def make_checkpoint(model: keras.Model) -> tf.train.Checkpoint:
+    """The objects a checkpoint holds: the model and, once compiled, both optimizers."""
+    objects = {"model": model}
+    if getattr(model, "optimizer", None) is not None:
+        objects["optimizer"] = model.optimizer
+    if getattr(model, "adversary_optimizer", None) is not None:
+        objects["adversary_optimizer"] = model.adversary_optimizer
+    return tf.train.Checkpoint(**objects)
+
+
+def latest_checkpoint(model_dir: str) -> Optional[str]:
+    return tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+
+
+def restore_model(model_dir: str, checkpoint_path: Optional[str] = None) -> keras.Model:
+    """Rebuild the model a run trained from `model_dir` alone, with its latest (or given) weights.
+
+    Raises:
+      FileNotFoundError: with what is missing and how to make it.
+    """
+    model_file = os.path.join(model_dir, MODEL_FILE)
+    if not os.path.exists(model_file):
+        raise FileNotFoundError(
+            f"{model_file} not found: {model_dir!r} is not a training run directory "
+            f"(trainers write {MODEL_FILE} and {CHECKPOINT_DIR}/ there; pass the trainer's --model_dir)."
+        )
+    checkpoint_path = checkpoint_path or latest_checkpoint(model_dir)
+    if checkpoint_path is None:
+        raise FileNotFoundError(
+            f"No checkpoint in {os.path.join(model_dir, CHECKPOINT_DIR)}: the run has not saved one yet "
+            f"(it saves at each epoch's end); train longer or wait for the first checkpoint."
+        )
+    with open(model_file) as f:
+        spec = json.load(f)
+    model = registry.build(spec["model"], spec["config"])
+    tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
+    return model
+
+
+# ---------------------------------------------------------------------------- callbacks
+def current_step(model: keras.Model) -> int:
+    """Updates the VAE optimizer has applied (a MirroredVariable under tf.distribute)."""
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+def _finite(logs: Optional[dict]) -> bool:
+    return all(math.isfinite(float(v)) for v in (logs or {}).values())
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first NaN/Inf in any logged value and remembers the step."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad_step: Optional[int] = None
+        self.bad_logs: dict = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bad_step is None and not _finite(logs):
+            self.bad_step = current_step(self.model)
+            self.bad_logs = {k: float(v) for k, v in logs.items()}
+            self.model.stop_training = True
+
+
+class CheckpointSaver(keras.callbacks.Callback):
+    """Saves model + both optimizers every `every_steps` steps, unless the guard saw a bad loss."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, every_steps: int, guard: NonFiniteGuard):
+        super().__init__()
+        self.manager = manager
+        self.every_steps = every_steps
+        self.guard = guard
+        self._saved_step: Optional[int] = None
+
+    def on_train_begin(self, logs=None):
+        if self._saved_step is None:  # a restored run does not save its starting point again
+            self._saved_step = current_step(self.model)
+
+    def save(self) -> None:
+        step = current_step(self.model)
+        if self.guard.bad_step is not None or self._saved_step == step:
+            return
+        self.manager.save(checkpoint_number=step)
+        self._saved_step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if current_step(self.model) % self.every_steps == 0:
+            self.save()
+
+    def on_train_end(self, logs=None):
+        self.save()
+
+
+class ProgressLogger(keras.callbacks.Callback):
+    """One line every few seconds: step, epoch, losses, speed and the ETA of the whole run."""
+
+    def __init__(self, total_steps: int, steps_per_epoch: int, batch_size: int, every_seconds: float, stream=None):
+        super().__init__()
+        self.total_steps = total_steps
+        self.steps_per_epoch = steps_per_epoch
+        self.batch_size = batch_size
+        self.every_seconds = every_seconds
+        self.stream = stream or sys.stdout
+        self._start_time = None
+        self._start_step = 0
+        self._last_print = 0.0
+        self._last_validation_print = 0.0
+
+    def on_train_begin(self, logs=None):
+        if self._start_time is None:  # one logger spans several fit() calls
+            self._start_time = time.perf_counter()
+            self._start_step = current_step(self.model)
+
+    def _line(self, logs) -> str:
+        step = current_step(self.model)
+        elapsed = time.perf_counter() - self._start_time
+        rate = (step - self._start_step) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total_steps - step) / rate if rate > 0 else float("nan")
+        shown = ", ".join(f"{k} {float(v):.4g}" for k, v in sorted((logs or {}).items()))
+        return (
+            f"step {step}/{self.total_steps} (epoch {step // self.steps_per_epoch + 1}) | {shown} | "
+            f"{rate * self.batch_size:.0f} examples/s | elapsed {_duration(elapsed)} | ETA {_duration(eta)}"
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self._last_print >= self.every_seconds:
+            self._last_print = now
+            print(self._line(logs), file=self.stream, flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        validation = {k: v for k, v in (logs or {}).items() if k.startswith("val_")}
+        now = time.perf_counter()
+        last_epoch = current_step(self.model) >= self.total_steps
+        if validation and (now - self._last_validation_print >= self.every_seconds or last_epoch):
+            self._last_validation_print = now
+            shown = ", ".join(f"{k} {float(v):.4g}" for k, v in sorted(validation.items()))
+            print(f"epoch {epoch + 1} held out: {shown}", file=self.stream, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
+
+
+# ---------------------------------------------------------------------------- training
+@dataclasses.dataclass
+class TrainResult:
+    model: keras.Model
+    history: List[dict]
+    resumed_from_step: int
+    final_step: int
+
+
+def paper_optimizers(learning_rate: float, steps_per_epoch: int, milestones, gamma):
+    """One Adam per player with appendix 7.1's MultiStepLR schedule (each counts its own steps)."""
+    def schedule():
+        return schedules.MultiStepDecay(learning_rate, steps_per_epoch, milestones, gamma)
+
+    return (
+        schedules.paper_adam(schedule(), name="vae_adam"),
+        schedules.paper_adam(schedule(), name="adversary_adam"),
+    )
+
+
+def train(
+    build_model: Callable[[], keras.Model],
+    model_name: str,
+    make_train_data: Callable[[int, int], tf.data.Dataset],
+    steps_per_epoch: int,
+    config: TrainConfig,
+    strategy: tf.distribute.Strategy,
+    validation_data: Optional[tf.data.Dataset] = None,
+    run_config: Optional[dict] = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainResult:
+    """Train (or resume) a model until `config.epochs` epochs are done.
+
+    Args:
+      build_model: returns a new, uncompiled model; called inside the strategy's scope.
+      model_name: its registry name (written to model.json).
+      make_train_data: (first_epoch, skip_batches) -> an endless, epoch-indexed dataset of
+        (x, y) global batches starting at that position (csvae_tf.data.pipeline).
+      steps_per_epoch: batches per epoch.
+      config: the TrainConfig.
+      strategy: the tf.distribute strategy (MirroredStrategy on one machine).
+      validation_data: optional finite dataset evaluated at each epoch's end.
+      run_config: the resolved flags, written to run_config.json.
+      callbacks: extra Keras callbacks.
+
+    Raises:
+      TrainingDiverged: a loss became NaN/Inf; the message names the step.
+    """
+    os.makedirs(config.model_dir, exist_ok=True)
+    every_steps = config.checkpoint_every_steps or steps_per_epoch
+    steps_per_execution = math.gcd(config.steps_per_execution, steps_per_epoch, every_steps)
+
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        model = build_model()
+        optimizer, adversary_optimizer = paper_optimizers(
+            config.learning_rate, steps_per_epoch, config.milestones, config.gamma
+        )
+        model.compile(
+            optimizer=optimizer, adversary_optimizer=adversary_optimizer, steps_per_execution=steps_per_execution
+        )
+        checkpoint = make_checkpoint(model)
+        manager = tf.train.CheckpointManager(
+            checkpoint, os.path.join(config.model_dir, CHECKPOINT_DIR), max_to_keep=config.keep_checkpoints
+        )
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    write_model_file(config.model_dir, model_name, model)
+    write_json(
+        os.path.join(config.model_dir, RUN_CONFIG_FILE),
+        {"train": dataclasses.asdict(config), "run": run_config or {}},
+    )
+
+    start_step = current_step(model)
+    total_steps = config.epochs * steps_per_epoch
+    if start_step:
+        print(f"Resuming from {manager.latest_checkpoint} at step {start_step}/{total_steps}.", flush=True)
+    guard = NonFiniteGuard()
+    all_callbacks = [
+        guard,
+        CheckpointSaver(manager, every_steps, guard),
+        ProgressLogger(total_steps, steps_per_epoch, config.batch_size, config.log_every_seconds),
+        *callbacks,
+    ]
+    if config.tensorboard:
+        all_callbacks.append(
+            keras.callbacks.TensorBoard(os.path.join(config.model_dir, TENSORBOARD_DIR), update_freq="epoch")
+        )
+
+    history: List[dict] = []
+
+    def fit(first_epoch: int, skip: int, last_epoch: int, steps: int) -> None:
+        result = model.fit(
+            make_train_data(first_epoch, skip),
+            initial_epoch=first_epoch,
+            epochs=last_epoch,
+            steps_per_epoch=steps,
+            validation_data=validation_data,
+            callbacks=all_callbacks,
+            shuffle=False,  # the data is already shuffled per epoch, reproducibly
+            verbose=0,
+        )
+        epochs = len(next(iter(result.history.values()), []))
+        history.extend({k: float(v[i]) for k, v in result.history.items()} for i in range(epochs))
+
+    epoch, offset = divmod(start_step, steps_per_epoch)
+    if start_step < total_steps:
+        if offset:  # resume mid-epoch: finish that epoch's remaining batches first
+            fit(epoch, offset, epoch + 1, steps_per_epoch - offset)
+            epoch += 1
+        if epoch < config.epochs and guard.bad_step is None:
+            fit(epoch, 0, config.epochs, steps_per_epoch)
+    if guard.bad_step is not None:
+        raise TrainingDiverged(
+            f"Non-finite loss at step {guard.bad_step} ({guard.bad_logs}); training stopped. The last good "
+            f"checkpoint is {manager.latest_checkpoint}. Lower --learning_rate or check the data for NaNs."
+        )
+    return TrainResult(model, history, start_step, current_step(model))

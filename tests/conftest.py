@@ -1,0 +1,78 @@
+"""Shared test setup: two logical CPUs for multi-replica tests, and tiny CSVAE builders.
+
+The logical-device split has to happen before TensorFlow initialises its runtime, so it runs at
+import time, before any test module (or the library) executes a TF op.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+try:
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+except RuntimeError:
+    # The runtime is already initialised (e.g. another conftest ran first); multi-replica tests
+    # check the device count themselves.
+    pass
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from csvae_tf.models.csvae import CSVAE  # noqa: E402
+
+# A tiny vector CSVAE: 4-dimensional data, k=2 labels, dim_z = dim_w = 2.
+VECTOR_DIM = 4
+NUM_LABELS = 2
+TINY = dict(
+    input_shape=[VECTOR_DIM],
+    num_labels=NUM_LABELS,
+    dim_z=2,
+    dim_w=2,
+    hidden_units=(16, 16),
+    adversary_units=(16,),
+    seed=0,
+)
+
+
+def make_vector_model(init_seed: int = 0, **overrides) -> CSVAE:
+    """A tiny vector CSVAE (not compiled), weights initialised from `init_seed`.
+
+    `overrides` are CSVAE arguments; `seed` among them is the model's sampling seed.
+    """
+    keras.utils.set_random_seed(init_seed)
+    tf.random.set_seed(init_seed)
+    return CSVAE(**{**TINY, **overrides})
+
+
+def vector_batch(batch: int = 8, seed: int = 0):
+    """x float32 [batch, 4] and binary labels y float32 [batch, 2] that depend on x.
+
+    y_0 = x_0 > 0 and y_1 = x_1 > 0, so the labels are predictable from x (and from a z that
+    keeps x's information), and both label columns take both values.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=[batch, VECTOR_DIM]).astype(np.float32)
+    y = (x[:, :NUM_LABELS] > 0).astype(np.float32)
+    return x, y
+
+
+@pytest.fixture
+def vector_model_factory():
+    return make_vector_model
+
+
+@pytest.fixture
+def batch():
+    return vector_batch()

@@ -1,0 +1,136 @@
+"""The shared training loop: checkpoints, exact resume, restore from model_dir, NaN guard, data order."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from csvae_tf import distribute, train_lib
+from csvae_tf.data import pipeline
+from csvae_tf.models.csvae import CSVAE
+
+BATCH = 16
+
+
+def _data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)
+    return x, y
+
+
+def _run(model_dir, epochs, x, y, checkpoint_every_steps=0, steps_per_execution=1):
+    steps = pipeline.steps_per_epoch(len(x), BATCH)
+    config = train_lib.TrainConfig(
+        model_dir=str(model_dir),
+        epochs=epochs,
+        batch_size=BATCH,
+        checkpoint_every_steps=checkpoint_every_steps,
+        steps_per_execution=steps_per_execution,
+        tensorboard=False,
+        log_every_seconds=1e9,
+    )
+    return train_lib.train(
+        lambda: CSVAE(input_shape=(3,), num_labels=1, hidden_units=(8,), adversary_units=(8,), seed=3),
+        "csvae",
+        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
+        steps,
+        config,
+        distribute.make_strategy(),
+    )
+
+
+def _weights(model):
+    return [np.array(v) for v in model.weights]
+
+
+def _optimizer_state(optimizer):
+    return [np.array(v) for v in optimizer.variables]
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    """2 epochs, then a new process-like restart to 4 epochs == 4 epochs straight (weights and Adam state)."""
+    x, y = _data()
+    straight = _run(tmp_path / "straight", 4, x, y).model
+    _run(tmp_path / "resumed", 2, x, y)
+    resumed = _run(tmp_path / "resumed", 4, x, y)
+    assert resumed.resumed_from_step == 2 * (len(x) // BATCH)
+    for a, b in zip(_weights(straight), _weights(resumed.model)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(_optimizer_state(straight.adversary_optimizer), _optimizer_state(resumed.model.adversary_optimizer)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(_optimizer_state(straight.optimizer), _optimizer_state(resumed.model.optimizer)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path):
+    """Checkpoints every 4 steps (epochs of 6 steps): restarting from step 4 of epoch 0 loses nothing."""
+    x, y = _data()
+    straight = _run(tmp_path / "straight", 2, x, y).model
+    first = _run(tmp_path / "resumed", 2, x, y, checkpoint_every_steps=4)
+    # Pretend the run was killed right after step 4: keep only that checkpoint.
+    ckpt_dir = tmp_path / "resumed" / train_lib.CHECKPOINT_DIR
+    assert (ckpt_dir / "ckpt-4.index").exists()
+    (ckpt_dir / "checkpoint").write_text('model_checkpoint_path: "ckpt-4"\nall_model_checkpoint_paths: "ckpt-4"\n')
+    resumed = _run(tmp_path / "resumed", 2, x, y, checkpoint_every_steps=4)
+    assert first.final_step == 12 and resumed.resumed_from_step == 4 and resumed.final_step == 12
+    for a, b in zip(_weights(straight), _weights(resumed.model)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_run_directory_restores_the_model(tmp_path):
+    x, y = _data()
+    trained = _run(tmp_path, 1, x, y, steps_per_execution=3).model
+    spec = json.loads((tmp_path / train_lib.MODEL_FILE).read_text())
+    assert spec["model"] == "csvae" and spec["config"]["input_shape"] == [3]
+    run_config = json.loads((tmp_path / train_lib.RUN_CONFIG_FILE).read_text())
+    assert run_config["train"]["batch_size"] == BATCH
+    restored = train_lib.restore_model(str(tmp_path))
+    np.testing.assert_allclose(
+        restored.z_posterior(x).mean().numpy(), trained.z_posterior(x).mean().numpy(), rtol=1e-6
+    )
+
+
+def test_restore_errors_say_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model.json"):
+        train_lib.restore_model(str(tmp_path))
+    os.makedirs(tmp_path / "run")
+    train_lib.write_model_file(str(tmp_path / "run"), "csvae", CSVAE(input_shape=(3,), num_labels=1))
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        train_lib.restore_model(str(tmp_path / "run"))
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    x, y = _data()
+    _run(tmp_path, 1, x, y)
+    good = train_lib.latest_checkpoint(str(tmp_path))
+    bad_x = x.copy()
+    bad_x[:] = np.nan
+    with pytest.raises(train_lib.TrainingDiverged, match=r"step 7"):
+        _run(tmp_path, 2, bad_x, y)
+    assert train_lib.latest_checkpoint(str(tmp_path)) == good
+
+
+def test_epoch_indexed_batches_are_a_pure_function_of_position():
+    x = np.arange(40, dtype=np.float32)[:, None]
+    y = np.zeros((40, 1), np.float32)
+    stream = [b[0].numpy().ravel() for b in pipeline.epoch_indexed_batches(x, y, 8, seed=1).take(15)]
+    # Every epoch is a permutation of the 40 examples (5 full batches), and epochs differ.
+    for epoch in range(3):
+        assert sorted(np.concatenate(stream[epoch * 5 : epoch * 5 + 5]).tolist()) == list(range(40))
+    assert not np.array_equal(stream[0], stream[5])
+    resumed = [b[0].numpy().ravel() for b in pipeline.epoch_indexed_batches(x, y, 8, 1, first_epoch=1, skip_batches=2).take(8)]
+    for a, b in zip(stream[7:15], resumed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_batch_size_larger_than_data_is_refused():
+    with pytest.raises(ValueError, match="batch_size"):
+        pipeline.steps_per_epoch(10, 64)
+
+
+def test_train_config_refuses_bad_values(tmp_path):
+    with pytest.raises(ValueError, match="epochs"):
+        train_lib.TrainConfig(model_dir=str(tmp_path), epochs=0, batch_size=8)

@@ -1,0 +1,6 @@
+"""Thin absl programs: flags -> configs -> csvae_tf.train_lib. Run as `python -m trainers.<name>`."""
+
+import os
+
+# Before TensorFlow is imported: keep its C++ INFO/WARNING chatter off the console.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
