@@ -35,10 +35,13 @@ def main(argv):
     del argv
     common.quiet_tensorflow()
     strategy = distribute.make_strategy()
-    distribute.check_batch_size(FLAGS.batch_size, strategy)
-    config = common.train_config()
-    data = swiss_roll.load(FLAGS.n_samples, int(FLAGS.label_axis), FLAGS.test_fraction, FLAGS.seed)
-    steps_per_epoch = pipeline.steps_per_epoch(len(data.train.features), FLAGS.batch_size)
+    try:  # bad flag values end in one line, before any training
+        distribute.check_batch_size(FLAGS.batch_size, strategy)
+        config = common.train_config()
+        data = swiss_roll.load(FLAGS.n_samples, int(FLAGS.label_axis), FLAGS.test_fraction, FLAGS.seed)
+        steps_per_epoch = pipeline.steps_per_epoch(len(data.train.features), FLAGS.batch_size)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
 
     def build_model():
         return CSVAE(

@@ -47,7 +47,7 @@ def swiss_roll_figure(
         for value, colour in zip((0, 1), LABEL_COLOURS):
             chosen = labels == value
             # scikit-learn's column 1 is the roll's height: draw it vertically.
-            ax.scatter(data[chosen, 0], data[chosen, 2], data[chosen, 1], s=2, c=colour, alpha=0.6, linewidths=0)
+            ax.scatter(data[chosen, 0], data[chosen, 2], data[chosen, 1], s=4, c=colour, alpha=0.6, linewidths=0)
         ax.set_xlabel("$x_0$")
         ax.set_ylabel("$x_2$")
         ax.set_zlabel("$x_1$")

@@ -17,7 +17,8 @@ METRICS_FILE = "metrics.json"
 def evaluate(model, data: SwissRoll, model_dir: str) -> dict:
     """Scores a trained CSVAE on the held-out roll and writes metrics.json and swiss_roll.png.
 
-    metrics.json holds the held-out reconstruction MSE (per coordinate, from posterior means),
+    metrics.json holds the held-out reconstruction MSE (per coordinate, from posterior means, in
+    the roll's own units, beside the data's variance),
     and the held-out accuracy of probes trained on the training set's latent means:
     z -> y should be near the majority-class rate (no leakage), w -> y near 100 %.
     """
@@ -32,9 +33,11 @@ def evaluate(model, data: SwissRoll, model_dir: str) -> dict:
         probes[f"{name}_probe_accuracy"] = logistic.accuracy
         probes[f"{name}_knn_probe_accuracy"] = knn.accuracy
         majority_rate = logistic.majority_rate
+    points = data.standardizer.to_data(data.test.features)
+    reconstructions = data.standardizer.to_data(test.reconstructions)
     metrics = {
-        "reconstruction_mse": float(np.mean((test.reconstructions - data.test.features) ** 2)),
-        "data_variance": float(np.mean(np.var(data.test.features, axis=0))),
+        "reconstruction_mse": float(np.mean((reconstructions - points) ** 2)),
+        "data_variance": float(np.mean(np.var(points, axis=0))),
         **probes,
         "majority_rate": majority_rate,
         "num_train": int(len(data.train.features)),
@@ -45,8 +48,8 @@ def evaluate(model, data: SwissRoll, model_dir: str) -> dict:
         f.write("\n")
     figures.swiss_roll_figure(
         os.path.join(model_dir, FIGURE_FILE),
-        data.test.features,
-        test.reconstructions,
+        points,
+        reconstructions,
         test.z_means,
         test.w_means[:, 0, :],
         data.test.labels,

@@ -1,0 +1,78 @@
+"""The swiss-roll data (§5.1) and its trainer, end to end at tiny size."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from csvae_tf import train_lib
+from csvae_tf.data import swiss_roll
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_height_label_splits_the_roll_in_half():
+    data = swiss_roll.load(n_samples=4000, label_axis=1, seed=0)
+    labels = np.concatenate([data.train.labels, data.test.labels])
+    assert 0.45 < labels.mean() < 0.55
+    raw = data.standardizer.to_data(data.train.features)
+    np.testing.assert_array_equal(data.train.labels[:, 0], (raw[:, 1] > 10).astype(np.float32))
+
+
+def test_column_zero_label_is_the_skewed_split():
+    data = swiss_roll.load(n_samples=4000, label_axis=0, seed=0)
+    share = np.concatenate([data.train.labels, data.test.labels]).mean()
+    assert 0.10 < share < 0.20  # t cos t > 10 only on the outer part of the roll
+
+
+def test_split_sizes_standardisation_and_determinism():
+    data = swiss_roll.load(n_samples=1000, test_fraction=0.2, seed=3)
+    assert data.train.features.shape == (800, 3) and data.test.features.shape == (200, 3)
+    assert data.train.labels.shape == (800, 1) and data.train.features.dtype == np.float32
+    np.testing.assert_allclose(data.train.features.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(data.train.features.std(axis=0), 1.0, atol=1e-4)
+    again = swiss_roll.load(n_samples=1000, test_fraction=0.2, seed=3)
+    np.testing.assert_array_equal(data.test.features, again.test.features)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="label_axis"):
+        swiss_roll.load(label_axis=2)
+    with pytest.raises(ValueError, match="test_fraction"):
+        swiss_roll.load(test_fraction=1.5)
+
+
+def _run_trainer(*flags):
+    return subprocess.run(
+        [sys.executable, "-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", *flags],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+
+
+def test_trainer_writes_figure_metrics_and_checkpoint(tmp_path):
+    run = _run_trainer(f"--model_dir={tmp_path}", "--n_samples=600", "--epochs=3", "--batch_size=32")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "ETA" in run.stdout
+    png = (tmp_path / "swiss_roll.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("z_probe_accuracy", "w_probe_accuracy", "majority_rate", "z_knn_probe_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert 0.0 < metrics["reconstruction_mse"] < metrics["data_variance"]
+    assert metrics["num_train"] + metrics["num_test"] == 600
+    assert train_lib.latest_checkpoint(str(tmp_path)).endswith(f"ckpt-{3 * (480 // 32)}")
+    flags = json.loads((tmp_path / "run_config.json").read_text())["run"]
+    assert flags["n_samples"] == 600 and flags["beta1"] == 20.0
+    model = train_lib.restore_model(str(tmp_path))
+    assert model.get_config()["dim_z"] == 2 and model.get_config()["num_labels"] == 1
+
+
+def test_trainer_refuses_bad_flags_in_one_line(tmp_path):
+    run = _run_trainer(f"--model_dir={tmp_path}", "--dim_w=0")
+    assert run.returncode != 0
+    assert "--dim_w must be >= 1" in run.stderr
+    assert "Traceback" not in run.stderr
