@@ -209,9 +209,18 @@ class ProgressLogger(keras.callbacks.Callback):
         self._last_validation_print = 0.0
 
     def on_train_begin(self, logs=None):
-        if self._start_time is None:  # one logger spans several fit() calls
-            self._start_time = time.perf_counter()
+        self._last_print = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self._start_time is None:
+            # Speed and ETA are measured from the end of the first (compiling) call on; one
+            # logger spans the several fit() calls of a resumed run.
+            self._start_time = now
             self._start_step = current_step(self.model)
+        elif now - self._last_print >= self.every_seconds:
+            self._last_print = now
+            print(self._line(logs), file=self.stream, flush=True)
 
     def _line(self, logs) -> str:
         step = current_step(self.model)
@@ -223,12 +232,6 @@ class ProgressLogger(keras.callbacks.Callback):
             f"step {step}/{self.total_steps} (epoch {step // self.steps_per_epoch + 1}) | {shown} | "
             f"{rate * self.batch_size:.0f} examples/s | elapsed {_duration(elapsed)} | ETA {_duration(eta)}"
         )
-
-    def on_train_batch_end(self, batch, logs=None):
-        now = time.perf_counter()
-        if now - self._last_print >= self.every_seconds:
-            self._last_print = now
-            print(self._line(logs), file=self.stream, flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         validation = {k: v for k, v in (logs or {}).items() if k.startswith("val_")}

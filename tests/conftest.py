@@ -28,7 +28,6 @@ except RuntimeError:
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
 from csvae_tf.models.csvae import CSVAE  # noqa: E402
 
@@ -67,12 +66,3 @@ def vector_batch(batch: int = 8, seed: int = 0):
     y = (x[:, :NUM_LABELS] > 0).astype(np.float32)
     return x, y
 
-
-@pytest.fixture
-def vector_model_factory():
-    return make_vector_model
-
-
-@pytest.fixture
-def batch():
-    return vector_batch()
