@@ -54,7 +54,9 @@ def _run_trainer(*flags):
 
 
 def test_trainer_writes_figure_metrics_and_checkpoint(tmp_path):
-    run = _run_trainer(f"--model_dir={tmp_path}", "--n_samples=600", "--epochs=3", "--batch_size=32")
+    run = _run_trainer(
+        f"--model_dir={tmp_path}", "--n_samples=600", "--epochs=3", "--batch_size=32", "--log_every_seconds=0"
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "ETA" in run.stdout
     png = (tmp_path / "swiss_roll.png").read_bytes()
@@ -76,3 +78,14 @@ def test_trainer_refuses_bad_flags_in_one_line(tmp_path):
     assert run.returncode != 0
     assert "--dim_w must be >= 1" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_default_run_meets_the_papers_picture(tmp_path):
+    """The default flagfile (about a minute): labels mixed in Z, separated in W (Fig. 2)."""
+    run = _run_trainer(f"--model_dir={tmp_path}")
+    assert run.returncode == 0, run.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["z_probe_accuracy"] <= metrics["majority_rate"] + 0.10
+    assert metrics["w_probe_accuracy"] >= 0.95
+    assert metrics["reconstruction_mse"] < 0.01 * metrics["data_variance"]

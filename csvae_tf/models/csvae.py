@@ -181,6 +181,7 @@ class CSVAE(keras.Model):
 
     def w_posterior(self, x: tf.Tensor, y: tf.Tensor, training: bool = False) -> tfd.Distribution:
         """q(w | x, y): batch [batch], event [k, dim_w]."""
+        x = tf.convert_to_tensor(x, tf.float32)  # the two-input encoder refuses numpy beside a tensor
         mean, stddev = self.w_encoder([x, tf.cast(y, tf.float32)], training=training)
         shape = [-1, self.num_labels, self.dim_w]
         return tfd.Independent(
