@@ -327,7 +327,10 @@ def train(
 
     start_step = current_step(model)
     total_steps = config.epochs * steps_per_epoch
-    if start_step:
+    if start_step >= total_steps:
+        print(f"{manager.latest_checkpoint} is already at step {start_step} of {total_steps}: nothing to train.",
+              flush=True)
+    elif start_step:
         print(f"Resuming from {manager.latest_checkpoint} at step {start_step}/{total_steps}.", flush=True)
     guard = NonFiniteGuard()
     all_callbacks = [

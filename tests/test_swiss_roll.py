@@ -66,6 +66,7 @@ def test_trainer_writes_figure_metrics_and_checkpoint(tmp_path):
         assert 0.0 <= metrics[key] <= 1.0
     assert 0.0 < metrics["reconstruction_mse"] < metrics["data_variance"]
     assert metrics["num_train"] + metrics["num_test"] == 600
+    assert list((tmp_path / "tensorboard" / "train").glob("events.out.tfevents.*"))
     assert train_lib.latest_checkpoint(str(tmp_path)).endswith(f"ckpt-{3 * (480 // 32)}")
     flags = json.loads((tmp_path / "run_config.json").read_text())["run"]
     assert flags["n_samples"] == 600 and flags["beta1"] == 20.0
