@@ -495,3 +495,11 @@ def test_encode_with_labels_accepts_numpy_arrays():
 
     expected = model.encode(tf.constant(x), tf.constant(y))
     np.testing.assert_array_equal(encoding.w.mean().numpy(), expected.w.mean().numpy())
+
+
+def test_label_names_are_kept_in_the_config_and_checked():
+    model = make_vector_model(label_names=["smiling", "glasses"])
+    assert model.get_config()["label_names"] == ["smiling", "glasses"]
+    assert make_vector_model().get_config()["label_names"] == ["label_0", "label_1"]
+    with pytest.raises(ValueError, match="label_names"):
+        make_vector_model(label_names=["only_one"])

@@ -51,6 +51,7 @@ def main(argv):
             num_labels=1,
             hidden_units=[int(u) for u in FLAGS.hidden_units],
             adversary_units=[int(u) for u in FLAGS.adversary_units],
+            label_names=[f"x{FLAGS.label_axis} > 10"],
             **common.csvae_kwargs(),
         )
 

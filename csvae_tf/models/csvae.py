@@ -83,6 +83,7 @@ class CSVAE(keras.Model):
         networks for images use Larsen's fixed layers instead.
       adversary_units: dense sizes of the adversary MLP q(y|z).
       seed: integer seed of the model's sampling noise.
+      label_names: a name per label (metadata for figures and exports); default label_0, ...
     """
 
     def __init__(
@@ -106,6 +107,7 @@ class CSVAE(keras.Model):
         hidden_units: Sequence[int] = (64, 64),
         adversary_units: Sequence[int] = (64, 64),
         seed: int = 0,
+        label_names: Optional[Sequence[str]] = None,
         name: str = "csvae",
         **kwargs,
     ):
@@ -127,6 +129,9 @@ class CSVAE(keras.Model):
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.adversary_units = tuple(int(u) for u in adversary_units)
         self.seed = int(seed)
+        self.label_names = tuple(label_names) if label_names else tuple(f"label_{i}" for i in range(num_labels))
+        if len(self.label_names) != self.num_labels:
+            raise ValueError(f"{len(self.label_names)} label_names for {self.num_labels} labels: {self.label_names}.")
 
         self.z_prior = priors.standard_normal_prior(self.dim_z)
         self.w_prior = priors.WPrior(
@@ -377,6 +382,7 @@ class CSVAE(keras.Model):
             "hidden_units": list(self.hidden_units),
             "adversary_units": list(self.adversary_units),
             "seed": self.seed,
+            "label_names": list(self.label_names),
             "name": self.name,
         }
 
