@@ -86,6 +86,29 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or Inf; the last good checkpoint is kept."""
 
 
+class RunDirectoryMismatch(RuntimeError):
+    """model_dir holds a run of another model or configuration, which cannot be resumed."""
+
+
+def check_resumable(model_dir: str, model_name: str, model: keras.Model) -> None:
+    """Refuse to resume a run whose model.json describes a different model."""
+    path = os.path.join(model_dir, MODEL_FILE)
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        previous = json.load(f)
+    current = {"model": model_name, "config": json.loads(json.dumps(model.get_config()))}
+    if previous != current:
+        old, new = previous.get("config", {}), current["config"]
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if previous.get("model") != model_name:
+            changed.insert(0, "model")
+        raise RunDirectoryMismatch(
+            f"{model_dir} holds a run of a different model ({', '.join(changed)} differ from {path}); "
+            f"pass a new --model_dir, or the same settings to resume it."
+        )
+
+
 # ---------------------------------------------------------------------------- run files
 def write_json(path: str, payload: dict) -> None:
     """Write JSON atomically (a killed run never leaves a half-written file)."""
@@ -318,6 +341,7 @@ def train(
             checkpoint, os.path.join(config.model_dir, CHECKPOINT_DIR), max_to_keep=config.keep_checkpoints
         )
         if manager.latest_checkpoint:
+            check_resumable(config.model_dir, model_name, model)
             checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     write_model_file(config.model_dir, model_name, model)
     write_json(

@@ -21,7 +21,7 @@ def _data(n=96, seed=0):
     return x, y
 
 
-def _run(model_dir, epochs, x, y, checkpoint_every_steps=0, steps_per_execution=1):
+def _run(model_dir, epochs, x, y, checkpoint_every_steps=0, steps_per_execution=1, dim_z=2):
     steps = pipeline.steps_per_epoch(len(x), BATCH)
     config = train_lib.TrainConfig(
         model_dir=str(model_dir),
@@ -33,7 +33,7 @@ def _run(model_dir, epochs, x, y, checkpoint_every_steps=0, steps_per_execution=
         log_every_seconds=1e9,
     )
     return train_lib.train(
-        lambda: CSVAE(input_shape=(3,), num_labels=1, hidden_units=(8,), adversary_units=(8,), seed=3),
+        lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=dim_z, hidden_units=(8,), adversary_units=(8,), seed=3),
         "csvae",
         lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
         steps,
@@ -134,3 +134,10 @@ def test_batch_size_larger_than_data_is_refused():
 def test_train_config_refuses_bad_values(tmp_path):
     with pytest.raises(ValueError, match="epochs"):
         train_lib.TrainConfig(model_dir=str(tmp_path), epochs=0, batch_size=8)
+
+
+def test_resuming_with_another_model_configuration_is_refused(tmp_path):
+    x, y = _data()
+    _run(tmp_path, 1, x, y)
+    with pytest.raises(train_lib.RunDirectoryMismatch, match="dim_z"):
+        _run(tmp_path, 2, x, y, dim_z=3)

@@ -74,7 +74,7 @@ def main(argv):
             validation_data=pipeline.evaluation_batches(data.test.features, data.test.labels, 1024),
             run_config=common.resolved_flags(__name__),
         )
-    except train_lib.TrainingDiverged as error:
+    except (train_lib.TrainingDiverged, train_lib.RunDirectoryMismatch) as error:
         sys.exit(f"error: {error}")
     metrics = swiss_roll_evaluation.evaluate(result.model, data, FLAGS.model_dir)
     print(json.dumps(metrics, indent=2, sort_keys=True))
