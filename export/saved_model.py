@@ -419,7 +419,9 @@ def load_trained_model(model_dir: str):
             model_name = json.load(f)["model"]
     except FileNotFoundError as error:
         raise ExportError(str(error)) from None
-    except (tf.errors.OpError, AssertionError, ValueError, KeyError, json.JSONDecodeError) as error:
+    except (tf.errors.OpError, AssertionError, ValueError, KeyError, IndexError, EOFError, OSError) as error:
+        # A truncated data file surfaces as IndexError ("Read less bytes than requested"), a
+        # missing one as NotFoundError, a model.json that does not match as an AssertionError.
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ExportError(
             f"Cannot restore {checkpoint or model_dir}: the checkpoint is unfinished or does not match "
