@@ -456,7 +456,9 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.model_dir or not FLAGS.export_dir:
         sys.exit("error: --model_dir and --export_dir are required.")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from trainers import common  # noqa: PLC0415 - the programs' shared console setup
+
+    common.quiet_tensorflow()
     try:
         path = export_run(
             FLAGS.model_dir,
