@@ -503,3 +503,28 @@ def test_label_names_are_kept_in_the_config_and_checked():
     assert make_vector_model().get_config()["label_names"] == ["label_0", "label_1"]
     with pytest.raises(ValueError, match="label_names"):
         make_vector_model(label_names=["only_one"])
+
+
+def test_standardised_model_speaks_data_units_and_equals_the_standardised_loss():
+    """input_mean/input_scale: encoders see (x - m) / s; -log p(x) = standardised NLL + sum(log s)."""
+    mean, scale = [10.0, -2.0, 0.0, 5.0], [4.0, 0.5, 1.0, 2.0]
+    x, y = vector_batch()
+    data = x * np.asarray(scale, np.float32) + np.asarray(mean, np.float32)
+    plain = make_vector_model(init_seed=5)
+    standardised = make_vector_model(init_seed=5, input_mean=mean, input_scale=scale)
+    np.testing.assert_allclose(
+        standardised.z_posterior(data).mean().numpy(), plain.z_posterior(x).mean().numpy(), rtol=1e-5, atol=1e-6
+    )
+    z, w = plain.encode(x, y).z.mean(), plain.encode(x, y).w.mean()
+    np.testing.assert_allclose(
+        standardised.decode(z, w).numpy(), plain.decode(z, w).numpy() * scale + mean, rtol=1e-5, atol=1e-5
+    )
+    nll_data = -standardised.likelihood_distribution(z, w).log_prob(data).numpy()
+    nll_standard = -plain.likelihood_distribution(z, w).log_prob(x).numpy()
+    np.testing.assert_allclose(nll_data, nll_standard + np.sum(np.log(scale)), rtol=1e-5)
+    config = standardised.get_config()
+    assert config["input_mean"] == mean and CSVAE.from_config(config).input_scale == scale
+    with pytest.raises(ValueError, match="input_mean"):
+        make_vector_model(input_mean=mean)
+    with pytest.raises(ValueError, match="scales > 0"):
+        make_vector_model(input_mean=mean, input_scale=[1.0, 0.0, 1.0, 1.0])

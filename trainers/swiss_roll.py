@@ -52,6 +52,9 @@ def main(argv):
             hidden_units=[int(u) for u in FLAGS.hidden_units],
             adversary_units=[int(u) for u in FLAGS.adversary_units],
             label_names=[f"x{FLAGS.label_axis} > 10"],
+            # Standardised inside the model (see csvae_tf/data/swiss_roll.py for why).
+            input_mean=data.train.features.mean(axis=0).tolist(),
+            input_scale=data.train.features.std(axis=0).tolist(),
             **common.csvae_kwargs(),
         )
 

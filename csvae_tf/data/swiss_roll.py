@@ -5,11 +5,11 @@ scikit-learn's roll the columns are (t cos t, height, t sin t) with t in [1.5 pi
 uniform on [0, 21]: only the height (column 1) splits the roll in half at 10; column 0 splits it
 14 % / 86 %. `label_axis` picks the column (default 1, the half/half split the paper describes).
 
-The model sees each coordinate standardised with the training split's mean and standard
-deviation (the paper does not say what it did). Raw, the roll spans about +-10 per axis and
-beta1 = 20 times its squared error outweighs the adversarial M2 term so much that z keeps the
-label: a held-out logistic probe reads y from z at 79 % and 85 % for seeds 1 and 2 (majority
-53 %), against the majority rate itself once standardised. `Standardizer` maps back for figures.
+The roll is returned in its own units. Train the model standardised (CSVAE's input_mean and
+input_scale, from the training split; the paper does not say what it did): raw, the roll spans
+about +-10 per axis and beta1 = 20 times its squared error outweighs the adversarial M2 term so
+much that z keeps the label (a held-out logistic probe read y from z at 79 % and 85 % for seeds 1
+and 2, majority 53 %), against the majority rate itself once standardised.
 """
 
 from __future__ import annotations
@@ -30,26 +30,13 @@ class Split(NamedTuple):
     roll_position: np.ndarray
 
 
-class Standardizer(NamedTuple):
-    """x_model = (x - mean) / scale, per coordinate; float32 [3] each."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-
-    def to_data(self, standardized: np.ndarray) -> np.ndarray:
-        return standardized * self.scale + self.mean
-
-
 class SwissRoll(NamedTuple):
-    """Standardised splits (what the model sees) and the map back to the roll's coordinates."""
-
     train: Split
     test: Split
-    standardizer: Standardizer
 
 
 def load(n_samples: int = 10000, label_axis: int = 1, test_fraction: float = 0.2, seed: int = 0) -> SwissRoll:
-    """The labelled swiss roll with a held-out split, standardised by the training split's statistics.
+    """The labelled swiss roll with a held-out split.
 
     Args:
       n_samples: points in total (the paper: 10000).
@@ -68,10 +55,7 @@ def load(n_samples: int = 10000, label_axis: int = 1, test_fraction: float = 0.2
     num_test = max(1, int(round(n_samples * test_fraction)))
     test, train = order[:num_test], order[num_test:]
     position = position.astype(np.float32)
-    standardizer = Standardizer(points[train].mean(axis=0), points[train].std(axis=0))
-    points = (points - standardizer.mean) / standardizer.scale
     return SwissRoll(
         train=Split(points[train], labels[train], position[train]),
         test=Split(points[test], labels[test], position[test]),
-        standardizer=standardizer,
     )

@@ -17,8 +17,8 @@ METRICS_FILE = "metrics.json"
 def evaluate(model, data: SwissRoll, model_dir: str) -> dict:
     """Scores a trained CSVAE on the held-out roll and writes metrics.json and swiss_roll.png.
 
-    metrics.json holds the held-out reconstruction MSE (per coordinate, from posterior means, in
-    the roll's own units, beside the data's variance),
+    metrics.json holds the held-out reconstruction MSE (per coordinate, from posterior means,
+    beside the data's variance),
     and the held-out accuracy of probes trained on the training set's latent means:
     z -> y should be near the majority-class rate (no leakage), w -> y near 100 %.
     """
@@ -33,8 +33,7 @@ def evaluate(model, data: SwissRoll, model_dir: str) -> dict:
         probes[f"{name}_probe_accuracy"] = logistic.accuracy
         probes[f"{name}_knn_probe_accuracy"] = knn.accuracy
         majority_rate = logistic.majority_rate
-    points = data.standardizer.to_data(data.test.features)
-    reconstructions = data.standardizer.to_data(test.reconstructions)
+    points, reconstructions = data.test.features, test.reconstructions
     metrics = {
         "reconstruction_mse": float(np.mean((reconstructions - points) ** 2)),
         "data_variance": float(np.mean(np.var(points, axis=0))),

@@ -84,6 +84,10 @@ class CSVAE(keras.Model):
       adversary_units: dense sizes of the adversary MLP q(y|z).
       seed: integer seed of the model's sampling noise.
       label_names: a name per label (metadata for figures and exports); default label_0, ...
+      input_mean, input_scale: per-coordinate statistics of vector data ([n] each, e.g. the
+        training split's mean and standard deviation). The encoders see (x - mean) / scale and
+        the likelihood is the standardised model's, mapped back to data units (see
+        csvae_tf.likelihoods), so encode/decode/switch_attribute all speak data units.
     """
 
     def __init__(
@@ -108,6 +112,8 @@ class CSVAE(keras.Model):
         adversary_units: Sequence[int] = (64, 64),
         seed: int = 0,
         label_names: Optional[Sequence[str]] = None,
+        input_mean: Optional[Sequence[float]] = None,
+        input_scale: Optional[Sequence[float]] = None,
         name: str = "csvae",
         **kwargs,
     ):
@@ -132,6 +138,8 @@ class CSVAE(keras.Model):
         self.label_names = tuple(label_names) if label_names else tuple(f"label_{i}" for i in range(num_labels))
         if len(self.label_names) != self.num_labels:
             raise ValueError(f"{len(self.label_names)} label_names for {self.num_labels} labels: {self.label_names}.")
+
+        self.input_mean, self.input_scale = self._standardisation(input_mean, input_scale)
 
         self.z_prior = priors.standard_normal_prior(self.dim_z)
         self.w_prior = priors.WPrior(
@@ -158,7 +166,12 @@ class CSVAE(keras.Model):
             name="decoder",
         )
         self.likelihood = likelihoods.DecoderLikelihood(
-            likelihood, self.data_shape, scale=likelihood_scale, name="likelihood"
+            likelihood,
+            self.data_shape,
+            scale=likelihood_scale,
+            data_shift=self.input_mean,
+            data_scale=self.input_scale,
+            name="likelihood",
         )
         self.adversary = networks.classifier(
             self.dim_z, self.num_labels, hidden_units=self.adversary_units, name="adversary"
@@ -178,16 +191,34 @@ class CSVAE(keras.Model):
         }
         self.built = True
 
+    def _standardisation(self, mean, scale):
+        if mean is None and scale is None:
+            return None, None
+        if mean is None or scale is None or len(self.data_shape) != 1:
+            raise ValueError("input_mean and input_scale go together, for vector data only.")
+        mean, scale = [float(v) for v in mean], [float(v) for v in scale]
+        if len(mean) != self.data_shape[0] or len(scale) != self.data_shape[0] or min(scale) <= 0:
+            raise ValueError(
+                f"input_mean and input_scale need {self.data_shape[0]} entries each, scales > 0; "
+                f"got {mean} and {scale}."
+            )
+        return mean, scale
+
+    def _encoder_input(self, x) -> tf.Tensor:
+        x = tf.convert_to_tensor(x, tf.float32)
+        if self.input_mean is None:
+            return x
+        return (x - self.input_mean) / self.input_scale
+
     # ------------------------------------------------------------------ distributions
     def z_posterior(self, x: tf.Tensor, training: bool = False) -> tfd.Distribution:
         """q(z | x): batch [batch], event [dim_z]."""
-        mean, stddev = self.z_encoder(x, training=training)
+        mean, stddev = self.z_encoder(self._encoder_input(x), training=training)
         return tfd.Independent(tfd.Normal(mean, stddev), reinterpreted_batch_ndims=1, name="z_posterior")
 
     def w_posterior(self, x: tf.Tensor, y: tf.Tensor, training: bool = False) -> tfd.Distribution:
         """q(w | x, y): batch [batch], event [k, dim_w]."""
-        x = tf.convert_to_tensor(x, tf.float32)  # the two-input encoder refuses numpy beside a tensor
-        mean, stddev = self.w_encoder([x, tf.cast(y, tf.float32)], training=training)
+        mean, stddev = self.w_encoder([self._encoder_input(x), tf.cast(y, tf.float32)], training=training)
         shape = [-1, self.num_labels, self.dim_w]
         return tfd.Independent(
             tfd.Normal(tf.reshape(mean, shape), tf.reshape(stddev, shape)),
@@ -383,6 +414,8 @@ class CSVAE(keras.Model):
             "adversary_units": list(self.adversary_units),
             "seed": self.seed,
             "label_names": list(self.label_names),
+            "input_mean": self.input_mean,
+            "input_scale": self.input_scale,
             "name": self.name,
         }
 
