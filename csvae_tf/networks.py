@@ -54,22 +54,25 @@ def _dense_stack(x, hidden_units: Sequence[int], prefix: str):
     return x
 
 
+def _bn_relu(x, layer: layers.Layer):
+    """layer (bias-free) -> BatchNorm -> ReLU, the Larsen block; names follow the layer's."""
+    x = layer(x)
+    x = layers.BatchNormalization(name=f"{layer.name}_bn")(x)
+    return layers.ReLU(name=f"{layer.name}_relu")(x)
+
+
 def _conv_trunk(images, prefix: str):
     """Larsen encoder trunk: [batch, H, W, C] -> [batch, (H/8)*(W/8)*256]."""
     x = images
     for i, filters in enumerate(LARSEN_ENCODER_FILTERS):
-        x = layers.Conv2D(
+        x = _bn_relu(x, layers.Conv2D(
             filters, LARSEN_KERNEL, strides=2, padding="same", use_bias=False, name=f"{prefix}_conv{i}"
-        )(x)
-        x = layers.BatchNormalization(name=f"{prefix}_conv{i}_bn")(x)
-        x = layers.ReLU(name=f"{prefix}_conv{i}_relu")(x)
+        ))
     return layers.Flatten(name=f"{prefix}_flatten")(x)
 
 
 def _dense_bn_relu(x, units: int, prefix: str):
-    x = layers.Dense(units, use_bias=False, name=f"{prefix}_dense")(x)
-    x = layers.BatchNormalization(name=f"{prefix}_dense_bn")(x)
-    return layers.ReLU(name=f"{prefix}_dense_relu")(x)
+    return _bn_relu(x, layers.Dense(units, use_bias=False, name=f"{prefix}_dense"))
 
 
 def gaussian_encoder(
@@ -139,16 +142,12 @@ def decoder(
     check_image_shape(output_shape)
     height, width, channels = output_shape
     base = (height // 8, width // 8, LARSEN_DECODER_FILTERS[0])
-    x = layers.Dense(base[0] * base[1] * base[2], use_bias=False, name=f"{name}_dense")(latent)
-    x = layers.BatchNormalization(name=f"{name}_dense_bn")(x)
-    x = layers.ReLU(name=f"{name}_dense_relu")(x)
+    x = _dense_bn_relu(latent, base[0] * base[1] * base[2], name)
     x = layers.Reshape(base, name=f"{name}_reshape")(x)
     for i, filters in enumerate(LARSEN_DECODER_FILTERS):
-        x = layers.Conv2DTranspose(
+        x = _bn_relu(x, layers.Conv2DTranspose(
             filters, LARSEN_KERNEL, strides=2, padding="same", use_bias=False, name=f"{name}_deconv{i}"
-        )(x)
-        x = layers.BatchNormalization(name=f"{name}_deconv{i}_bn")(x)
-        x = layers.ReLU(name=f"{name}_deconv{i}_relu")(x)
+        ))
     out = layers.Conv2D(channels, LARSEN_KERNEL, padding="same", name=f"{name}_out")(x)
     return keras.Model(latent, out, name=name)
 
