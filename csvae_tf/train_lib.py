@@ -252,7 +252,7 @@ class ProgressLogger(keras.callbacks.Callback):
         eta = (self.total_steps - step) / rate if rate > 0 else float("nan")
         shown = ", ".join(f"{k} {float(v):.4g}" for k, v in sorted((logs or {}).items()))
         return (
-            f"step {step}/{self.total_steps} (epoch {step // self.steps_per_epoch + 1}) | {shown} | "
+            f"step {step}/{self.total_steps} (epoch {max(step - 1, 0) // self.steps_per_epoch + 1}) | {shown} | "
             f"{rate * self.batch_size:.0f} examples/s | elapsed {_duration(elapsed)} | ETA {_duration(eta)}"
         )
 

@@ -5,9 +5,15 @@ Only trainers import this module (it reads absl FLAGS); the library never does.
 
 from __future__ import annotations
 
+import os
+import sys
+
+import numpy as np
 from absl import flags, logging
 
-from csvae_tf import schedules, train_lib
+from csvae_tf import distribute, image_grids, schedules, train_lib
+from csvae_tf.data import pipeline
+from csvae_tf.models.csvae import CSVAE
 
 FLAGS = flags.FLAGS
 
@@ -81,3 +87,81 @@ def resolved_flags(module_name: str) -> dict:
         for flag in FLAGS.get_flags_for_module(module):
             values[flag.name] = flag.value
     return values
+
+
+def define_image_flags(*, dim_z: int) -> None:
+    """Flags of the image trainers (CelebA, TFD): the paper's settings by default (appendix 7.1)."""
+    define_training_flags(model_dir=None, epochs=2300, batch_size=64)
+    define_csvae_flags(dim_z=dim_z, dim_w=2)
+    flags.DEFINE_bool("fake_data", False, "Train on generated images instead of the dataset (no download needed).")
+    flags.DEFINE_integer("fake_examples", 2048, "How many generated training images --fake_data makes.")
+    flags.DEFINE_integer("image_grid_every_steps", 1000, "Steps between TensorBoard image grids (0: none).")
+    flags.mark_flag_as_required("model_dir")
+
+
+def train_images(
+    module_name: str,
+    train_images_uint8,
+    train_labels,
+    validation,
+    image_shape,
+    label_names,
+    label_type: str,
+):
+    """The shared body of the image trainers: build, train (or resume) and log one CSVAE.
+
+    Args:
+      module_name: the trainer's module (its flags go to run_config.json).
+      train_images_uint8: uint8 [n, H, W, C], held in memory (a CelebA subset is < 1 GB) so each
+        epoch's order is a stateless shuffle of (seed, epoch) and resume is exact.
+      train_labels: float32 [n, k].
+      validation: (images float32 [n, H, W, C], labels [n, k]) held out, or None.
+      image_shape: [H, W, C].
+      label_names: k names.
+      label_type: "binary" or "categorical".
+
+    Returns:
+      The train_lib.TrainResult; exits with a one-line error on bad settings or divergence.
+    """
+    strategy = distribute.make_strategy()
+    try:
+        distribute.check_batch_size(FLAGS.batch_size, strategy)
+        config = train_config()
+        steps_per_epoch = pipeline.steps_per_epoch(len(train_images_uint8), FLAGS.batch_size)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    callbacks, validation_data = [], None
+    if validation is not None:
+        images, labels = validation
+        validation_data = pipeline.evaluation_batches(np.asarray(images, np.float32), labels, FLAGS.batch_size)
+        if FLAGS.image_grid_every_steps and FLAGS.tensorboard:
+            callbacks.append(
+                image_grids.ImageGrids(
+                    os.path.join(FLAGS.model_dir, train_lib.TENSORBOARD_DIR), images[:8], labels[:8],
+                    FLAGS.image_grid_every_steps,
+                )
+            )
+    print(f"{len(train_images_uint8)} training images {list(image_shape)}, labels {list(label_names)}, "
+          f"{strategy.num_replicas_in_sync} replica(s), {FLAGS.epochs} epochs of {steps_per_epoch} steps.", flush=True)
+    try:
+        return train_lib.train(
+            lambda: CSVAE(
+                input_shape=image_shape,
+                num_labels=len(label_names),
+                label_type=label_type,
+                label_names=list(label_names),
+                **csvae_kwargs(),
+            ),
+            "csvae",
+            lambda first_epoch, skip: pipeline.epoch_indexed_batches(
+                train_images_uint8, train_labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip
+            ),
+            steps_per_epoch,
+            config,
+            strategy,
+            validation_data=validation_data,
+            run_config=resolved_flags(module_name),
+            callbacks=callbacks,
+        )
+    except (train_lib.TrainingDiverged, train_lib.RunDirectoryMismatch) as error:
+        sys.exit(f"error: {error}")

@@ -249,7 +249,11 @@ def select_subset(annotations: Annotations, subset: str, split: str, seed: int =
 
 
 def subset_dataset(builder: CelebA64, subset: Subset, split: str) -> tf.data.Dataset:
-    """(image float32 [64, 64, 3] in [0, 1], labels float32 [k]) for each of the subset's images."""
+    """(image uint8 [64, 64, 3], labels float32 [k]) for each of the subset's images.
+
+    Images stay uint8 so a cache of the subset is small; pipeline.epoch_indexed_stream (or
+    pipeline.unit_float) turns them into float32 in [0, 1].
+    """
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
             tf.constant(subset.filenames), tf.range(len(subset.filenames), dtype=tf.int64)
@@ -260,7 +264,7 @@ def subset_dataset(builder: CelebA64, subset: Subset, split: str) -> tf.data.Dat
 
     def to_pair(example):
         row = table.lookup(example["filename"])
-        return tf.cast(example["image"], tf.float32) / 255.0, tf.gather(labels, row)
+        return example["image"], tf.gather(labels, row)
 
     return (
         builder.as_dataset(split=split, read_config=tfds.ReadConfig(try_autocache=False))

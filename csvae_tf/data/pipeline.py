@@ -21,6 +21,13 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     return steps
 
 
+def unit_float(images: tf.Tensor) -> tf.Tensor:
+    """uint8 pixels -> float32 in [0, 1]; float inputs pass through as float32."""
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) / 255.0
+    return tf.cast(images, tf.float32)
+
+
 def epoch_indexed_batches(
     features: np.ndarray,
     labels: np.ndarray,
@@ -32,7 +39,7 @@ def epoch_indexed_batches(
     """An endless stream of shuffled (x, y) batches, epoch after epoch, starting at `first_epoch`.
 
     Args:
-      features: [n, ...] float32.
+      features: [n, ...] float32, or uint8 images (kept uint8 in memory, float32 in [0, 1] per batch).
       labels: [n, k] float32.
       batch_size: the global batch size.
       seed: the shuffling seed; epoch e uses the stateless seed (seed, e).
@@ -46,7 +53,7 @@ def epoch_indexed_batches(
     if len(labels) != num_examples:
         raise ValueError(f"{num_examples} features but {len(labels)} labels.")
     batches_per_epoch = steps_per_epoch(num_examples, batch_size)
-    features = tf.constant(features, tf.float32)
+    features = tf.constant(features) if features.dtype == np.uint8 else tf.constant(features, tf.float32)
     labels = tf.constant(labels, tf.float32)
 
     def epoch_order(epoch):
@@ -61,7 +68,7 @@ def epoch_indexed_batches(
         tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
         .flat_map(epoch_order)
         .skip(skip_batches)
-        .map(lambda index: (tf.gather(features, index), tf.gather(labels, index)))
+        .map(lambda index: (unit_float(tf.gather(features, index)), tf.gather(labels, index)))
     )
     return batches.prefetch(tf.data.AUTOTUNE)
 

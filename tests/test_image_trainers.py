@@ -1,0 +1,98 @@
+"""The CelebA and TFD trainers end to end at tiny size, and a SIGKILLed run resuming exactly."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from csvae_tf import train_lib
+from test_celeba import write_celeba
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+TINY = ["--epochs=1", "--batch_size=4", "--validation_images=4", "--image_grid_every_steps=1", "--log_every_seconds=0",
+        "--dim_z=4"]
+
+
+def _run(module, *flags, timeout=300):
+    return subprocess.run([sys.executable, "-m", module, *flags], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def _images_logged(model_dir):
+    return list((model_dir / "tensorboard" / "images").glob("events.out.tfevents.*"))
+
+
+def test_celeba_trainer_on_official_files(tmp_path):
+    manual = tmp_path / "celeba"
+    write_celeba(manual, num_images=40)
+    run = _run("trainers.celeba", "--flagfile=configs/celeba_glasses.flags", f"--model_dir={tmp_path / 'run'}",
+               f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}", "--subset=Male", *TINY)
+    assert run.returncode == 0, run.stderr[-3000:]
+    model = train_lib.restore_model(str(tmp_path / "run"))
+    assert model.get_config()["input_shape"] == [64, 64, 3] and model.get_config()["label_names"] == ["Male"]
+    assert _images_logged(tmp_path / "run")
+    assert (tmp_path / "tfds" / "celeb_a64").is_dir()
+
+
+def test_celeba_trainer_names_missing_files_before_training(tmp_path):
+    run = _run("trainers.celeba", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={tmp_path}", *TINY)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "list_attr_celeba.txt" in run.stderr and "img_align_celeba.zip" in run.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_tfd_trainer_on_fake_data_has_seven_categorical_subspaces(tmp_path):
+    run = _run("trainers.tfd", "--flagfile=configs/tfd.flags", f"--model_dir={tmp_path}", "--fake_data",
+               "--fake_examples=8", *TINY)
+    assert run.returncode == 0, run.stderr[-3000:]
+    config = train_lib.restore_model(str(tmp_path)).get_config()
+    assert config["input_shape"] == [48, 48, 1] and config["num_labels"] == 7
+    assert config["label_type"] == "categorical" and config["label_names"][3] == "happy"
+
+
+def test_image_trainer_refuses_bad_flags(tmp_path):
+    run = _run("trainers.tfd", f"--model_dir={tmp_path}", "--fake_data", "--batch_size=100000", *TINY[2:])
+    assert run.returncode != 0 and "batch_size" in run.stderr and "Traceback" not in run.stderr
+
+
+def _final_weights(model_dir):
+    """Every saved variable (weights, reached through the optimizers, and both Adams' state) and the step."""
+    reader = tf.train.load_checkpoint(str(model_dir / train_lib.CHECKPOINT_DIR))
+    names = sorted(n for n in reader.get_variable_to_shape_map() if n.endswith("VARIABLE_VALUE") and "save_counter" not in n)
+    return {n: reader.get_tensor(n) for n in names}, int(reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    flags = ["--flagfile=configs/swiss_roll.flags", "--n_samples=2000", "--epochs=6", "--batch_size=32",
+             "--steps_per_execution=5", "--checkpoint_every_steps=10", "--keep_checkpoints=100", "--notensorboard"]
+    straight = _run("trainers.swiss_roll", f"--model_dir={tmp_path / 'straight'}", *flags)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "trainers.swiss_roll", f"--model_dir={killed_dir}", *flags],
+                               cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((killed_dir / train_lib.CHECKPOINT_DIR).glob("ckpt-*0.index")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = train_lib.latest_checkpoint(str(killed_dir))
+    assert killed_at is not None and process.returncode == -signal.SIGKILL
+    _, killed_step = _final_weights(killed_dir)
+    assert killed_step < 6 * (1600 // 32), "the run finished before it could be killed"
+
+    resumed = _run("trainers.swiss_roll", f"--model_dir={killed_dir}", *flags)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming from" in resumed.stdout
+    expected, expected_step = _final_weights(tmp_path / "straight")
+    actual, actual_step = _final_weights(killed_dir)
+    assert actual_step == expected_step == 6 * (1600 // 32)
+    assert expected.keys() == actual.keys() and len(expected) > 10
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
