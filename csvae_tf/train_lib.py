@@ -28,12 +28,13 @@ from typing import Callable, List, Optional, Sequence
 import keras
 import tensorflow as tf
 
-from csvae_tf import schedules
+from csvae_tf import distribute, schedules
 from csvae_tf.models import registry
 
 MODEL_FILE = "model.json"
 RUN_CONFIG_FILE = "run_config.json"
 CHECKPOINT_DIR = "checkpoints"
+WORKERS_DIR = "workers"  # multi-worker runs: each non-chief worker's own copy of the checkpoints
 TENSORBOARD_DIR = "tensorboard"
 
 
@@ -327,6 +328,13 @@ def train(
     every_steps = config.checkpoint_every_steps or steps_per_epoch
     steps_per_execution = math.gcd(config.steps_per_execution, steps_per_epoch, every_steps)
 
+    chief = distribute.is_chief(strategy)
+    multi_worker = distribute.is_multi_worker(strategy)
+    # Under MultiWorkerMirroredStrategy every worker saves (saving takes part in collectives), the
+    # chief into the run's checkpoints/, the others into workers/worker-<i>/; all restore the chief's.
+    checkpoint_dir = os.path.join(config.model_dir, CHECKPOINT_DIR)
+    if not chief:
+        checkpoint_dir = os.path.join(config.model_dir, WORKERS_DIR, f"worker-{distribute.worker_index(strategy)}")
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = build_model()
@@ -338,39 +346,46 @@ def train(
         )
         checkpoint = make_checkpoint(model)
         manager = tf.train.CheckpointManager(
-            checkpoint, os.path.join(config.model_dir, CHECKPOINT_DIR), max_to_keep=config.keep_checkpoints
+            checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints if chief else 1
         )
-        if manager.latest_checkpoint:
+        restore_from = latest_checkpoint(config.model_dir)
+        if restore_from:
             check_resumable(config.model_dir, model_name, model)
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    write_model_file(config.model_dir, model_name, model)
-    write_json(
-        os.path.join(config.model_dir, RUN_CONFIG_FILE),
-        {"train": dataclasses.asdict(config), "run": run_config or {}},
-    )
+            checkpoint.restore(restore_from).assert_existing_objects_matched()
+    if chief:
+        write_model_file(config.model_dir, model_name, model)
+        write_json(
+            os.path.join(config.model_dir, RUN_CONFIG_FILE),
+            {"train": dataclasses.asdict(config), "run": run_config or {}},
+        )
 
     start_step = current_step(model)
     total_steps = config.epochs * steps_per_epoch
     if start_step >= total_steps:
-        print(f"{manager.latest_checkpoint} is already at step {start_step} of {total_steps}: nothing to train.",
-              flush=True)
+        print(f"{restore_from} is already at step {start_step} of {total_steps}: nothing to train.", flush=True)
     elif start_step:
-        print(f"Resuming from {manager.latest_checkpoint} at step {start_step}/{total_steps}.", flush=True)
+        print(f"Resuming from {restore_from} at step {start_step}/{total_steps}.", flush=True)
     guard = NonFiniteGuard()
-    all_callbacks = [
-        guard,
-        CheckpointSaver(manager, every_steps, guard),
-        ProgressLogger(total_steps, steps_per_epoch, config.batch_size, config.log_every_seconds),
-        *callbacks,
-    ]
-    if config.tensorboard:
-        all_callbacks.append(
-            keras.callbacks.TensorBoard(os.path.join(config.model_dir, TENSORBOARD_DIR), update_freq="epoch")
-        )
+    all_callbacks = [guard, CheckpointSaver(manager, every_steps, guard)]
+    if chief:  # only the chief reports and writes logs
+        all_callbacks += [
+            ProgressLogger(total_steps, steps_per_epoch, config.batch_size, config.log_every_seconds),
+            *callbacks,
+        ]
+        if config.tensorboard:
+            all_callbacks.append(
+                keras.callbacks.TensorBoard(os.path.join(config.model_dir, TENSORBOARD_DIR), update_freq="epoch")
+            )
 
     history: List[dict] = []
 
     def fit(first_epoch: int, skip: int, last_epoch: int, steps: int) -> None:
+        if multi_worker:
+            history.extend(_fit_multi_worker(
+                model, strategy, make_train_data(first_epoch, skip), config.batch_size,
+                first_epoch, last_epoch, steps, all_callbacks,
+            ))
+            return
         result = model.fit(
             make_train_data(first_epoch, skip),
             initial_epoch=first_epoch,
@@ -394,6 +409,62 @@ def train(
     if guard.bad_step is not None:
         raise TrainingDiverged(
             f"Non-finite loss at step {guard.bad_step} ({guard.bad_logs}); training stopped. The last good "
-            f"checkpoint is {manager.latest_checkpoint}. Lower --learning_rate or check the data for NaNs."
+            f"checkpoint is {latest_checkpoint(config.model_dir)}. Lower --learning_rate or check the data for NaNs."
         )
     return TrainResult(model, history, start_step, current_step(model))
+
+
+def _fit_multi_worker(
+    model: keras.Model,
+    strategy: tf.distribute.Strategy,
+    global_batches: tf.data.Dataset,
+    batch_size: int,
+    first_epoch: int,
+    last_epoch: int,
+    steps_per_epoch: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> List[dict]:
+    """`model.fit` for MultiWorkerMirroredStrategy, where Keras 3's own fit fails (keras#20585).
+
+    Each step runs the model's own train_step (the single definition of an update) through
+    strategy.run. Every worker reads the same epoch-indexed stream of global batches and keeps
+    its own slice of each, so the replicas together see exactly the global batch a single
+    machine would. Callbacks get Keras' usual calls with the replica-averaged metrics. Held-out
+    evaluation is not run under multi-worker training.
+    """
+    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        per_worker = batch_size // context.num_input_pipelines
+        start = context.input_pipeline_id * per_worker
+        per_replica = context.get_per_replica_batch_size(batch_size)
+        return (
+            global_batches.map(lambda x, y: (x[start : start + per_worker], y[start : start + per_worker]))
+            .unbatch()
+            .batch(per_replica, drop_remainder=True)
+        )
+
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+    @tf.function
+    def distributed_step(iterator):
+        logs = strategy.run(model.train_step, args=(next(iterator),))
+        return {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None) for name, value in logs.items()}
+
+    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
+    callback_list.on_train_begin()
+    history: List[dict] = []
+    for epoch in range(first_epoch, last_epoch):
+        model.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        logs: dict = {}
+        for batch in range(steps_per_epoch):
+            callback_list.on_train_batch_begin(batch)
+            logs = {name: float(value) for name, value in distributed_step(iterator).items()}
+            callback_list.on_train_batch_end(batch, logs)
+            if model.stop_training:
+                break
+        callback_list.on_epoch_end(epoch, logs)
+        history.append(logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(history[-1] if history else {})
+    return history

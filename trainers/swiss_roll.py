@@ -74,11 +74,15 @@ def main(argv):
             steps_per_epoch,
             config,
             strategy,
-            validation_data=pipeline.evaluation_batches(data.test.features, data.test.labels, 1024),
+            validation_data=None if distribute.is_multi_worker(strategy) else pipeline.evaluation_batches(
+                data.test.features, data.test.labels, 1024
+            ),
             run_config=common.resolved_flags(__name__),
         )
     except (train_lib.TrainingDiverged, train_lib.RunDirectoryMismatch) as error:
         sys.exit(f"error: {error}")
+    if not distribute.is_chief(strategy):
+        return  # the chief evaluates and writes the run's files
     metrics = swiss_roll_evaluation.evaluate(result.model, data, FLAGS.model_dir)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"Wrote {FLAGS.model_dir}/{swiss_roll_evaluation.FIGURE_FILE} and {swiss_roll_evaluation.METRICS_FILE}.")
