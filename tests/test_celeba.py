@@ -13,14 +13,7 @@ import tensorflow as tf
 
 from csvae_tf.data import celeba
 
-ATTRIBUTES = [
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin",
-    "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open",
-    "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
-    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
-    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
-]
+ATTRIBUTES = list(celeba.ATTRIBUTE_NAMES)
 
 
 def _framed_face(value: int) -> np.ndarray:
@@ -165,3 +158,10 @@ def test_prepared_tfds_dataset_serves_the_subset(tmp_path, zipped):
     examples = {e["filename"].decode(): e for e in builder.as_dataset(split="train").as_numpy_iterator()}
     stored = examples["000003.jpg"]["image"].astype(np.float32) / 255.0
     np.testing.assert_allclose(stored, (40 + 3 * 2) / 255.0, atol=2.5 / 255.0)
+
+
+def test_subset_label_names_and_unknown_subsets():
+    assert celeba.subset_label_names("glasses_facial_hair") == ["Eyeglasses", "Facial_Hair"]
+    assert celeba.subset_label_names("Heavy_Makeup") == ["Heavy_Makeup"]
+    with pytest.raises(ValueError, match="Unknown subset 'beards'"):
+        celeba.subset_label_names("beards")

@@ -96,3 +96,8 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     assert expected.keys() == actual.keys() and len(expected) > 10
     for name in expected:
         np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_unknown_subset_is_refused_in_one_line(tmp_path):
+    run = _run("trainers.celeba", f"--model_dir={tmp_path}", "--fake_data", "--subset=beards", *TINY)
+    assert run.returncode != 0 and "Unknown subset 'beards'" in run.stderr and "Traceback" not in run.stderr

@@ -54,8 +54,10 @@ def _arrays(dataset):
 
 
 def _fake_data():
-    label_names = {"glasses": ["Eyeglasses"], "facial_hair": ["Facial_Hair"],
-                   "glasses_facial_hair": ["Eyeglasses", "Facial_Hair"]}.get(FLAGS.subset, [FLAGS.subset])
+    try:
+        label_names = celeba.subset_label_names(FLAGS.subset)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     images, labels = fake.fake_images(
         FLAGS.fake_examples + FLAGS.validation_images, IMAGE_SHAPE, len(label_names), seed=FLAGS.seed
     )

@@ -46,6 +46,15 @@ CROP_ROWS = (40, 188)
 CROP_COLUMNS = (15, 163)
 IMAGE_SIZE = 64
 SPLITS = ("train", "validation", "test")  # partition codes 0, 1, 2
+# The 40 attributes of list_attr_celeba.txt, in file order.
+ATTRIBUTE_NAMES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
+    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin",
+    "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open",
+    "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
+    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
+    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+)
 FACIAL_HAIR = "facial_hair"
 NAMED_SUBSETS = ("glasses", FACIAL_HAIR, "glasses_facial_hair")
 
@@ -203,6 +212,17 @@ def prepare(manual_dir: str, data_dir: str) -> CelebA64:
     builder = CelebA64(data_dir=data_dir)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
     return builder
+
+
+def subset_label_names(subset: str) -> List[str]:
+    """The label names a subset trains with; ValueError for an unknown subset."""
+    named = {"glasses": ["Eyeglasses"], FACIAL_HAIR: ["Facial_Hair"], "glasses_facial_hair": ["Eyeglasses", "Facial_Hair"]}
+    if subset in named:
+        return named[subset]
+    if subset in ATTRIBUTE_NAMES:
+        return [subset]
+    raise ValueError(f"Unknown subset {subset!r}: use one of {NAMED_SUBSETS} or a CelebA attribute name "
+                     f"({', '.join(ATTRIBUTE_NAMES)}).")
 
 
 class Subset(NamedTuple):
