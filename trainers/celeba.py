@@ -16,6 +16,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from csvae_tf import distribute
 from csvae_tf.data import celeba, fake
 from trainers import common
 
@@ -68,8 +69,9 @@ def _fake_data():
 def main(argv):
     del argv
     common.quiet_tensorflow()
+    strategy = distribute.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
     images, labels, validation, label_names = _fake_data() if FLAGS.fake_data else _celeba_data()
-    common.train_images(__name__, images, labels, validation, IMAGE_SHAPE, label_names, "binary")
+    common.train_images(__name__, strategy, images, labels, validation, IMAGE_SHAPE, label_names, "binary")
     print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")
 
 

@@ -101,6 +101,7 @@ def define_image_flags(*, dim_z: int) -> None:
 
 def train_images(
     module_name: str,
+    strategy,
     train_images_uint8,
     train_labels,
     validation,
@@ -112,6 +113,8 @@ def train_images(
 
     Args:
       module_name: the trainer's module (its flags go to run_config.json).
+      strategy: from distribute.make_strategy(), made before any other TensorFlow op (as
+        MultiWorkerMirroredStrategy requires).
       train_images_uint8: uint8 [n, H, W, C], held in memory (a CelebA subset is < 1 GB) so each
         epoch's order is a stateless shuffle of (seed, epoch) and resume is exact.
       train_labels: float32 [n, k].
@@ -123,7 +126,6 @@ def train_images(
     Returns:
       The train_lib.TrainResult; exits with a one-line error on bad settings or divergence.
     """
-    strategy = distribute.make_strategy()
     try:
         distribute.check_batch_size(FLAGS.batch_size, strategy)
         config = train_config()

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from csvae_tf import distribute
 from csvae_tf.data import fake, tfd
 from trainers import common
 
@@ -50,8 +51,9 @@ def _fake_data():
 def main(argv):
     del argv
     common.quiet_tensorflow()
+    strategy = distribute.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
     images, labels, validation, shape = _fake_data() if FLAGS.fake_data else _tfd_data()
-    common.train_images(__name__, images, labels, validation, shape, tfd.EXPRESSIONS, "categorical")
+    common.train_images(__name__, strategy, images, labels, validation, shape, tfd.EXPRESSIONS, "categorical")
     print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")
 
 
