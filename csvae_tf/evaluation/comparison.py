@@ -141,7 +141,8 @@ def csvae_figures(model, data, out_dir: str, image_shape: Sequence[int], steps: 
     w = np.stack([switching.attribute_point(k, dim_w, target, p) for p in points])
     images = np.asarray(model.switch_attribute(np.repeat(x0, len(points), 0), w)).reshape(steps, steps, -1)
     figures.image_grid(os.path.join(out_dir, "csvae_w_grid.png"), images, image_shape,
-                       title=f"CSVAE: a grid over $W_{{{target}}}$ ({model.label_names[target]}) for one test input")
+                       title=f"CSVAE: a grid over $W_{{{target}}}$ ({model.label_names[target]}) for one test input\n"
+                             f"(columns: first coordinate, rows: second; the centre is the prior's present mean)")
 
     # Cartesian product of two attributes' styles: 3 points of each along its first principal
     # direction in the training set's W posterior means.
