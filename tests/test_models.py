@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import MODEL_EXTRAS, NUM_LABELS, VECTOR_DIM, make_model, vector_batch
+from conftest import MODEL_EXTRAS, NUM_LABELS, make_model, vector_batch
 from csvae_tf import distribute, train_lib
 from csvae_tf.data import pipeline
 from csvae_tf.models import registry
