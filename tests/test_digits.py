@@ -93,3 +93,50 @@ def test_trainer_refuses_an_unknown_model_in_one_line(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert run.returncode != 0 and "--model" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_compare_scores_and_pictures_binary_attribute_models(tmp_path):
+    """The comparison on k = 2 binary attributes (CelebA's case): "name" / "not name" columns, every figure."""
+    from types import SimpleNamespace
+
+    from conftest import make_model, vector_batch
+
+    def split(n, seed):
+        x, y = vector_batch(batch=n, seed=seed)
+        return SimpleNamespace(features=(x - x.min()) / (x.max() - x.min()), labels=y)
+
+    data = SimpleNamespace(train=split(40, 0), validation=split(16, 1), test=split(16, 2))
+    models = {name: make_model(name, label_names=["smiling", "glasses"]) for name in ("csvae", "vae", "condvae_info")}
+
+    results = comparison.compare(models, data, str(tmp_path), image_shape=(2, 2), classifier_epochs=1, num_examples=4)
+
+    assert list(results["models"]) == ["vae", "condvae_info", "csvae"]
+    for scores in results["models"].values():
+        columns = scores["method1"]["per_target"]
+        assert list(columns) == ["smiling", "not smiling", "glasses", "not glasses"]
+        assert scores["method1"]["final"] == pytest.approx(np.mean(list(columns.values())))
+    assert "| model | smiling | not smiling | glasses | not glasses | final |" in (tmp_path / "comparison.md").read_text()
+    for name in ("vae_switch", "condvae_info_switch", "csvae_switch", "csvae_w_grid", "csvae_cartesian",
+                 "csvae_w_posterior", "csvae_identity_transfer"):
+        assert (tmp_path / f"{name}.png").exists(), name
+
+
+def test_compare_with_a_single_binary_attribute_skips_only_the_cartesian_figure(tmp_path):
+    """CelebA-Glasses' case: k = 1; the Cartesian product needs two subspaces, the rest is drawn."""
+    from types import SimpleNamespace
+
+    from conftest import make_model, vector_batch
+
+    def split(n, seed):
+        x, y = vector_batch(batch=n, seed=seed)
+        return SimpleNamespace(features=(x - x.min()) / (x.max() - x.min()), labels=y[:, :1])
+
+    data = SimpleNamespace(train=split(40, 0), validation=split(16, 1), test=split(16, 2))
+    models = {"csvae": make_model("csvae", num_labels=1, label_names=["glasses"])}
+
+    results = comparison.compare(models, data, str(tmp_path), image_shape=(2, 2), classifier_epochs=1, num_examples=4)
+
+    assert list(results["models"]["csvae"]["method1"]["per_target"]) == ["glasses", "not glasses"]
+    assert not (tmp_path / "csvae_cartesian.png").exists()
+    for name in ("csvae_switch", "csvae_w_grid", "csvae_w_posterior", "csvae_identity_transfer"):
+        assert (tmp_path / f"{name}.png").exists(), name

@@ -7,7 +7,7 @@ from the posterior mean of z, beside the majority rate), and writes into `out_di
 
   comparison.md, comparison.json   the tables (Table 3's shape: a column per label and "final");
   <model>_switch.png               input / reconstruction / switched to each label (Figs. 3, 4, 10);
-  csvae_cartesian.png              two attributes' styles at once (Fig. 5)        (CSVAE only)
+  csvae_cartesian.png              two attributes' styles at once (Fig. 5)   (CSVAE with k >= 2 only)
   csvae_w_grid.png                 a grid over W_j for one input (§4.3)           (CSVAE only)
   csvae_w_posterior.png            the test set's W posterior means by label (Fig. 11) (CSVAE only)
   csvae_identity_transfer.png      W of a style source on Z of other inputs (Fig. 6)  (CSVAE only)
@@ -146,25 +146,26 @@ def csvae_figures(model, data, out_dir: str, image_shape: Sequence[int], steps: 
                        title=f"CSVAE: a grid over $W_{{{target}}}$ ({model.label_names[target]}) for one test input\n"
                              f"(columns: first coordinate, rows: second; the centre is the prior's present mean)")
 
-    # Cartesian product of two attributes' styles: 3 points of each along its first principal
-    # direction in the training set's W posterior means.
-    a, b = int(np.argmax(y0[0])), target
-    train_w = np.asarray(model.encode(train.features, train.labels).w.mean())
-    styles = {}
-    for attribute in (a, b):
-        directions = switching.w_principal_directions(train_w, train.labels, attribute, num_components=1)
-        styles[attribute] = switching.w_pca_points(directions, [[-1.5], [0.0], [1.5]])
-    grid = np.stack([
-        np.stack([switching.attributes_point(k, dim_w, {a: pa, b: pb}) for pb in styles[b]]) for pa in styles[a]
-    ]).reshape(-1, k, dim_w)
-    products = np.asarray(model.switch_attribute(np.repeat(x0, len(grid), 0), grid)).reshape(3, 3, -1)
-    images = np.full((3, 5, products.shape[-1]), np.nan, np.float32)
-    images[0, 0], images[0, 1] = x0[0].reshape(-1), np.asarray(model((x0, y0)))[0].reshape(-1)
-    images[:, 2:] = products
-    figures.image_grid(os.path.join(out_dir, "csvae_cartesian.png"), images, image_shape,
-                       row_titles=[f"{model.label_names[a]} style {i}" for i in range(3)],
-                       col_titles=["input", "reconstruction"] + [f"{model.label_names[b]} style {i}" for i in range(3)],
-                       title="CSVAE: two subspaces set at once (Fig. 5)")
+    # Cartesian product of two attributes' styles (needs k >= 2): 3 points of each along its first
+    # principal direction in the training set's W posterior means.
+    if k >= 2:
+        a, b = int(np.argmax(y0[0])), target
+        train_w = np.asarray(model.encode(train.features, train.labels).w.mean())
+        styles = {}
+        for attribute in (a, b):
+            directions = switching.w_principal_directions(train_w, train.labels, attribute, num_components=1)
+            styles[attribute] = switching.w_pca_points(directions, [[-1.5], [0.0], [1.5]])
+        grid = np.stack([
+            np.stack([switching.attributes_point(k, dim_w, {a: pa, b: pb}) for pb in styles[b]]) for pa in styles[a]
+        ]).reshape(-1, k, dim_w)
+        products = np.asarray(model.switch_attribute(np.repeat(x0, len(grid), 0), grid)).reshape(3, 3, -1)
+        images = np.full((3, 5, products.shape[-1]), np.nan, np.float32)
+        images[0, 0], images[0, 1] = x0[0].reshape(-1), np.asarray(model((x0, y0)))[0].reshape(-1)
+        images[:, 2:] = products
+        figures.image_grid(os.path.join(out_dir, "csvae_cartesian.png"), images, image_shape,
+                           row_titles=[f"{model.label_names[a]} style {i}" for i in range(3)],
+                           col_titles=["input", "reconstruction"] + [f"{model.label_names[b]} style {i}" for i in range(3)],
+                           title="CSVAE: two subspaces set at once (Fig. 5)")
 
     test_w = np.asarray(model.encode(test.features, test.labels).w.mean())
     figures.w_scatter_figure(os.path.join(out_dir, "csvae_w_posterior.png"), test_w, test.labels,
