@@ -125,7 +125,7 @@ def write_model_file(model_dir: str, model_name: str, model: keras.Model) -> Non
 
 
 def make_checkpoint(model: keras.Model) -> tf.train.Checkpoint:
-    """The objects a checkpoint holds: the model and, once compiled, both optimizers."""
+    """The objects a checkpoint holds: the model and, once compiled, its optimizer(s) (one or two)."""
     objects = {"model": model}
     if getattr(model, "optimizer", None) is not None:
         objects["optimizer"] = model.optimizer
@@ -341,9 +341,9 @@ def train(
         optimizer, adversary_optimizer = paper_optimizers(
             config.learning_rate, steps_per_epoch, config.milestones, config.gamma
         )
-        model.compile(
-            optimizer=optimizer, adversary_optimizer=adversary_optimizer, steps_per_execution=steps_per_execution
-        )
+        # Models without an adversary (VAE, CondVAE) take one optimizer.
+        players = {"adversary_optimizer": adversary_optimizer} if getattr(model, "has_adversary", False) else {}
+        model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **players)
         checkpoint = make_checkpoint(model)
         manager = tf.train.CheckpointManager(
             checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints if chief else 1

@@ -66,3 +66,22 @@ def vector_batch(batch: int = 8, seed: int = 0):
     y = (x[:, :NUM_LABELS] > 0).astype(np.float32)
     return x, y
 
+
+
+# Each registered model at tiny size: the shared arguments, plus what only some models take.
+MODEL_EXTRAS = {
+    "csvae": dict(dim_w=2, adversary_units=(16,)),
+    "vae": {},
+    "condvae": {},
+    "condvae_info": dict(adversary_units=(16,)),
+}
+
+
+def make_model(name: str, init_seed: int = 0, **overrides):
+    """A tiny vector model of registry name `name` (not compiled), weights initialised from `init_seed`."""
+    from csvae_tf.models import registry
+
+    keras.utils.set_random_seed(init_seed)
+    tf.random.set_seed(init_seed)
+    arguments = dict(input_shape=[VECTOR_DIM], num_labels=NUM_LABELS, dim_z=2, hidden_units=(16, 16), seed=0)
+    return registry.get(name)(**{**arguments, **MODEL_EXTRAS[name], **overrides})

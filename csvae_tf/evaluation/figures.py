@@ -66,3 +66,93 @@ def swiss_roll_figure(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- image grids (§5.3)
+def image_grid(path: str, images: np.ndarray, image_shape, row_titles=None, col_titles=None, title: str = "",
+               cell: float = 1.0) -> None:
+    """A grid of images, the building block of every qualitative figure.
+
+    Args:
+      path: the PNG to write.
+      images: [rows, cols, *shape] with values in [0, 1]; a NaN image leaves its cell blank.
+      image_shape: how to show one example: (H, W) or (H, W, C) (vectors of H*W are reshaped).
+      row_titles, col_titles: optional labels of the rows and columns.
+    """
+    images = np.asarray(images, np.float32)
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 1.0, cell * rows + 0.6), squeeze=False)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            image = images[r, c]
+            if not np.all(np.isnan(image)):
+                shown = np.clip(image.reshape(image_shape), 0.0, 1.0)
+                ax.imshow(shown, cmap="gray" if shown.ndim == 2 or shown.shape[-1] == 1 else None, vmin=0, vmax=1)
+            if col_titles is not None and r == 0:
+                ax.set_title(str(col_titles[c]), fontsize=8)
+            if row_titles is not None and c == 0:
+                ax.set_ylabel(str(row_titles[r]), fontsize=8, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def switch_figure(path: str, inputs, reconstructions, switched, image_shape, label_names, title: str = "") -> None:
+    """Figs. 3, 4 and 10: rows input, reconstruction, and the input switched to each label; a column per example.
+
+    Args:
+      inputs, reconstructions: [n, *shape]; switched: [k, n, *shape] (target label j in row j).
+    """
+    rows = np.concatenate([np.asarray(inputs)[None], np.asarray(reconstructions)[None], np.asarray(switched)])
+    image_grid(path, rows, image_shape, row_titles=["input", "reconstruction", *[f"-> {n}" for n in label_names]],
+               title=title)
+
+
+def w_scatter_figure(path: str, w_means: np.ndarray, labels: np.ndarray, label_names, title: str = "") -> None:
+    """Fig. 11: the posterior means of each W_i (first two coordinates) on a test set, coloured by y_i.
+
+    Args:
+      w_means: mu_phi2(x, y), [n, k, dim_w]; labels: [n, k].
+    """
+    k = w_means.shape[1]
+    cols = min(k, 5)
+    rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 3.0 * rows), squeeze=False)
+    for i in range(rows * cols):
+        ax = axes[i // cols, i % cols]
+        if i >= k:
+            ax.axis("off")
+            continue
+        present = np.asarray(labels)[:, i] > 0.5
+        second = w_means[:, i, 1] if w_means.shape[2] > 1 else np.zeros(len(w_means))
+        for chosen, colour, name in ((~present, LABEL_COLOURS[0], "y_i = 0"), (present, LABEL_COLOURS[1], "y_i = 1")):
+            ax.scatter(w_means[chosen, i, 0], second[chosen], s=6, c=colour, alpha=0.6, linewidths=0, label=name)
+        ax.set_title(f"$W_{{{i}}}$ ({label_names[i]})", fontsize=9)
+    axes[0, 0].legend(fontsize=7, markerscale=2)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def identity_transfer_figure(path: str, styles, targets, transferred, image_shape, title: str = "") -> None:
+    """Fig. 6: a style source per row (its W), a target identity per column (its Z), and the results.
+
+    Args:
+      styles: [s, *shape]; targets: [t, *shape]; transferred: [s, t, *shape].
+    """
+    styles, targets, transferred = map(np.asarray, (styles, targets, transferred))
+    grid = np.full((len(styles) + 1, len(targets) + 1) + styles.shape[1:], np.nan, np.float32)
+    grid[0, 1:] = targets
+    grid[1:, 0] = styles
+    grid[1:, 1:] = transferred
+    image_grid(path, grid, image_shape, row_titles=["identity"] + [f"style {i}" for i in range(len(styles))],
+               title=title)

@@ -1,1 +1,1 @@
-"""Models: CSVAE (and, later, the paper's baselines), looked up by name in `registry`."""
+"""Models: CSVAE (csvae.py) and the paper's baselines VAE, CondVAE, CondVAE-info, looked up by name in `registry`."""

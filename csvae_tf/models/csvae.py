@@ -22,46 +22,19 @@ restored from a checkpoint draws exactly the noise the uninterrupted run would h
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import Optional, Sequence
 
-import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from csvae_tf import likelihoods, losses, networks, priors, schedules
+from csvae_tf.models import base
+from csvae_tf.models.base import LABEL_TYPES, Encoding  # noqa: F401 - re-exported
 
 tfd = tfp.distributions
 
-LABEL_TYPES = ("binary", "categorical")
 
-
-class Encoding(NamedTuple):
-    """Posteriors of one batch: z [batch, dim_z] events; w [batch, k, dim_w] events (None without y)."""
-
-    z: tfd.Distribution
-    w: Optional[tfd.Distribution]
-
-
-def _num_replicas() -> int:
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def _replica_id() -> tf.Tensor:
-    context = tf.distribute.get_replica_context()
-    replica = context.replica_id_in_sync_group if context is not None else 0
-    return tf.cast(replica, tf.int32)
-
-
-def _global_mean(per_example: tf.Tensor) -> tf.Tensor:
-    """Mean over the global batch from one replica's share.
-
-    Under tf.distribute the optimizer sums gradients over replicas, so each replica's local mean
-    is divided by the number of replicas; with one replica this is the plain mean.
-    """
-    return tf.reduce_mean(per_example) / _num_replicas()
-
-
-class CSVAE(keras.Model):
+class CSVAE(base.LabelledModel):
     """Conditional Subspace VAE.
 
     Args:
@@ -89,6 +62,10 @@ class CSVAE(keras.Model):
         the likelihood is the standardised model's, mapped back to data units (see
         csvae_tf.likelihoods), so encode/decode/switch_attribute all speak data units.
     """
+
+    TRACKERS = ("loss", "reconstruction", "kl_w", "kl_z", "m2", "adversary_loss", "adversary_accuracy")
+    has_adversary = True
+    switching = "subspace"
 
     def __init__(
         self,
@@ -118,28 +95,14 @@ class CSVAE(keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        if num_labels < 1:
-            raise ValueError(f"num_labels must be >= 1, got {num_labels}.")
+        self._init_labelled(input_shape, num_labels, label_type, seed, label_names, input_mean, input_scale)
         if dim_z < 1 or dim_w < 1:
             raise ValueError(f"dim_z and dim_w must be >= 1, got dim_z={dim_z}, dim_w={dim_w}.")
-        if label_type not in LABEL_TYPES:
-            raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {label_type!r}.")
-        if label_type == "categorical" and num_labels < 2:
-            raise ValueError("label_type='categorical' needs num_labels >= 2 (one-hot classes).")
-        self.data_shape = tuple(int(d) for d in input_shape)
-        self.num_labels = int(num_labels)
         self.dim_z = int(dim_z)
         self.dim_w = int(dim_w)
-        self.label_type = label_type
         self.betas = tuple(float(b) for b in (beta1, beta2, beta3, beta4, beta5))
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.adversary_units = tuple(int(u) for u in adversary_units)
-        self.seed = int(seed)
-        self.label_names = tuple(label_names) if label_names else tuple(f"label_{i}" for i in range(num_labels))
-        if len(self.label_names) != self.num_labels:
-            raise ValueError(f"{len(self.label_names)} label_names for {self.num_labels} labels: {self.label_names}.")
-
-        self.input_mean, self.input_scale = self._standardisation(input_mean, input_scale)
 
         self.z_prior = priors.standard_normal_prior(self.dim_z)
         self.w_prior = priors.WPrior(
@@ -165,66 +128,23 @@ class CSVAE(keras.Model):
             hidden_units=self.hidden_units,
             name="decoder",
         )
-        self.likelihood = likelihoods.DecoderLikelihood(
-            likelihood,
-            self.data_shape,
-            scale=likelihood_scale,
-            data_shift=self.input_mean,
-            data_scale=self.input_scale,
-            name="likelihood",
-        )
+        self.likelihood = self._make_likelihood(likelihood, likelihood_scale)
         self.adversary = networks.classifier(
             self.dim_z, self.num_labels, hidden_units=self.adversary_units, name="adversary"
         )
         self.adversary_optimizer = None
-        self._trackers = {
-            name: keras.metrics.Mean(name=name)
-            for name in (
-                "loss",
-                "reconstruction",
-                "kl_w",
-                "kl_z",
-                "m2",
-                "adversary_loss",
-                "adversary_accuracy",
-            )
-        }
         self.built = True
-
-    def _standardisation(self, mean, scale):
-        if mean is None and scale is None:
-            return None, None
-        if mean is None or scale is None or len(self.data_shape) != 1:
-            raise ValueError("input_mean and input_scale go together, for vector data only.")
-        mean, scale = [float(v) for v in mean], [float(v) for v in scale]
-        if len(mean) != self.data_shape[0] or len(scale) != self.data_shape[0] or min(scale) <= 0:
-            raise ValueError(
-                f"input_mean and input_scale need {self.data_shape[0]} entries each, scales > 0; "
-                f"got {mean} and {scale}."
-            )
-        return mean, scale
-
-    def _encoder_input(self, x) -> tf.Tensor:
-        x = tf.convert_to_tensor(x, tf.float32)
-        if self.input_mean is None:
-            return x
-        return (x - self.input_mean) / self.input_scale
 
     # ------------------------------------------------------------------ distributions
     def z_posterior(self, x: tf.Tensor, training: bool = False) -> tfd.Distribution:
         """q(z | x): batch [batch], event [dim_z]."""
         mean, stddev = self.z_encoder(self._encoder_input(x), training=training)
-        return tfd.Independent(tfd.Normal(mean, stddev), reinterpreted_batch_ndims=1, name="z_posterior")
+        return base.gaussian_posterior(mean, stddev, name="z_posterior")
 
     def w_posterior(self, x: tf.Tensor, y: tf.Tensor, training: bool = False) -> tfd.Distribution:
         """q(w | x, y): batch [batch], event [k, dim_w]."""
         mean, stddev = self.w_encoder([self._encoder_input(x), tf.cast(y, tf.float32)], training=training)
-        shape = [-1, self.num_labels, self.dim_w]
-        return tfd.Independent(
-            tfd.Normal(tf.reshape(mean, shape), tf.reshape(stddev, shape)),
-            reinterpreted_batch_ndims=2,
-            name="w_posterior",
-        )
+        return base.gaussian_posterior(mean, stddev, [self.num_labels, self.dim_w], name="w_posterior")
 
     def _decoder_raw(self, z: tf.Tensor, w: tf.Tensor, training: bool) -> tf.Tensor:
         w_flat = tf.reshape(w, [-1, self.num_labels * self.dim_w])
@@ -236,12 +156,7 @@ class CSVAE(keras.Model):
 
     def adversary_posterior(self, z: tf.Tensor) -> tfd.Distribution:
         """q(y | z): batch [batch], event [k] (binary) or [k] one-hot (categorical)."""
-        logits = self.adversary(z)
-        if self.label_type == "categorical":
-            return tfd.OneHotCategorical(logits=logits, dtype=tf.float32, name="adversary")
-        return tfd.Independent(
-            tfd.Bernoulli(logits=logits, dtype=tf.float32), reinterpreted_batch_ndims=1, name="adversary"
-        )
+        return base.label_distribution(self.adversary(z), self.label_type, name="adversary")
 
     # ------------------------------------------------------------------ user methods
     def encode(self, x: tf.Tensor, y: Optional[tf.Tensor] = None, training: bool = False) -> Encoding:
@@ -289,10 +204,6 @@ class CSVAE(keras.Model):
             + self.likelihood.trainable_variables
         )
 
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
-
     def compile(self, optimizer=None, adversary_optimizer=None, **kwargs):
         """Two optimizers: `optimizer` for the VAE, `adversary_optimizer` for q(y|z).
 
@@ -307,18 +218,9 @@ class CSVAE(keras.Model):
         self.optimizer.build(self.vae_variables)
         self.adversary_optimizer.build(self.adversary.trainable_variables)
 
-    def _sampling_seed(self, stream: tf.Tensor) -> tf.Tensor:
-        """A stateless seed [2] unique to (model seed, step, replica)."""
-        index = tf.cast(stream, tf.int32) * _num_replicas() + _replica_id()
-        return tf.stack([tf.constant(self.seed, tf.int32), index])
-
     def _adversary_accuracy(self, adversary: tfd.Distribution, y: tf.Tensor) -> tf.Tensor:
         """Per-example accuracy [batch]: argmax for one-hot labels, per-label mean for binary."""
-        if self.label_type == "categorical":
-            predicted = tf.argmax(adversary.logits_parameter(), axis=-1)
-            return tf.cast(tf.equal(predicted, tf.argmax(y, axis=-1)), tf.float32)
-        predicted = tf.cast(adversary.distribution.logits_parameter() > 0, tf.float32)
-        return tf.reduce_mean(tf.cast(tf.equal(predicted, tf.round(y)), tf.float32), axis=-1)
+        return base.label_accuracy(adversary, y, self.label_type)
 
     def compute_terms(self, x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor, training: bool) -> dict:
         """Every per-example term of the objective for one batch, from one sample of (z, w).
@@ -351,12 +253,12 @@ class CSVAE(keras.Model):
         )
 
     def _update_trackers(self, terms, objective, adversary_loss, adversary_accuracy):
-        for name in ("reconstruction", "kl_w", "kl_z", "m2"):
-            self._trackers[name].update_state(tf.reduce_mean(terms[name]))
-        self._trackers["loss"].update_state(tf.reduce_mean(objective))
-        self._trackers["adversary_loss"].update_state(tf.reduce_mean(adversary_loss))
-        self._trackers["adversary_accuracy"].update_state(tf.reduce_mean(adversary_accuracy))
-        return {name: tracker.result() for name, tracker in self._trackers.items()}
+        return self._report({
+            **{name: terms[name] for name in ("reconstruction", "kl_w", "kl_z", "m2")},
+            "loss": objective,
+            "adversary_loss": adversary_loss,
+            "adversary_accuracy": adversary_accuracy,
+        })
 
     def train_step(self, data):
         x, y = data
@@ -367,7 +269,7 @@ class CSVAE(keras.Model):
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, y, seed, training=True)
             objective = self.vae_objective(terms)
-            loss = _global_mean(objective)
+            loss = base.global_mean(objective)
         variables = self.vae_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
@@ -377,7 +279,7 @@ class CSVAE(keras.Model):
         with tf.GradientTape() as tape:
             adversary = self.adversary_posterior(z)
             adversary_loss = -beta5 * losses.label_log_likelihood(adversary, y)  # N
-            loss = _global_mean(adversary_loss)
+            loss = base.global_mean(adversary_loss)
         variables = self.adversary.trainable_variables
         self.adversary_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
@@ -397,8 +299,9 @@ class CSVAE(keras.Model):
     def get_config(self) -> dict:
         """Every constructor argument, JSON-serialisable: enough to rebuild the model."""
         prior = self.w_prior.get_config()
+        labelled = self._labelled_config()
         return {
-            "input_shape": list(self.data_shape),
+            "input_shape": labelled["input_shape"],
             "num_labels": self.num_labels,
             "dim_z": self.dim_z,
             "dim_w": self.dim_w,
@@ -413,12 +316,8 @@ class CSVAE(keras.Model):
             "hidden_units": list(self.hidden_units),
             "adversary_units": list(self.adversary_units),
             "seed": self.seed,
-            "label_names": list(self.label_names),
+            "label_names": labelled["label_names"],
             "input_mean": self.input_mean,
             "input_scale": self.input_scale,
             "name": self.name,
         }
-
-    @classmethod
-    def from_config(cls, config: dict) -> "CSVAE":
-        return cls(**config)

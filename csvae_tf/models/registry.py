@@ -6,10 +6,17 @@ from typing import Dict, Type
 
 import keras
 
+from csvae_tf.models.condvae import CondVAE
+from csvae_tf.models.condvae_info import CondVAEInfo
 from csvae_tf.models.csvae import CSVAE
+from csvae_tf.models.vae import VAE
 
+# The paper's four models (§3, §4): CSVAE and its three baselines.
 MODELS: Dict[str, Type[keras.Model]] = {
     "csvae": CSVAE,
+    "vae": VAE,
+    "condvae": CondVAE,
+    "condvae_info": CondVAEInfo,
 }
 
 

@@ -1,0 +1,57 @@
+"""scikit-learn's handwritten digits (`sklearn.datasets.load_digits`): a real labelled image dataset
+that ships inside scikit-learn, so nothing is downloaded.
+
+1,797 grayscale 8x8 images with pixel values 0..16 and ten mutually exclusive classes (like TFD's
+seven expressions). Returned as vectors of 64 in [0, 1] (divided by 16), one-hot labels
+float32 [n, 10], split 80/10/10 into train / validation / test with a seeded permutation
+(the split of TFD in §5.2.1).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from sklearn import datasets as sk_datasets
+
+IMAGE_SHAPE = (8, 8)
+NUM_CLASSES = 10
+LABEL_NAMES = tuple(str(d) for d in range(NUM_CLASSES))
+
+
+class Split(NamedTuple):
+    """features: float32 [n, 64] in [0, 1]; labels: one-hot float32 [n, 10]."""
+
+    features: np.ndarray
+    labels: np.ndarray
+
+
+class Digits(NamedTuple):
+    train: Split
+    validation: Split
+    test: Split
+
+
+def load(seed: int = 0, validation_fraction: float = 0.1, test_fraction: float = 0.1,
+         max_examples: int = 0) -> Digits:
+    """The digits, split train / validation / test.
+
+    Args:
+      seed: seeds the permutation behind the split.
+      validation_fraction, test_fraction: shares held out (default 10 % each).
+      max_examples: keep only the first this many of the permuted examples (0: all 1,797);
+        for tests.
+    """
+    if validation_fraction <= 0 or test_fraction <= 0 or validation_fraction + test_fraction >= 1:
+        raise ValueError(f"validation_fraction and test_fraction must be > 0 with a sum < 1, "
+                         f"got {validation_fraction} and {test_fraction}.")
+    digits = sk_datasets.load_digits()
+    features = (digits.data / 16.0).astype(np.float32)
+    labels = np.eye(NUM_CLASSES, dtype=np.float32)[digits.target]
+    order = np.random.default_rng(seed).permutation(len(features))
+    if max_examples:
+        order = order[:max_examples]
+    num_validation = max(1, int(round(len(order) * validation_fraction)))
+    num_test = max(1, int(round(len(order) * test_fraction)))
+    test, validation, train = np.split(order, [num_test, num_test + num_validation])
+    return Digits(*(Split(features[part], labels[part]) for part in (train, validation, test)))

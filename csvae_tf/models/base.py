@@ -1,0 +1,182 @@
+"""What every model of the paper shares: the labelled-data contract, Gaussian posteriors, label
+distributions, stateless sampling seeds, replica-aware means, input standardisation and trackers.
+
+CSVAE (§4) and the three baselines of §3 (VAE, CondVAE, CondVAE-info) subclass `LabelledModel`,
+so each of these ideas has one home:
+
+  * `gaussian_posterior(mean, stddev)`: the reparameterised diagonal Gaussian q(.|x[,y]) an
+    encoder's two heads parameterise (csvae_tf.networks.gaussian_encoder);
+  * `label_distribution(logits, label_type)`: a Bernoulli per binary label, or a one-hot
+    categorical for mutually exclusive classes (CSVAE's q_delta(y|z), CondVAE-info's r_psi(z));
+  * `LabelledModel._sampling_seed(step)`: stateless seeds from (seed, step, replica), so a resumed
+    run draws the noise an uninterrupted one would have drawn;
+  * `global_mean(per_example)`: a replica's share of the global batch mean (tf.distribute sums
+    gradients over replicas);
+  * `LabelledModel._encoder_input(x)`: vector data standardised by `input_mean`/`input_scale`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from csvae_tf import likelihoods
+
+tfd = tfp.distributions
+
+LABEL_TYPES = ("binary", "categorical")
+
+
+class Encoding(NamedTuple):
+    """Posteriors of one batch: z [batch, dim_z] events; w [batch, k, dim_w] events (CSVAE with y only)."""
+
+    z: tfd.Distribution
+    w: Optional[tfd.Distribution]
+
+
+def num_replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def replica_id() -> tf.Tensor:
+    context = tf.distribute.get_replica_context()
+    replica = context.replica_id_in_sync_group if context is not None else 0
+    return tf.cast(replica, tf.int32)
+
+
+def global_mean(per_example: tf.Tensor) -> tf.Tensor:
+    """Mean over the global batch from one replica's share.
+
+    Under tf.distribute the optimizer sums gradients over replicas, so each replica's local mean
+    is divided by the number of replicas; with one replica this is the plain mean.
+    """
+    return tf.reduce_mean(per_example) / num_replicas()
+
+
+def gaussian_posterior(mean: tf.Tensor, stddev: tf.Tensor, event_shape: Optional[Sequence[int]] = None,
+                       name: str = "posterior") -> tfd.Distribution:
+    """A diagonal Gaussian from an encoder's heads: batch [batch], event [dim] (or `event_shape`).
+
+    Args:
+      mean, stddev: float32 [batch, dim] (stddev > 0, see networks.gaussian_encoder).
+      event_shape: reshape the flat [dim] into this event shape (CSVAE's w: [k, dim_w]).
+      name: the distribution's name.
+    """
+    if event_shape is not None:
+        shape = [-1, *event_shape]
+        mean, stddev = tf.reshape(mean, shape), tf.reshape(stddev, shape)
+    ndims = 1 if event_shape is None else len(event_shape)
+    return tfd.Independent(tfd.Normal(mean, stddev), reinterpreted_batch_ndims=ndims, name=name)
+
+
+def label_distribution(logits: tf.Tensor, label_type: str, name: str) -> tfd.Distribution:
+    """p(y | .) from logits [batch, k]: one Bernoulli per binary label, or a one-hot categorical."""
+    if label_type == "categorical":
+        return tfd.OneHotCategorical(logits=logits, dtype=tf.float32, name=name)
+    return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32), reinterpreted_batch_ndims=1, name=name)
+
+
+def label_accuracy(distribution: tfd.Distribution, y: tf.Tensor, label_type: str) -> tf.Tensor:
+    """Per-example accuracy [batch]: argmax for one-hot labels, per-label mean for binary."""
+    if label_type == "categorical":
+        predicted = tf.argmax(distribution.logits_parameter(), axis=-1)
+        return tf.cast(tf.equal(predicted, tf.argmax(y, axis=-1)), tf.float32)
+    predicted = tf.cast(distribution.distribution.logits_parameter() > 0, tf.float32)
+    return tf.reduce_mean(tf.cast(tf.equal(predicted, tf.round(y)), tf.float32), axis=-1)
+
+
+class LabelledModel(keras.Model):
+    """The base of every model here: data of shape `input_shape` with k labels.
+
+    Subclasses set `TRACKERS` (the names of their `keras.metrics.Mean` trackers, reported by `fit`
+    and `evaluate`), `has_adversary` (whether `compile` takes an `adversary_optimizer`) and
+    `switching` (which of §4.3's switching functions applies, see csvae_tf.switching).
+
+    Args:
+      input_shape: [n] for vectors or [H, W, C] for images (float32 in [0, 1]).
+      num_labels: k, binary attributes or one-hot classes.
+      label_type: "binary" or "categorical" (one-hot).
+      seed: the sampling noise's seed.
+      label_names: a name per label (default label_0, ...).
+      input_mean, input_scale: per-coordinate statistics of vector data ([n] each); encoders see
+        (x - mean) / scale and the likelihood maps back to data units.
+    """
+
+    TRACKERS: Sequence[str] = ()
+    has_adversary = False
+    switching = ""
+
+    def _init_labelled(self, input_shape, num_labels, label_type, seed, label_names, input_mean, input_scale):
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be >= 1, got {num_labels}.")
+        if label_type not in LABEL_TYPES:
+            raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {label_type!r}.")
+        if label_type == "categorical" and num_labels < 2:
+            raise ValueError("label_type='categorical' needs num_labels >= 2 (one-hot classes).")
+        self.data_shape = tuple(int(d) for d in input_shape)
+        self.num_labels = int(num_labels)
+        self.label_type = label_type
+        self.seed = int(seed)
+        self.label_names = tuple(label_names) if label_names else tuple(f"label_{i}" for i in range(num_labels))
+        if len(self.label_names) != self.num_labels:
+            raise ValueError(f"{len(self.label_names)} label_names for {self.num_labels} labels: {self.label_names}.")
+        self.input_mean, self.input_scale = self._standardisation(input_mean, input_scale)
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in self.TRACKERS}
+
+    def _standardisation(self, mean, scale):
+        if mean is None and scale is None:
+            return None, None
+        if mean is None or scale is None or len(self.data_shape) != 1:
+            raise ValueError("input_mean and input_scale go together, for vector data only.")
+        mean, scale = [float(v) for v in mean], [float(v) for v in scale]
+        if len(mean) != self.data_shape[0] or len(scale) != self.data_shape[0] or min(scale) <= 0:
+            raise ValueError(
+                f"input_mean and input_scale need {self.data_shape[0]} entries each, scales > 0; "
+                f"got {mean} and {scale}."
+            )
+        return mean, scale
+
+    def _make_likelihood(self, kind: str, scale: float) -> likelihoods.DecoderLikelihood:
+        return likelihoods.DecoderLikelihood(
+            kind, self.data_shape, scale=scale, data_shift=self.input_mean, data_scale=self.input_scale,
+            name="likelihood",
+        )
+
+    def _encoder_input(self, x) -> tf.Tensor:
+        x = tf.convert_to_tensor(x, tf.float32)
+        if self.input_mean is None:
+            return x
+        return (x - self.input_mean) / self.input_scale
+
+    def _sampling_seed(self, stream: tf.Tensor) -> tf.Tensor:
+        """A stateless seed [2] unique to (model seed, step, replica)."""
+        index = tf.cast(stream, tf.int32) * num_replicas() + replica_id()
+        return tf.stack([tf.constant(self.seed, tf.int32), index])
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _report(self, values: dict) -> dict:
+        """Updates each tracker with the batch mean of its [batch] values; returns every result."""
+        for name, value in values.items():
+            self._trackers[name].update_state(tf.reduce_mean(value))
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def _labelled_config(self) -> dict:
+        return {
+            "input_shape": list(self.data_shape),
+            "num_labels": self.num_labels,
+            "label_type": self.label_type,
+            "seed": self.seed,
+            "label_names": list(self.label_names),
+            "input_mean": self.input_mean,
+            "input_scale": self.input_scale,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)

@@ -1,0 +1,125 @@
+"""The conditional VAE with information factorisation, CondVAE-info (paper §3.3, eq. 3; Creswell et al. 2017).
+
+    q_phi(z | x)        encoder: does NOT see y (eq. 2 with q(z|x,y) replaced by q(z|x))
+    p_theta(x | z, y)   decoder + likelihood
+    r_psi(y | z)        adversary: one Bernoulli per binary label, or a one-hot categorical
+
+    eq. (3):  max_phi min_psi  L(r_psi(q_phi(z|x)), y),   L the cross-entropy -log r_psi(y|z)
+
+`train_step` alternates two updates on every batch, like CSVAE's:
+  1. encoder + decoder minimise  beta1 * recon + beta3 * KL_z - beta4 * L      (eq. 2 and eq. 3's max)
+     i.e. the term they descend is beta4 * log r(y|z) ("negative_cross_entropy"); the
+     adversary's weights are not in this update's variable list;
+  2. the adversary minimises  beta5 * L  on the z sampled in step 1 behind tf.stop_gradient,
+     with its own optimizer (`compile(optimizer=..., adversary_optimizer=...)`).
+beta4 = 10 and beta5 = 1 by default: CSVAE's weights on its own adversarial pair (M2, N).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from csvae_tf import losses, networks, schedules
+from csvae_tf.models import base
+from csvae_tf.models.condvae import CondVAE
+
+tfd = tfp.distributions
+
+
+class CondVAEInfo(CondVAE):
+    """CondVAE-info: q(z|x), p(x|z,y) and an adversary r(y|z) the encoder plays against.
+
+    Args: as `csvae_tf.models.vae.BaselineVAE`, and
+      beta4: weight of the encoder's adversarial term -L (eq. 3's max over phi), default 10.
+      beta5: weight of the adversary's cross-entropy L (eq. 3's min over psi), default 1.
+      adversary_units: dense sizes of the adversary MLP r_psi(z).
+    """
+
+    TRACKERS = ("loss", "reconstruction", "kl_z", "negative_cross_entropy", "adversary_loss", "adversary_accuracy")
+    encoder_conditioned = False
+    decoder_conditioned = True
+    has_adversary = True
+
+    def __init__(self, *args, beta4: float = 10.0, beta5: float = 1.0, adversary_units: Sequence[int] = (64, 64),
+                 name: str = "condvae_info", **kwargs):
+        super().__init__(*args, name=name, **kwargs)
+        self.beta4, self.beta5 = float(beta4), float(beta5)
+        self.adversary_units = tuple(int(u) for u in adversary_units)
+        self.adversary = networks.classifier(
+            self.dim_z, self.num_labels, hidden_units=self.adversary_units, name="adversary"
+        )
+        self.adversary_optimizer = None
+
+    def adversary_posterior(self, z: tf.Tensor) -> tfd.Distribution:
+        """r_psi(y | z): batch [batch], event [k] (binary) or [k] one-hot (categorical)."""
+        return base.label_distribution(self.adversary(z), self.label_type, name="adversary")
+
+    def compile(self, optimizer=None, adversary_optimizer=None, **kwargs):
+        """Two optimizers, both built here inside the caller's strategy scope (see CSVAE.compile)."""
+        super().compile(optimizer=optimizer, **kwargs)
+        self.adversary_optimizer = adversary_optimizer or schedules.paper_adam(name="adversary_adam")
+        self.adversary_optimizer.build(self.adversary.trainable_variables)
+
+    def compute_terms(self, x, y, seed, training):
+        """Eq. (2)'s terms and eq. (3)'s -L = log r(y|z) per example [batch], and the sample "z"."""
+        terms = super().compute_terms(x, y, seed, training)
+        adversary = self.adversary_posterior(terms["z"])
+        terms["negative_cross_entropy"] = losses.label_log_likelihood(adversary, tf.cast(y, tf.float32))  # -L, eq. (3)
+        return terms
+
+    def vae_objective(self, terms: dict) -> tf.Tensor:
+        """beta1 * recon + beta3 * KL_z + beta4 * log r(y|z): descending it ascends the adversary's L (eq. 3)."""
+        return super().vae_objective(terms) + self.beta4 * terms["negative_cross_entropy"]
+
+    def adversary_loss(self, z: tf.Tensor, y: tf.Tensor):
+        """beta5 * L(r(z), y) per example [batch] (eq. 3's min over psi), and the adversary."""
+        adversary = self.adversary_posterior(z)
+        return -self.beta5 * losses.label_log_likelihood(adversary, y), adversary
+
+    def _all_terms(self, terms, objective, adversary_loss, adversary, y):
+        return self._report({
+            "loss": objective,
+            "reconstruction": terms["reconstruction"],
+            "kl_z": terms["kl_z"],
+            "negative_cross_entropy": terms["negative_cross_entropy"],
+            "adversary_loss": adversary_loss,
+            "adversary_accuracy": base.label_accuracy(adversary, y, self.label_type),
+        })
+
+    def train_step(self, data):
+        x, y = data
+        y = tf.cast(y, tf.float32)
+        # (1) Encoder + decoder: eq. (2) and eq. (3)'s max over phi; the adversary is held fixed.
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x, y, self._sampling_seed(self.optimizer.iterations), training=True)
+            objective = self.vae_objective(terms)
+            loss = base.global_mean(objective)
+        variables = self.vae_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+        # (2) Adversary: eq. (3)'s min over psi on the same z, with no gradient to the encoder.
+        z = tf.stop_gradient(terms["z"])
+        with tf.GradientTape() as tape:
+            adversary_loss, adversary = self.adversary_loss(z, y)
+            loss = base.global_mean(adversary_loss)
+        variables = self.adversary.trainable_variables
+        self.adversary_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return self._all_terms(terms, objective, adversary_loss, adversary, y)
+
+    def test_step(self, data):
+        x, y = data
+        y = tf.cast(y, tf.float32)
+        terms = self.compute_terms(x, y, self._sampling_seed(tf.constant(-1)), training=False)
+        adversary_loss, adversary = self.adversary_loss(terms["z"], y)
+        return self._all_terms(terms, self.vae_objective(terms), adversary_loss, adversary, y)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "beta4": self.beta4,
+            "beta5": self.beta5,
+            "adversary_units": list(self.adversary_units),
+        }

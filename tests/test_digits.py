@@ -1,0 +1,142 @@
+"""The digits data, the comparison's figures and tables, and the digits trainer end to end at tiny size."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from csvae_tf import train_lib
+from csvae_tf.data import digits
+from csvae_tf.evaluation import comparison
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_digits_are_vectors_in_unit_range_with_one_hot_labels_split_80_10_10():
+    data = digits.load(seed=0)
+
+    sizes = [len(split.features) for split in data]
+    assert sum(sizes) == 1797 and sizes == [1437, 180, 180]
+    for split in data:
+        assert split.features.shape[1] == 64 and split.features.dtype == np.float32
+        assert 0.0 <= split.features.min() and split.features.max() <= 1.0
+        np.testing.assert_array_equal(split.labels.sum(axis=1), 1.0)
+    assert data.train.features.max() == 1.0  # 16 / 16
+    all_x = np.concatenate([s.features for s in data])
+    assert len(np.unique(all_x, axis=0)) >= 1790  # no example in two splits (up to duplicate images)
+
+
+def test_split_is_seeded():
+    a, b, c = digits.load(seed=1), digits.load(seed=1), digits.load(seed=2)
+    np.testing.assert_array_equal(a.test.features, b.test.features)
+    assert not np.array_equal(a.test.features, c.test.features)
+    assert len(digits.load(max_examples=100).train.features) == 80
+    with pytest.raises(ValueError, match="fraction"):
+        digits.load(test_fraction=0.95)
+
+
+def test_markdown_tables_have_a_column_per_label_and_final():
+    results = {
+        "classifier_held_out_accuracy": 0.9,
+        "models": {
+            "vae": {"method1": {"per_target": {"0": 0.5, "1": 0.25}, "final": 0.375},
+                    "leakage": {"z_logistic": 0.8, "z_knn": 0.9, "majority_rate": 0.5}},
+            "csvae": {"method1": {"per_target": {"0": 1.0, "1": 1.0}, "final": 1.0},
+                      "leakage": {"z_logistic": 0.5, "z_knn": 0.6, "majority_rate": 0.5}},
+        },
+    }
+
+    table = comparison.markdown_tables(results)
+
+    assert "| model | 0 | 1 | final |" in table
+    assert "| VAE | 50.00 % | 25.00 % | 37.50 % |" in table
+    assert "| CSVAE | 50.00 % | 60.00 % | 50.00 % |" in table
+    assert "90.00 %" in table
+
+
+def _png(path):
+    data = path.read_bytes()
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+
+
+def test_trainer_trains_all_four_models_and_writes_the_comparison(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}",
+         "--max_examples=200", "--epochs=1", "--batch_size=32", "--classifier_epochs=1",
+         "--hidden_units=16", "--adversary_units=8", "--log_every_seconds=0", "--notensorboard"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((tmp_path / "comparison.json").read_text())
+    assert list(results["models"]) == ["vae", "condvae", "condvae_info", "csvae"]
+    for scores in results["models"].values():
+        assert list(scores["method1"]["per_target"]) == list(digits.LABEL_NAMES)
+        assert 0.0 <= scores["method1"]["final"] <= 1.0
+        assert 0.0 <= scores["leakage"]["z_logistic"] <= 1.0 and 0.0 <= scores["leakage"]["z_knn"] <= 1.0
+    assert "| CondVAE-info |" in (tmp_path / "comparison.md").read_text()
+    for name in ("vae_switch", "condvae_switch", "condvae_info_switch", "csvae_switch", "csvae_w_grid",
+                 "csvae_cartesian", "csvae_w_posterior", "csvae_identity_transfer"):
+        assert _png(tmp_path / f"{name}.png"), name
+    for name in ("vae", "condvae", "condvae_info", "csvae"):
+        model = train_lib.restore_model(str(tmp_path / name))
+        assert model.get_config()["label_type"] == "categorical" and model.num_labels == 10
+    baseline = train_lib.restore_model(str(tmp_path / "vae"))
+    assert baseline.dim_z == 8 + 10 * 2  # CSVAE's latent size
+
+
+def test_trainer_refuses_an_unknown_model_in_one_line(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "trainers.digits", f"--model_dir={tmp_path}", "--model=gan"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert run.returncode != 0 and "--model" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_compare_scores_and_pictures_binary_attribute_models(tmp_path):
+    """The comparison on k = 2 binary attributes (CelebA's case): "name" / "not name" columns, every figure."""
+    from types import SimpleNamespace
+
+    from conftest import make_model, vector_batch
+
+    def split(n, seed):
+        x, y = vector_batch(batch=n, seed=seed)
+        return SimpleNamespace(features=(x - x.min()) / (x.max() - x.min()), labels=y)
+
+    data = SimpleNamespace(train=split(40, 0), validation=split(16, 1), test=split(16, 2))
+    models = {name: make_model(name, label_names=["smiling", "glasses"]) for name in ("csvae", "vae", "condvae_info")}
+
+    results = comparison.compare(models, data, str(tmp_path), image_shape=(2, 2), classifier_epochs=1, num_examples=4)
+
+    assert list(results["models"]) == ["vae", "condvae_info", "csvae"]
+    for scores in results["models"].values():
+        columns = scores["method1"]["per_target"]
+        assert list(columns) == ["smiling", "not smiling", "glasses", "not glasses"]
+        assert scores["method1"]["final"] == pytest.approx(np.mean(list(columns.values())))
+    assert "| model | smiling | not smiling | glasses | not glasses | final |" in (tmp_path / "comparison.md").read_text()
+    for name in ("vae_switch", "condvae_info_switch", "csvae_switch", "csvae_w_grid", "csvae_cartesian",
+                 "csvae_w_posterior", "csvae_identity_transfer"):
+        assert (tmp_path / f"{name}.png").exists(), name
+
+
+def test_compare_with_a_single_binary_attribute_skips_only_the_cartesian_figure(tmp_path):
+    """CelebA-Glasses' case: k = 1; the Cartesian product needs two subspaces, the rest is drawn."""
+    from types import SimpleNamespace
+
+    from conftest import make_model, vector_batch
+
+    def split(n, seed):
+        x, y = vector_batch(batch=n, seed=seed)
+        return SimpleNamespace(features=(x - x.min()) / (x.max() - x.min()), labels=y[:, :1])
+
+    data = SimpleNamespace(train=split(40, 0), validation=split(16, 1), test=split(16, 2))
+    models = {"csvae": make_model("csvae", num_labels=1, label_names=["glasses"])}
+
+    results = comparison.compare(models, data, str(tmp_path), image_shape=(2, 2), classifier_epochs=1, num_examples=4)
+
+    assert list(results["models"]["csvae"]["method1"]["per_target"]) == ["glasses", "not glasses"]
+    assert not (tmp_path / "csvae_cartesian.png").exists()
+    for name in ("csvae_switch", "csvae_w_grid", "csvae_w_posterior", "csvae_identity_transfer"):
+        assert (tmp_path / f"{name}.png").exists(), name

@@ -1,0 +1,180 @@
+"""Every registered model (CSVAE and the baselines of §3), parameterised over the registry, and each
+baseline's own property (a new model in the registry gets the shared tests for free)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import MODEL_EXTRAS, NUM_LABELS, make_model, vector_batch
+from csvae_tf import distribute, train_lib
+from csvae_tf.data import pipeline
+from csvae_tf.models import registry
+from csvae_tf.models.base import Encoding
+from csvae_tf.models.condvae import CondVAE
+from csvae_tf.models.condvae_info import CondVAEInfo
+from csvae_tf.models.vae import VAE
+
+NAMES = sorted(registry.MODELS)
+
+
+def _snapshot(variables):
+    return [np.array(v.numpy(), copy=True) for v in variables]
+
+
+def _identical(before, variables):
+    return all(np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
+
+
+def test_the_papers_four_models_are_registered():
+    assert set(registry.MODELS) == {"csvae", "vae", "condvae", "condvae_info"} == set(MODEL_EXTRAS)
+    assert registry.get("vae") is VAE and registry.get("condvae") is CondVAE
+    assert registry.get("condvae_info") is CondVAEInfo
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("label_type", ["binary", "categorical"])
+def test_a_few_training_steps_give_finite_metrics(name, label_type):
+    model = make_model(name, label_type=label_type)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x, y = vector_batch(batch=16)
+    if label_type == "categorical":
+        y = np.eye(NUM_LABELS, dtype=np.float32)[(x[:, 0] > 0).astype(int)]
+
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0).history
+    evaluation = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+
+    assert {"loss", "reconstruction", "kl_z"} <= set(history) == set(model.TRACKERS)
+    assert all(np.all(np.isfinite(values)) for values in history.values())
+    assert set(evaluation) == set(history) and all(np.isfinite(v) for v in evaluation.values())
+    assert int(model.optimizer.iterations) == 6
+    if model.has_adversary:
+        assert int(model.adversary_optimizer.iterations) == 6
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_encode_decode_and_reconstruction_shapes(name):
+    model = make_model(name)
+    x, y = vector_batch()
+
+    encoding = model.encode(x, y)
+    reconstruction = model((x, y)).numpy()
+
+    assert isinstance(encoding, Encoding)
+    assert encoding.z.event_shape.as_list() == [model.dim_z] and encoding.z.batch_shape.as_list() == [8]
+    assert reconstruction.shape == x.shape and np.all(np.isfinite(reconstruction))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_round_trip(name):
+    model = make_model(name, label_names=["a", "b"], beta1=7.0, input_mean=[0.0] * 4, input_scale=[2.0] * 4)
+    config = json.loads(json.dumps(model.get_config()))  # what model.json stores
+
+    restored = registry.build(name, config)
+
+    assert type(restored) is type(model) and restored.get_config() == config
+    assert [tuple(v.shape) for v in restored.weights] == [tuple(v.shape) for v in model.weights]
+    assert config["label_names"] == ["a", "b"] and config["beta1"] == 7.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_train_lib_trains_checkpoints_and_restores(name, tmp_path):
+    x, y = vector_batch(batch=48)
+    config = train_lib.TrainConfig(model_dir=str(tmp_path), epochs=2, batch_size=16, tensorboard=False,
+                                   log_every_seconds=1e9)
+    result = train_lib.train(
+        lambda: make_model(name),
+        name,
+        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 16, 1, first_epoch, skip),
+        3,
+        config,
+        distribute.make_strategy(),
+    )
+    restored = train_lib.restore_model(str(tmp_path))
+
+    assert result.final_step == 6 and json.loads((tmp_path / "model.json").read_text())["model"] == name
+    assert type(restored) is type(result.model)
+    np.testing.assert_allclose(restored.encode(x, y).z.mean().numpy(), result.model.encode(x, y).z.mean().numpy(),
+                               rtol=1e-6)
+    # A second run to 3 epochs resumes (optimizer state included) rather than starting again.
+    config.epochs = 3
+    resumed = train_lib.train(
+        lambda: make_model(name), name,
+        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 16, 1, first_epoch, skip),
+        3, config, distribute.make_strategy(),
+    )
+    assert resumed.resumed_from_step == 6 and resumed.final_step == 9
+
+
+# ----------------------------------------------------------------------------- the baselines
+def test_vae_ignores_the_labels_and_condvae_uses_them_in_both_networks():
+    vae, condvae, info = make_model("vae"), make_model("condvae"), make_model("condvae_info")
+    x, y = vector_batch()
+
+    assert vae.decoder.input_shape == (None, vae.dim_z)
+    assert condvae.decoder.input_shape == (None, condvae.dim_z + NUM_LABELS)
+    assert info.decoder.input_shape == (None, info.dim_z + NUM_LABELS)
+    assert len(condvae.z_encoder.inputs) == 2 and len(info.z_encoder.inputs) == 1 and len(vae.z_encoder.inputs) == 1
+    np.testing.assert_array_equal(vae.encode(x, y).z.mean().numpy(), vae.encode(x, 1 - y).z.mean().numpy())
+    assert not np.allclose(condvae.encode(x, y).z.mean().numpy(), condvae.encode(x, 1 - y).z.mean().numpy())
+    with pytest.raises(ValueError, match="pass y"):
+        condvae.encode(x)
+
+
+def test_models_without_an_adversary_take_one_optimizer():
+    for name in NAMES:
+        model = make_model(name)
+        assert model.has_adversary == hasattr(model, "adversary"), name
+    model = make_model("vae")
+    model.compile()
+    assert getattr(model, "adversary_optimizer", None) is None
+    checkpoint = train_lib.make_checkpoint(model)
+    assert hasattr(checkpoint, "optimizer") and not hasattr(checkpoint, "adversary_optimizer")
+
+
+def _mean_cross_entropy(model, x, y):
+    """E_batch[L(r(mu_phi(x)), y)] = -E[log r(y | z)] at the posterior means."""
+    z = model.encode(x).z.mean()
+    return -float(tf.reduce_mean(model.adversary_posterior(z).log_prob(tf.constant(y))))
+
+
+def test_condvae_info_adversary_update_leaves_the_encoder_untouched_and_lowers_its_loss():
+    model = make_model("condvae_info")
+    model.compile(optimizer=keras.optimizers.Adam(0.0), adversary_optimizer=keras.optimizers.Adam(1e-2))
+    x, y = vector_batch(batch=16)
+    vae_before = _snapshot(model.vae_variables)
+    adversary_before = _snapshot(model.adversary.trainable_variables)
+    before = _mean_cross_entropy(model, x, y)
+
+    for _ in range(20):
+        model.train_step((tf.constant(x), tf.constant(y)))
+
+    assert _identical(vae_before, model.vae_variables)
+    assert not _identical(adversary_before, model.adversary.trainable_variables)
+    assert _mean_cross_entropy(model, x, y) < before - 0.05
+
+
+def test_condvae_info_encoder_update_pushes_the_adversarys_loss_up():
+    # Only eq. (3)'s encoder term: descending beta4 * log r(y|z) must *raise* the cross-entropy L.
+    model = make_model("condvae_info", beta1=0.0, beta3=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), adversary_optimizer=keras.optimizers.Adam(0.0))
+    x, y = vector_batch(batch=16)
+    adversary_before = _snapshot(model.adversary.trainable_variables)
+    before = _mean_cross_entropy(model, x, y)
+
+    for _ in range(10):
+        logs = model.train_step((tf.constant(x), tf.constant(y)))
+
+    assert _identical(adversary_before, model.adversary.trainable_variables)
+    assert _mean_cross_entropy(model, x, y) > before + 0.05
+    assert float(logs["negative_cross_entropy"]) < 0  # -L, what the encoder descends
+
+
+def test_condvae_info_objective_sign():
+    model = make_model("condvae_info", beta1=0.0, beta3=0.0, beta4=2.0)
+    terms = {"reconstruction": tf.constant([1.0]), "kl_z": tf.constant([1.0]),
+             "negative_cross_entropy": tf.constant([-3.0])}
+    # beta4 * log r(y|z) = 2 * (-3): a larger cross-entropy L = 3 gives a *lower* encoder objective.
+    assert float(model.vae_objective(terms)[0]) == pytest.approx(-6.0)

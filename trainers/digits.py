@@ -1,0 +1,109 @@
+r"""Trains the paper's four models on scikit-learn's handwritten digits and compares them (§5.3, §5.4).
+
+    python -m trainers.digits --flagfile=configs/digits.flags --model=all --model_dir=runs/digits
+
+Each model trains in --model_dir/<model> (checkpoints, model.json, TensorBoard; running again
+resumes), with the same MLP networks and loss weights. Then every trained model is scored in
+--model_dir: comparison.md and comparison.json (Method 1 per label and final, the attribute
+classifier's own held-out accuracy, the z -> y leakage probe beside the majority rate) and the
+figures (<model>_switch.png, and CSVAE's W grid, Cartesian product, W posteriors and identity
+transfer); see csvae_tf.evaluation.comparison.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+from csvae_tf import distribute, train_lib
+from csvae_tf.data import digits, pipeline
+from csvae_tf.evaluation import comparison
+from csvae_tf.models import registry
+from trainers import common
+
+FLAGS = flags.FLAGS
+
+common.define_training_flags(model_dir="runs/digits", epochs=150, batch_size=64)
+common.define_csvae_flags(dim_z=8, dim_w=2)
+flags.DEFINE_enum("model", "all", sorted(registry.MODELS) + ["all"], "The model to train, or all four.")
+flags.DEFINE_integer("baseline_dim_z", 0, "Dimension of the baselines' z (0: CSVAE's dim_z + 10 * dim_w, "
+                     "the same latent size).")
+flags.DEFINE_list("hidden_units", ["256", "128"], "Dense layers of the MLP encoders (decoder mirrored).")
+flags.DEFINE_list("adversary_units", ["64", "64"], "Dense layers of the adversaries (CSVAE, CondVAE-info).")
+flags.DEFINE_integer("classifier_epochs", 60, "Epochs of Method 1's attribute classifier.")
+flags.DEFINE_integer("max_examples", 0, "Use only this many digits (0: all 1,797); for quick checks.")
+FLAGS.set_default("steps_per_execution", 22)
+
+
+def model_arguments(name: str, num_labels: int) -> dict:
+    """The constructor arguments of model `name` from the flags: shared networks and loss weights."""
+    arguments = {
+        "input_shape": (digits.IMAGE_SHAPE[0] * digits.IMAGE_SHAPE[1],),
+        "num_labels": num_labels,
+        "label_type": "categorical",
+        "label_names": list(digits.LABEL_NAMES),
+        "hidden_units": [int(u) for u in FLAGS.hidden_units],
+        "seed": FLAGS.seed,
+        "beta1": FLAGS.beta1,
+        "beta3": FLAGS.beta3,
+    }
+    if name == "csvae":
+        return {**arguments, **common.csvae_kwargs(), "adversary_units": [int(u) for u in FLAGS.adversary_units]}
+    arguments["dim_z"] = FLAGS.baseline_dim_z or FLAGS.dim_z + num_labels * FLAGS.dim_w
+    if name == "condvae_info":
+        arguments.update(beta4=FLAGS.beta4, beta5=FLAGS.beta5, adversary_units=[int(u) for u in FLAGS.adversary_units])
+    return arguments
+
+
+def main(argv):
+    del argv
+    common.quiet_tensorflow()
+    strategy = distribute.make_strategy()
+    names = [n for n in comparison.ORDER if n in registry.MODELS] if FLAGS.model == "all" else [FLAGS.model]
+    try:  # bad flag values end in one line, before any training
+        distribute.check_batch_size(FLAGS.batch_size, strategy)
+        data = digits.load(FLAGS.seed, max_examples=FLAGS.max_examples)
+        steps_per_epoch = pipeline.steps_per_epoch(len(data.train.features), FLAGS.batch_size)
+        configs = {name: common.train_config() for name in names}
+        for name, config in configs.items():
+            config.model_dir = f"{FLAGS.model_dir}/{name}"
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+
+    def make_train_data(first_epoch, skip_batches):
+        return pipeline.epoch_indexed_batches(
+            data.train.features, data.train.labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip_batches
+        )
+
+    print(f"Digits: {len(data.train.features)} train / {len(data.validation.features)} validation / "
+          f"{len(data.test.features)} test, {strategy.num_replicas_in_sync} replica(s), models {', '.join(names)}, "
+          f"{FLAGS.epochs} epochs of {steps_per_epoch} steps each.", flush=True)
+    models = {}
+    for name in names:
+        print(f"--- {name}", flush=True)
+        arguments = model_arguments(name, digits.NUM_CLASSES)
+        try:
+            result = train_lib.train(
+                lambda: registry.get(name)(**arguments),
+                name,
+                make_train_data,
+                steps_per_epoch,
+                configs[name],
+                strategy,
+                validation_data=pipeline.evaluation_batches(data.validation.features, data.validation.labels, 512),
+                run_config=common.resolved_flags(__name__),
+            )
+        except (train_lib.TrainingDiverged, train_lib.RunDirectoryMismatch) as error:
+            sys.exit(f"error: {error}")
+        models[name] = result.model
+    results = comparison.compare(models, data, FLAGS.model_dir, digits.IMAGE_SHAPE,
+                                 classifier_epochs=FLAGS.classifier_epochs, seed=FLAGS.seed)
+    with open(f"{FLAGS.model_dir}/{comparison.TABLE_FILE}") as f:
+        print(f.read())
+    del results
+    print(f"Wrote {FLAGS.model_dir}/{comparison.TABLE_FILE}, {comparison.JSON_FILE} and the figures.")
+
+
+if __name__ == "__main__":
+    app.run(main)
