@@ -20,8 +20,8 @@ def grid(columns) -> tf.Tensor:
 
 class ImageGrids(keras.callbacks.Callback):
     """Every `every_steps` steps, writes grids/switch: per example, the input, its reconstruction,
-    every attribute off (W at the origin), then each attribute j on alone (p_j = the "present"
-    prior mean, §4.3).
+    (CSVAE) every attribute off (W at the origin), then each attribute j switched on alone with
+    §4.3's G_ij (CSVAE: p_j = the "present" prior mean; CondVAE, CondVAE-info: p = 1).
 
     Args:
       log_dir: the TensorBoard run directory (a "images" subfolder is written).
@@ -40,14 +40,14 @@ class ImageGrids(keras.callbacks.Callback):
 
     def columns(self):
         model = self.model
-        columns = [self.images, model((self.images, self.labels))]
-        if hasattr(model, "switch_attribute") and hasattr(model, "w_prior"):
-            k, dim_w = model.num_labels, model.dim_w
-            columns.append(model.switch_attribute(self.images, np.zeros([k, dim_w], np.float32)))
-            for attribute in range(k):
-                point = switching.attribute_point(k, dim_w, attribute, model.w_prior.present_loc)
-                columns.append(model.switch_attribute(self.images, point))
-        return columns
+        images, labels = self.images.numpy(), self.labels.numpy()
+        columns = [images, model((self.images, self.labels)).numpy()]
+        kind = getattr(model, "switching", None)
+        if kind == "subspace":  # CSVAE: every W_i at the origin first
+            columns.append(model.switch_attribute(self.images, np.zeros([model.num_labels, model.dim_w], np.float32)))
+        if kind in ("subspace", "conditional"):  # the VAE's switch needs class means of a dataset
+            columns += [switching.switch(model, images, labels, attribute) for attribute in range(model.num_labels)]
+        return [tf.convert_to_tensor(column, tf.float32) for column in columns]
 
     def write(self, step: int) -> None:
         with self.writer.as_default():

@@ -101,3 +101,14 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
 def test_unknown_subset_is_refused_in_one_line(tmp_path):
     run = _run("trainers.celeba", f"--model_dir={tmp_path}", "--fake_data", "--subset=beards", *TINY)
     assert run.returncode != 0 and "Unknown subset 'beards'" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("model", ["vae", "condvae_info"])
+def test_image_trainer_trains_every_registered_model(tmp_path, model):
+    run = _run("trainers.celeba", f"--model_dir={tmp_path}", "--fake_data", "--fake_examples=8",
+               "--subset=glasses_facial_hair", f"--model={model}", *TINY)
+    assert run.returncode == 0, run.stderr[-3000:]
+    restored = train_lib.restore_model(str(tmp_path))
+    assert restored.name == model and restored.get_config()["num_labels"] == 2
+    assert restored.get_config()["dim_z"] == 4 + 2 * 2  # the same latent size as CSVAE's Z x W
+    assert _images_logged(tmp_path)

@@ -13,7 +13,7 @@ from absl import flags, logging
 
 from csvae_tf import distribute, image_grids, schedules, train_lib
 from csvae_tf.data import pipeline
-from csvae_tf.models.csvae import CSVAE
+from csvae_tf.models import registry
 
 FLAGS = flags.FLAGS
 
@@ -89,10 +89,30 @@ def resolved_flags(module_name: str) -> dict:
     return values
 
 
+def define_model_flags() -> None:
+    flags.DEFINE_enum("model", "csvae", sorted(registry.MODELS), "The model to train (the paper's four).")
+    flags.DEFINE_integer("baseline_dim_z", 0, "Dimension of the baselines' z (0: CSVAE's dim_z + k * dim_w, "
+                         "the same latent size).")
+
+
+def model_kwargs(name: str, arguments: dict, num_labels: int, adversary_units=None) -> dict:
+    """Constructor arguments of model `name`: `arguments` (shape, labels, networks) plus the flags'
+    loss weights, each model taking the terms it has (appendix 7.1's betas on shared terms)."""
+    arguments = {**arguments, "seed": FLAGS.seed, "beta1": FLAGS.beta1, "beta3": FLAGS.beta3}
+    adversary = {"adversary_units": [int(u) for u in adversary_units]} if adversary_units else {}
+    if name == "csvae":
+        return {**arguments, **csvae_kwargs(), **adversary}
+    arguments["dim_z"] = FLAGS.baseline_dim_z or FLAGS.dim_z + num_labels * FLAGS.dim_w
+    if name == "condvae_info":
+        arguments.update(beta4=FLAGS.beta4, beta5=FLAGS.beta5, **adversary)
+    return arguments
+
+
 def define_image_flags(*, dim_z: int) -> None:
     """Flags of the image trainers (CelebA, TFD): the paper's settings by default (appendix 7.1)."""
     define_training_flags(model_dir=None, epochs=2300, batch_size=64)
     define_csvae_flags(dim_z=dim_z, dim_w=2)
+    define_model_flags()
     flags.DEFINE_bool("fake_data", False, "Train on generated images instead of the dataset (no download needed).")
     flags.DEFINE_integer("fake_examples", 2048, "How many generated training images --fake_data makes.")
     flags.DEFINE_integer("image_grid_every_steps", 1000, "Steps between TensorBoard image grids (0: none).")
@@ -109,7 +129,7 @@ def train_images(
     label_names,
     label_type: str,
 ):
-    """The shared body of the image trainers: build, train (or resume) and log one CSVAE.
+    """The shared body of the image trainers: build, train (or resume) and log one --model.
 
     Args:
       module_name: the trainer's module (its flags go to run_config.json).
@@ -146,15 +166,15 @@ def train_images(
     print(f"{len(train_images_uint8)} training images {list(image_shape)}, labels {list(label_names)}, "
           f"{strategy.num_replicas_in_sync} replica(s), {FLAGS.epochs} epochs of {steps_per_epoch} steps.", flush=True)
     try:
+        arguments = model_kwargs(
+            FLAGS.model,
+            {"input_shape": image_shape, "num_labels": len(label_names), "label_type": label_type,
+             "label_names": list(label_names)},
+            len(label_names),
+        )
         return train_lib.train(
-            lambda: CSVAE(
-                input_shape=image_shape,
-                num_labels=len(label_names),
-                label_type=label_type,
-                label_names=list(label_names),
-                **csvae_kwargs(),
-            ),
-            "csvae",
+            lambda: registry.get(FLAGS.model)(**arguments),
+            FLAGS.model,
             lambda first_epoch, skip: pipeline.epoch_indexed_batches(
                 train_images_uint8, train_labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip
             ),

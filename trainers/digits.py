@@ -38,22 +38,18 @@ FLAGS.set_default("steps_per_execution", 22)
 
 def model_arguments(name: str, num_labels: int) -> dict:
     """The constructor arguments of model `name` from the flags: shared networks and loss weights."""
-    arguments = {
-        "input_shape": (digits.IMAGE_SHAPE[0] * digits.IMAGE_SHAPE[1],),
-        "num_labels": num_labels,
-        "label_type": "categorical",
-        "label_names": list(digits.LABEL_NAMES),
-        "hidden_units": [int(u) for u in FLAGS.hidden_units],
-        "seed": FLAGS.seed,
-        "beta1": FLAGS.beta1,
-        "beta3": FLAGS.beta3,
-    }
-    if name == "csvae":
-        return {**arguments, **common.csvae_kwargs(), "adversary_units": [int(u) for u in FLAGS.adversary_units]}
-    arguments["dim_z"] = FLAGS.baseline_dim_z or FLAGS.dim_z + num_labels * FLAGS.dim_w
-    if name == "condvae_info":
-        arguments.update(beta4=FLAGS.beta4, beta5=FLAGS.beta5, adversary_units=[int(u) for u in FLAGS.adversary_units])
-    return arguments
+    return common.model_kwargs(
+        name,
+        {
+            "input_shape": (digits.IMAGE_SHAPE[0] * digits.IMAGE_SHAPE[1],),
+            "num_labels": num_labels,
+            "label_type": "categorical",
+            "label_names": list(digits.LABEL_NAMES),
+            "hidden_units": [int(u) for u in FLAGS.hidden_units],
+        },
+        num_labels,
+        adversary_units=FLAGS.adversary_units,
+    )
 
 
 def main(argv):
