@@ -156,6 +156,17 @@ class LabelledModel(keras.Model):
         index = tf.cast(stream, tf.int32) * num_replicas() + replica_id()
         return tf.stack([tf.constant(self.seed, tf.int32), index])
 
+    def _vae_update(self, x: tf.Tensor, y: tf.Tensor):
+        """One step of `self.optimizer` on `vae_objective` over `vae_variables` only (an adversary,
+        if the model has one, is held fixed). Returns (terms, objective [batch])."""
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x, y, self._sampling_seed(self.optimizer.iterations), training=True)
+            objective = self.vae_objective(terms)
+            loss = global_mean(objective)
+        variables = self.vae_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return terms, objective
+
     @property
     def metrics(self):
         return list(self._trackers.values())

@@ -93,12 +93,7 @@ class CondVAEInfo(CondVAE):
         x, y = data
         y = tf.cast(y, tf.float32)
         # (1) Encoder + decoder: eq. (2) and eq. (3)'s max over phi; the adversary is held fixed.
-        with tf.GradientTape() as tape:
-            terms = self.compute_terms(x, y, self._sampling_seed(self.optimizer.iterations), training=True)
-            objective = self.vae_objective(terms)
-            loss = base.global_mean(objective)
-        variables = self.vae_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        terms, objective = self._vae_update(x, y)
 
         # (2) Adversary: eq. (3)'s min over psi on the same z, with no gradient to the encoder.
         z = tf.stop_gradient(terms["z"])

@@ -263,15 +263,8 @@ class CSVAE(base.LabelledModel):
     def train_step(self, data):
         x, y = data
         y = tf.cast(y, tf.float32)
-        seed = self._sampling_seed(self.optimizer.iterations)
-
         # (1) VAE update on M1 + M2; the adversary's weights are not in this variable list.
-        with tf.GradientTape() as tape:
-            terms = self.compute_terms(x, y, seed, training=True)
-            objective = self.vae_objective(terms)
-            loss = base.global_mean(objective)
-        variables = self.vae_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        terms, objective = self._vae_update(x, y)
 
         # (2) Adversary update on N with z held fixed: no gradient reaches the encoder.
         z = tf.stop_gradient(terms["z"])

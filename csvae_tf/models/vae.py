@@ -182,12 +182,7 @@ class BaselineVAE(base.LabelledModel):
 
     def train_step(self, data):
         x, y = data
-        with tf.GradientTape() as tape:
-            terms = self.compute_terms(x, y, self._sampling_seed(self.optimizer.iterations), training=True)
-            objective = self.vae_objective(terms)
-            loss = base.global_mean(objective)
-        variables = self.vae_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        terms, objective = self._vae_update(x, y)
         return self._report({"loss": objective, "reconstruction": terms["reconstruction"], "kl_z": terms["kl_z"]})
 
     def test_step(self, data):
