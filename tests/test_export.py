@@ -616,3 +616,48 @@ def test_vae_client_side_latent_arithmetic_with_encode_and_decode(baseline_runs)
     m_i, m_j = z[y[:, 0] == 0].mean(0), z[y[:, 0] == 1].mean(0)
     switched = signatures["decode"](z=z - m_i + m_j)["outputs"].numpy()
     np.testing.assert_allclose(switched, np.asarray(model.switch_attribute(x, m_i, m_j)), rtol=1e-4, atol=1e-5)
+
+
+def _readme_signature_tables():
+    """{registry name: {signature: set of input names}} from README's per-model tables ("Serving")."""
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    serving = readme[readme.index("## Serving"):]
+    serving = serving[: serving.index("\n## ", 1)]
+    tables = {}
+    for intro, table in re.findall(r"\n\n((?:[^|\n][^\n]*\n)+)\n((?:\|[^\n]*\n)+)", serving):
+        models = re.findall(r"--model=(\w+)", intro)
+        rows = [line.split(" | ") for line in table.strip().splitlines()[2:]]
+        for model in models:
+            signatures = {}
+            for row in rows:
+                signature = re.search(r"`(\w+)`", row[0]).group(1)
+                if row[1].startswith("= "):
+                    signatures[signature] = signatures[re.search(r"`(\w+)`", row[1]).group(1)]
+                    continue
+                items = re.split(r",\s*(?=`)", row[1])
+                signatures[signature] = {
+                    re.match(r"`(\w+)`", item).group(1) for item in items
+                    if "(CondVAE only)" not in item or model == "condvae"
+                }
+                signatures[signature] = (signatures[signature], "(image models)" in row[0])
+            tables[model] = signatures
+    return tables
+
+
+def test_readme_signature_tables_match_every_models_export(runs, baseline_runs):
+    tables = _readme_signature_tables()
+    assert set(tables) == {"csvae", "vae", "condvae", "condvae_info"}
+    exports = [("csvae", runs["image_export"]), ("csvae", runs["vector_export"])]
+    exports += [(name, path) for name, _, path in baseline_runs.values()]
+    for name, path in exports:
+        loaded = tf.saved_model.load(path)
+        image = len(loaded.input_shape.numpy()) == 3
+        documented = {
+            signature: inputs for signature, (inputs, image_only) in tables[name].items() if image or not image_only
+        }
+        exported = {
+            signature: set(function.structured_input_signature[1])
+            for signature, function in loaded.signatures.items()
+        }
+        assert exported == documented, (name, path)
