@@ -1,4 +1,4 @@
-r"""Exports a training run as a TF Serving SavedModel: `encode` and `switch_attribute`.
+r"""Exports a training run as a TF Serving SavedModel: `encode` and `switch_attribute` (CSVAE and baselines).
 
     python -m export.saved_model --model_dir=runs/swiss_roll --export_dir=exports/swiss_roll
 
@@ -15,6 +15,14 @@ Signatures (every batch dimension variable; see README, "Serving"):
                           (p_attribute = point, every other W_l at the origin, §4.3)
   serving_default         = switch_attribute
   switch_attribute_bytes  image models only: image_bytes [b] string (JPEG/PNG), w -> outputs
+
+The baselines (README, "Serving", a table per model) get the signatures their switch allows:
+  CondVAE, CondVAE-info  encode (labels: CondVAE only), switch_attribute (inputs, [labels],
+                         target_labels = p * y^1 [b, k]), switch_one_attribute (attribute [b],
+                         strength [b]), switch_attribute_bytes (images); serving_default =
+                         switch_attribute
+  VAE                    encode, decode (z [b, dim_z]); serving_default = encode. Its switch needs
+                         latent class means of a dataset, which a client computes with encode.
 
 Every signature checks its inputs with tf.debugging asserts whose messages name the input and
 the expected shape, so a wrong image size, channel count, W width or attribute index fails with
@@ -79,8 +87,52 @@ def resolve_label_names(model_dir: Optional[str], num_labels: int, label_names: 
     return label_names
 
 
+def switching_kind(model) -> str:
+    """The model's switching function: "subspace" (CSVAE), "conditional" or "latent_arithmetic"."""
+    return getattr(model, "switching", "subspace")
+
+
+def serving_default_of(model) -> str:
+    """The signature serving_default aliases: switch_attribute, or encode for the VAE (no switch)."""
+    return "encode" if switching_kind(model) == "latent_arithmetic" else SERVING_DEFAULT
+
+
+def _baseline_signature_specs(model) -> Dict[str, dict]:
+    shape = list(model.data_shape)
+    k, dim_z = model.num_labels, model.dim_z
+    image = [[None, *shape], "float32"]
+    labels = {"labels": [[None, k], "float32"]} if model.encoder_conditioned else {}
+    switched = {"outputs": image}
+    specs = {
+        "encode": {
+            "inputs": {"inputs": image, **labels},
+            "outputs": {"z_mean": [[None, dim_z], "float32"], "z_stddev": [[None, dim_z], "float32"]},
+        }
+    }
+    if switching_kind(model) == "latent_arithmetic":
+        specs["decode"] = {"inputs": {"z": [[None, dim_z], "float32"]}, "outputs": switched}
+    else:
+        specs["switch_attribute"] = {
+            "inputs": {"inputs": image, **labels, "target_labels": [[None, k], "float32"]},
+            "outputs": switched,
+        }
+        specs["switch_one_attribute"] = {
+            "inputs": {"inputs": image, **labels, "attribute": [[None], "int32"], "strength": [[None], "float32"]},
+            "outputs": switched,
+        }
+        if len(shape) == 3:
+            specs["switch_attribute_bytes"] = {
+                "inputs": {"image_bytes": [[None], "string"], **labels, "target_labels": [[None, k], "float32"]},
+                "outputs": switched,
+            }
+    specs["serving_default"] = specs[serving_default_of(model)]
+    return specs
+
+
 def signature_specs(model) -> Dict[str, dict]:
     """{signature: {"inputs": {name: [shape, dtype]}, "outputs": {...}}}; None is the batch dimension."""
+    if switching_kind(model) != "subspace":
+        return _baseline_signature_specs(model)
     shape = list(model.data_shape)
     k, dim_w, dim_z = model.num_labels, model.dim_w, model.dim_z
     switched = {"outputs": [[None, *shape], "float32"]}
@@ -118,6 +170,23 @@ def signature_specs(model) -> Dict[str, dict]:
 
 def export_metadata(model, model_name: str, label_names: Sequence[str], checkpoint: Optional[str] = None) -> dict:
     """Everything a client needs to build requests and read responses (JSON-serialisable)."""
+    if switching_kind(model) != "subspace":
+        return {
+            "format": METADATA_FORMAT,
+            "model": model_name,
+            "switching": switching_kind(model),
+            "input_shape": list(model.data_shape),
+            "input_kind": "image" if len(model.data_shape) == 3 else "vector",
+            "dim_z": model.dim_z,
+            "num_labels": model.num_labels,
+            "label_type": model.label_type,
+            "label_names": list(label_names),
+            "encoder_conditioned": bool(model.encoder_conditioned),
+            "decoder_conditioned": bool(model.decoder_conditioned),
+            "checkpoint": os.path.basename(checkpoint) if checkpoint else None,
+            "serving_default": serving_default_of(model),
+            "signatures": signature_specs(model),
+        }
     prior = model.w_prior.get_config()
     return {
         "format": METADATA_FORMAT,
@@ -198,8 +267,176 @@ def _check_w(w: tf.Tensor, inputs: tf.Tensor, k: int, dim_w: int) -> tf.Tensor:
     return _checked(w, assertions, [None, k, dim_w])
 
 
+def _decode_images(image_bytes: tf.Tensor, data_shape: Sequence[int]) -> tf.Tensor:
+    """JPEG/PNG strings [b] -> float32 [b, H, W, C] in [0, 1]; a wrong size fails with a clear message."""
+    height, width, channels = data_shape
+
+    def decode_image(data):
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+        size = tf.debugging.assert_equal(
+            tf.shape(image)[:2], tf.constant([height, width]),
+            message=f"image_bytes: images must be {height}x{width} (height x width); resize them first. "
+                    f"Got height, width",
+        )
+        with tf.control_dependencies([size]):
+            return tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]
+
+    images = tf.map_fn(
+        decode_image, image_bytes, fn_output_signature=tf.TensorSpec([None, None, channels], tf.float32)
+    )
+    return tf.ensure_shape(images, [None, *data_shape])
+
+
+def _check_labels(labels: tf.Tensor, inputs: tf.Tensor, k: int, label_names: Sequence[str],
+                  name: str = "labels", meaning: str = "") -> tf.Tensor:
+    """labels float32 [batch, k], one row per example of inputs."""
+    return _checked(
+        labels,
+        [
+            tf.debugging.assert_equal(
+                tf.shape(labels)[1], tf.constant(k),
+                message=f"{name} must be float32 [batch, k={k}] ({', '.join(label_names)}){meaning}. Got k",
+            ),
+            _check_batch(inputs, labels, name),
+        ],
+        [None, k],
+    )
+
+
+def _check_attribute(attribute: tf.Tensor, inputs: tf.Tensor, k: int) -> tf.Tensor:
+    return _checked(
+        attribute,
+        [
+            tf.debugging.assert_greater_equal(
+                attribute, 0, message=f"attribute must be an index in [0, {k}) (k={k} labels). Got"),
+            tf.debugging.assert_less(
+                attribute, k, message=f"attribute must be an index in [0, {k}) (k={k} labels). Got"),
+            _check_batch(inputs, attribute, "attribute"),
+        ],
+        [None],
+    )
+
+
 # ---------------------------------------------------------------------------- the module
+def _metadata_variables(module: tf.Module, model, metadata: dict, metadata_path: str) -> None:
+    """The metadata every export carries as variables of the loaded object (and as an asset)."""
+    module.model_variables = list(model.variables)
+    module.metadata_file = tf.saved_model.Asset(metadata_path)
+    module.metadata_json = tf.Variable(json.dumps(metadata, sort_keys=True), trainable=False, name="metadata_json")
+    module.model_name = tf.Variable(metadata["model"], trainable=False, name="model_name")
+    module.input_shape = tf.Variable(list(model.data_shape), dtype=tf.int32, trainable=False, name="input_shape")
+    module.dim_z = tf.Variable(model.dim_z, dtype=tf.int32, trainable=False, name="dim_z")
+    module.num_labels = tf.Variable(model.num_labels, dtype=tf.int32, trainable=False, name="num_labels")
+
+
 def build_serving_module(model, metadata: dict, metadata_path: str) -> tf.Module:
+    """A tf.Module whose tf.functions (with fixed input signatures) serve `model` (any registry model)."""
+    if switching_kind(model) == "subspace":
+        return _build_csvae_module(model, metadata, metadata_path)
+    return _build_baseline_module(model, metadata, metadata_path)
+
+
+def _build_baseline_module(model, metadata: dict, metadata_path: str) -> tf.Module:
+    """VAE: encode, decode; CondVAE / CondVAE-info: encode, switch_attribute(_bytes), switch_one_attribute.
+
+    The `labels` input exists only where the encoder is conditioned on y (CondVAE); the decoder's
+    label vector is `target_labels` = p * y^1 (several entries may be set), §4.3.
+    """
+    data_shape = list(model.data_shape)
+    k, dim_z = model.num_labels, model.dim_z
+    label_names = metadata["label_names"]
+    conditioned = bool(model.encoder_conditioned)
+    inputs_spec = tf.TensorSpec([None] + [None] * len(data_shape), tf.float32, name="inputs")
+    labels_specs = [tf.TensorSpec([None, None], tf.float32, name="labels")] if conditioned else []
+    target_spec = tf.TensorSpec([None, None], tf.float32, name="target_labels")
+
+    module = tf.Module(name=f"{metadata['model']}_serving")
+    _metadata_variables(module, model, metadata, metadata_path)
+    module.label_names = tf.Variable(label_names, dtype=tf.string, trainable=False, name="label_names")
+
+    def source_labels(inputs, labels):
+        """The encoder's labels (CondVAE), checked; None for encoders that ignore y."""
+        if not conditioned:
+            return None
+        return _check_labels(labels[0], inputs, k, label_names, meaning=": the examples' own labels")
+
+    def check_target(target, inputs):
+        return _check_labels(target, inputs, k, label_names, name="target_labels",
+                             meaning=": the decoder's label vector p * y^1")
+
+    def switch(inputs, labels, target):
+        return {"outputs": model.switch_attribute(inputs, labels, target)}  # mu_theta(mu_phi(x[, y]), p y^1)
+
+    @tf.function(input_signature=[inputs_spec, *labels_specs])
+    def encode(inputs, *labels):
+        inputs = _check_inputs(inputs, data_shape)
+        z = model.z_posterior(inputs, source_labels(inputs, labels))
+        return {"z_mean": z.mean(), "z_stddev": z.stddev()}
+
+    signatures = {"encode": encode.get_concrete_function()}
+    module.encode = encode
+
+    if switching_kind(model) == "latent_arithmetic":
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="z")])
+        def decode(z):
+            z = _checked(
+                z,
+                [tf.debugging.assert_equal(
+                    tf.shape(z)[1], tf.constant(dim_z),
+                    message=f"z must be float32 [batch, dim_z={dim_z}] (a point of the latent space). Got dim_z")],
+                [None, dim_z],
+            )
+            return {"outputs": model.decode(z)}
+
+        signatures["decode"] = decode.get_concrete_function()
+        module.decode = decode
+    else:
+        @tf.function(input_signature=[inputs_spec, *labels_specs, target_spec])
+        def switch_attribute(inputs, *rest):
+            inputs = _check_inputs(inputs, data_shape)
+            *labels, target = rest
+            return switch(inputs, source_labels(inputs, labels), check_target(target, inputs))
+
+        @tf.function(
+            input_signature=[
+                inputs_spec,
+                *labels_specs,
+                tf.TensorSpec([None], tf.int32, name="attribute"),
+                tf.TensorSpec([None], tf.float32, name="strength"),
+            ]
+        )
+        def switch_one_attribute(inputs, *rest):
+            inputs = _check_inputs(inputs, data_shape)
+            *labels, attribute, strength = rest
+            attribute = _check_attribute(attribute, inputs, k)
+            strength = _checked(strength, [_check_batch(inputs, strength, "strength")], [None])
+            # p * y^1: y^1 one-hot on `attribute`, every other label 0 (§4.3)
+            target = strength[:, None] * tf.one_hot(attribute, k, dtype=tf.float32)
+            return switch(inputs, source_labels(inputs, labels), target)
+
+        signatures["switch_attribute"] = switch_attribute.get_concrete_function()
+        signatures["switch_one_attribute"] = switch_one_attribute.get_concrete_function()
+        module.switch_attribute = switch_attribute
+        module.switch_one_attribute = switch_one_attribute
+
+        if len(data_shape) == 3:
+            @tf.function(
+                input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes"), *labels_specs, target_spec]
+            )
+            def switch_attribute_bytes(image_bytes, *rest):
+                images = _decode_images(image_bytes, data_shape)
+                *labels, target = rest
+                return switch(images, source_labels(images, labels), check_target(target, images))
+
+            signatures["switch_attribute_bytes"] = switch_attribute_bytes.get_concrete_function()
+            module.switch_attribute_bytes = switch_attribute_bytes
+
+    signatures["serving_default"] = signatures[serving_default_of(model)]
+    module.serving_signatures = signatures
+    return module
+
+
+def _build_csvae_module(model, metadata: dict, metadata_path: str) -> tf.Module:
     """A tf.Module whose tf.functions (with fixed input signatures) serve `model`.
 
     The functions close over the model; the module tracks its variables (so the SavedModel holds
@@ -294,24 +531,10 @@ def build_serving_module(model, metadata: dict, metadata_path: str) -> tf.Module
     module.switch_one_attribute = switch_one_attribute
 
     if len(data_shape) == 3:
-        height, width, channels = data_shape
-
-        def decode_image(data):
-            image = tf.io.decode_image(data, channels=channels, expand_animations=False)
-            size = tf.debugging.assert_equal(
-                tf.shape(image)[:2], tf.constant([height, width]),
-                message=f"image_bytes: images must be {height}x{width} (height x width); resize them first. "
-                        f"Got height, width",
-            )
-            with tf.control_dependencies([size]):
-                return tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes"), w_spec])
         def switch_attribute_bytes(image_bytes, w):
-            images = tf.map_fn(
-                decode_image, image_bytes, fn_output_signature=tf.TensorSpec([None, None, channels], tf.float32)
-            )
-            images = tf.ensure_shape(images, [None, *data_shape])
+            images = _decode_images(image_bytes, data_shape)
             return switch(images, _check_w(w, images, k, dim_w))
 
         signatures["switch_attribute_bytes"] = switch_attribute_bytes.get_concrete_function()
@@ -322,8 +545,32 @@ def build_serving_module(model, metadata: dict, metadata_path: str) -> tf.Module
     return module
 
 
+def _baseline_warmup_requests(model) -> Dict[str, Dict[str, np.ndarray]]:
+    data_shape = list(model.data_shape)
+    k = model.num_labels
+    inputs = np.full([1, *data_shape], 0.5, np.float32)
+    labels = {"labels": np.zeros([1, k], np.float32)} if model.encoder_conditioned else {}
+    target = np.zeros([1, k], np.float32)
+    requests = {"encode": {"inputs": inputs, **labels}}
+    if switching_kind(model) == "latent_arithmetic":
+        requests["decode"] = {"z": np.zeros([1, model.dim_z], np.float32)}
+    else:
+        requests["switch_attribute"] = {"inputs": inputs, **labels, "target_labels": target}
+        requests["switch_one_attribute"] = {
+            "inputs": inputs, **labels, "attribute": np.zeros([1], np.int32), "strength": np.ones([1], np.float32)
+        }
+        if len(data_shape) == 3:
+            png = tf.io.encode_png(tf.cast(inputs[0] * 255, tf.uint8)).numpy()
+            requests["switch_attribute_bytes"] = {"image_bytes": np.array([png], object), **labels,
+                                                  "target_labels": target}
+    requests["serving_default"] = requests[serving_default_of(model)]
+    return requests
+
+
 def warmup_requests(model) -> Dict[str, Dict[str, np.ndarray]]:
-    """One single-example request per signature (mid-grey images, W at the origin)."""
+    """One single-example request per signature (mid-grey images, W at the origin, zero labels)."""
+    if switching_kind(model) != "subspace":
+        return _baseline_warmup_requests(model)
     data_shape = list(model.data_shape)
     k, dim_w = model.num_labels, model.dim_w
     inputs = np.full([1, *data_shape], 0.5, np.float32)
@@ -364,8 +611,9 @@ def export_model(
     """Write `model` as a SavedModel at EXPORT/<version>; returns that path.
 
     Args:
-      model: a trained model with data_shape, num_labels, dim_z, dim_w, w_prior, z_posterior,
-        w_posterior and switch_attribute (CSVAE).
+      model: a trained registry model: CSVAE (z_posterior, w_posterior, switch_attribute, w_prior),
+        CondVAE / CondVAE-info (z_posterior, switch_attribute(x, y, labels)) or VAE (z_posterior,
+        decode); see `switching_kind`.
       export_dir: the base path TF Serving watches.
       model_name: the model's registry name (metadata).
       version: the version folder; default next_version(export_dir).
@@ -428,9 +676,17 @@ def load_trained_model(model_dir: str):
             f"model.json ({type(error).__name__}: {reason[:200]}). Wait for the next checkpoint or pass "
             f"another --model_dir."
         ) from None
-    for method in ("z_posterior", "w_posterior", "switch_attribute"):
+    kind = switching_kind(model)
+    methods = {
+        "subspace": ("z_posterior", "w_posterior", "switch_attribute"),
+        "conditional": ("z_posterior", "switch_attribute"),
+        "latent_arithmetic": ("z_posterior", "decode"),
+    }.get(kind)
+    if methods is None:
+        raise ExportError(f"Model {model_name!r} declares switching={kind!r}, which the export does not know.")
+    for method in methods:
         if not hasattr(model, method):
-            raise ExportError(f"Model {model_name!r} has no {method}: it has no subspace to switch, nothing to export.")
+            raise ExportError(f"Model {model_name!r} has no {method}: nothing to export.")
     return model, model_name, checkpoint
 
 
@@ -471,8 +727,9 @@ def main(argv):
     except ExportError as error:
         sys.exit(f"error: {error}")
     with open(os.path.join(path, "assets", METADATA_FILE)) as f:
-        signatures = sorted(json.load(f)["signatures"])
-    print(f"Wrote {path} (signatures: {', '.join(signatures)}; serving_default = {SERVING_DEFAULT}).")
+        metadata = json.load(f)
+    signatures = sorted(metadata["signatures"])
+    print(f"Wrote {path} (signatures: {', '.join(signatures)}; serving_default = {metadata['serving_default']}).")
 
 
 def define_flags():

@@ -13,7 +13,10 @@ import tensorflow as tf
 
 from csvae_tf import distribute, switching, train_lib
 from csvae_tf.data import pipeline
+from csvae_tf.models.condvae import CondVAE
+from csvae_tf.models.condvae_info import CondVAEInfo
 from csvae_tf.models.csvae import CSVAE
+from csvae_tf.models.vae import VAE
 from export import saved_model, warmup
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,13 +24,13 @@ IMAGE_SHAPE = (16, 16, 3)
 LABEL_NAMES = ["smiling", "glasses"]
 
 
-def _train(model_dir, build_model, x, y, batch):
+def _train(model_dir, build_model, x, y, batch, model_name="csvae"):
     config = train_lib.TrainConfig(
         model_dir=str(model_dir), epochs=1, batch_size=batch, tensorboard=False, log_every_seconds=1e9
     )
     return train_lib.train(
         build_model,
-        "csvae",
+        model_name,
         lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, batch, 5, first_epoch, skip),
         pipeline.steps_per_epoch(len(x), batch),
         config,
@@ -369,3 +372,292 @@ def test_missing_checkpoint_cli_prints_one_line_and_writes_nothing(tmp_path):
     last_line = completed.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: No checkpoint in"), completed.stderr[-2000:]
     assert not os.path.exists(tmp_path / "exports")
+
+
+# ---------------------------------------------------------------------------- baselines
+# Each baseline exports what its switch allows (README, "Serving"): the conditional models switch
+# with a decoder label vector target_labels = p * y^1; the VAE's switch needs class means of a
+# dataset, so it exports encode and decode and a client does the latent arithmetic.
+BASELINE_SIGNATURES = {
+    "vae": {
+        "encode": {"inputs"},
+        "decode": {"z"},
+        "serving_default": {"inputs"},
+    },
+    "condvae": {
+        "encode": {"inputs", "labels"},
+        "switch_attribute": {"inputs", "labels", "target_labels"},
+        "switch_one_attribute": {"inputs", "labels", "attribute", "strength"},
+        "switch_attribute_bytes": {"image_bytes", "labels", "target_labels"},
+        "serving_default": {"inputs", "labels", "target_labels"},
+    },
+    "condvae_info": {
+        "encode": {"inputs"},
+        "switch_attribute": {"inputs", "target_labels"},
+        "switch_one_attribute": {"inputs", "attribute", "strength"},
+        "switch_attribute_bytes": {"image_bytes", "target_labels"},
+        "serving_default": {"inputs", "target_labels"},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def baseline_runs(tmp_path_factory):
+    """Tiny trained baseline runs and their exports: {key: (registry name, model, export path)}."""
+    root = tmp_path_factory.mktemp("export_baselines")
+    vectors, images = _vector_data(), _image_data()
+    small = dict(hidden_units=(8,))
+    plans = {
+        # key: (registry name, build, data, batch)
+        "vae_vector": ("vae", lambda: VAE(input_shape=(3,), num_labels=1, seed=1, **small), vectors, 16),
+        "condvae_vector": ("condvae", lambda: CondVAE(input_shape=(3,), num_labels=1, seed=1, **small), vectors, 16),
+        "condvae_image": ("condvae", lambda: CondVAE(input_shape=IMAGE_SHAPE, num_labels=2, seed=2), images, 4),
+        "condvae_info_image": (
+            "condvae_info",
+            lambda: CondVAEInfo(input_shape=IMAGE_SHAPE, num_labels=2, adversary_units=(8,), seed=3),
+            images, 4,
+        ),
+    }
+    runs = {}
+    for key, (name, build, (x, y), batch) in plans.items():
+        model = _train(root / key, build, x, y, batch, model_name=name)
+        labels = LABEL_NAMES if model.num_labels == 2 else None
+        path = saved_model.export_run(str(root / key), str(root / "exports" / key), label_names=labels)
+        runs[key] = (name, model, path)
+    return runs
+
+
+BASELINE_FRESH_PROCESS_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+
+    plan_file, inputs_file, outputs_file = sys.argv[1:]
+    with open(plan_file) as f:
+        plan = json.load(f)  # {key: [export dir, {signature: [input names]}]}
+    data = dict(np.load(inputs_file))
+    out = {}
+    for key, (export_dir, calls) in plan.items():
+        loaded = tf.saved_model.load(export_dir)
+        out[key + "/signatures"] = np.array(json.dumps(sorted(loaded.signatures)))
+        out[key + "/metadata"] = np.array(loaded.metadata_json.numpy().decode())
+        for signature, names in calls.items():
+            kwargs = {}
+            for name in names:
+                value = data[key + "/" + name]
+                if name == "image_bytes":  # uint8 images -> PNG strings
+                    value = tf.constant([tf.io.encode_png(tf.constant(image)).numpy() for image in value])
+                kwargs[name] = value
+            for output, value in loaded.signatures[signature](**kwargs).items():
+                out[key + "/" + signature + "/" + output] = value.numpy()
+    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("csvae_tf", "export", "trainers"))
+    out["leaked_modules"] = np.array(json.dumps(leaked))
+    np.savez(outputs_file, **out)
+    """
+)
+
+
+def _baseline_inputs(model, rng, batch=5):
+    k = model.num_labels
+    if len(model.data_shape) == 3:
+        x = rng.uniform(size=(batch, *model.data_shape)).astype(np.float32)
+    else:
+        x = rng.normal(size=(batch, *model.data_shape)).astype(np.float32)
+    target = np.zeros((batch, k), np.float32)
+    target[:, 0] = 2.0  # p = 2 on label 0 ...
+    target[1::2, -1] = 1.0  # ... and several labels set at once on odd rows
+    return {
+        "inputs": x,
+        "labels": (rng.uniform(size=(batch, k)) > 0.5).astype(np.float32),
+        "target_labels": target,
+        "attribute": (np.arange(batch) % k).astype(np.int32),
+        "strength": rng.uniform(0.5, 3.0, size=batch).astype(np.float32),
+        "z": rng.normal(size=(batch, model.dim_z)).astype(np.float32),
+        "image_bytes": (rng.uniform(size=(batch, *model.data_shape)) * 255).astype(np.uint8)
+        if len(model.data_shape) == 3 else None,  # PNG-encoded in the fresh process
+    }
+
+
+def _baseline_expected(model, values: dict) -> dict:
+    """{signature/output: what the in-memory model gives for `values`}."""
+    x, target = values["inputs"], values["target_labels"]
+    y = values["labels"] if model.encoder_conditioned else None
+    z = model.z_posterior(x, y)
+    expected = {"encode/z_mean": z.mean(), "encode/z_stddev": z.stddev()}
+    if model.switching == "latent_arithmetic":
+        expected["decode/outputs"] = model.decode(values["z"])
+        expected["serving_default/z_mean"], expected["serving_default/z_stddev"] = z.mean(), z.stddev()
+        return expected
+    k = model.num_labels
+    one = np.stack([switching.scaled_one_hot(k, int(a), float(p))
+                    for a, p in zip(values["attribute"], values["strength"])])
+    expected["switch_attribute/outputs"] = model.switch_attribute(x, y, target)
+    expected["serving_default/outputs"] = expected["switch_attribute/outputs"]
+    expected["switch_one_attribute/outputs"] = model.switch_attribute(x, y, one)
+    if len(model.data_shape) == 3:
+        pixels = values["image_bytes"].astype(np.float32) / 255.0
+        expected["switch_attribute_bytes/outputs"] = model.switch_attribute(pixels, y, target)
+    return expected
+
+
+def test_baselines_fresh_process_without_our_package_matches_in_memory_model(baseline_runs, tmp_path):
+    rng = np.random.default_rng(4)
+    plan, inputs, expected = {}, {}, {}
+    for key, (name, model, path) in baseline_runs.items():
+        values = _baseline_inputs(model, rng)
+        calls = {
+            signature: sorted(names) for signature, names in BASELINE_SIGNATURES[name].items()
+            if signature != "switch_attribute_bytes" or len(model.data_shape) == 3
+        }
+        for input_name in set().union(*calls.values()):
+            inputs[f"{key}/{input_name}"] = values[input_name]
+        plan[key] = [path, calls]
+        expected[key] = (name, model, _baseline_expected(model, values), set(calls))
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", BASELINE_FRESH_PROCESS_SCRIPT, str(tmp_path / "plan.json"),
+         str(tmp_path / "inputs.npz"), str(tmp_path / "outputs.npz")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = dict(np.load(tmp_path / "outputs.npz"))
+    assert json.loads(str(out["leaked_modules"])) == []
+    for key, (name, model, want, called) in expected.items():
+        assert set(json.loads(str(out[f"{key}/signatures"]))) == called, key
+        metadata = json.loads(str(out[f"{key}/metadata"]))
+        assert metadata["model"] == name and metadata["switching"] == model.switching
+        assert metadata["serving_default"] == ("encode" if name == "vae" else "switch_attribute")
+        assert set(metadata["signatures"]) == called
+        for signature in called:
+            assert set(metadata["signatures"][signature]["inputs"]) == BASELINE_SIGNATURES[name][signature]
+        got = {k.split("/", 1)[1]: v for k, v in out.items() if k.startswith(key + "/") and k.count("/") == 2}
+        assert set(got) == set(want), key
+        for output, value in want.items():
+            np.testing.assert_allclose(got[output], np.asarray(value), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{key} {output}")
+        if name != "vae":  # the target labels matter: switching is not the reconstruction
+            assert not np.allclose(got["switch_attribute/outputs"], got["switch_one_attribute/outputs"])
+
+
+def _loaded(baseline_runs, key):
+    return tf.saved_model.load(baseline_runs[key][2])
+
+
+_Y2 = np.zeros((2, 2), np.float32)
+
+
+@pytest.mark.parametrize(
+    "key, signature, inputs, message",
+    [
+        ("condvae_image", "switch_attribute", dict(inputs=_X, labels=_Y2, target_labels=np.zeros((2, 3), np.float32)),
+         r"target_labels must be float32 \[batch, k=2\] \(smiling, glasses\)"),
+        ("condvae_image", "switch_attribute", dict(inputs=_X, labels=np.zeros((2, 1), np.float32), target_labels=_Y2),
+         r"labels must be float32 \[batch, k=2\] \(smiling, glasses\)"),
+        ("condvae_image", "switch_attribute", dict(inputs=_X, labels=_Y2, target_labels=_Y2[:1]),
+         r"target_labels must have one row per example.*same batch size"),
+        ("condvae_image", "switch_one_attribute",
+         dict(inputs=_X, labels=_Y2, attribute=np.array([0, 2], np.int32), strength=np.ones(2, np.float32)),
+         r"attribute must be an index in \[0, 2\)"),
+        ("condvae_info_image", "switch_one_attribute",
+         dict(inputs=_X, attribute=np.array([-1, 0], np.int32), strength=np.ones(2, np.float32)),
+         r"attribute must be an index in \[0, 2\)"),
+        ("condvae_info_image", "switch_one_attribute",
+         dict(inputs=_X, attribute=np.array([0, 1], np.int32), strength=np.ones(3, np.float32)),
+         r"strength must have one row per example"),
+        ("condvae_info_image", "switch_attribute", dict(inputs=_X, target_labels=np.zeros((2, 1), np.float32)),
+         r"target_labels must be float32 \[batch, k=2\]"),
+        ("condvae_info_image", "switch_attribute", dict(inputs=np.zeros((2, 8, 8, 3), np.float32), target_labels=_Y2),
+         r"images must be 16x16"),
+        ("condvae_info_image", "switch_attribute_bytes",
+         dict(image_bytes=tf.stack([tf.io.encode_png(tf.zeros([8, 16, 3], tf.uint8))]), target_labels=_Y2[:1]),
+         r"image_bytes: images must be 16x16"),
+        ("vae_vector", "decode", dict(z=np.zeros((2, 3), np.float32)), r"z must be float32 \[batch, dim_z=2\]"),
+        ("vae_vector", "encode", dict(inputs=np.zeros((2, 4), np.float32)), r"vector of 3 values"),
+    ],
+)
+def test_baseline_bad_inputs_are_refused_with_a_clear_error(baseline_runs, key, signature, inputs, message):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        _loaded(baseline_runs, key).signatures[signature](**inputs)
+
+
+def test_baseline_metadata_and_warmup_cover_every_signature(baseline_runs):
+    for key, (name, model, path) in baseline_runs.items():
+        loaded = tf.saved_model.load(path)
+        with open(os.path.join(path, "assets", saved_model.METADATA_FILE)) as f:
+            metadata = json.load(f)
+        assert metadata == json.loads(loaded.metadata_json.numpy().decode())
+        assert metadata["model"] == name == loaded.model_name.numpy().decode()
+        assert "dim_w" not in metadata and not hasattr(loaded, "dim_w")  # no subspaces W
+        assert (metadata["dim_z"], metadata["num_labels"]) == (model.dim_z, model.num_labels)
+        assert (int(loaded.dim_z), int(loaded.num_labels)) == (model.dim_z, model.num_labels)
+        assert list(loaded.input_shape.numpy()) == list(model.data_shape)
+        assert metadata["encoder_conditioned"] == model.encoder_conditioned
+        assert set(metadata["signatures"]) == set(loaded.signatures)
+        for signature, spec in metadata["signatures"].items():
+            assert set(spec["outputs"]) == set(loaded.signatures[signature].structured_outputs)
+        requests = warmup.read_warmup_requests(os.path.join(path, warmup.WARMUP_DIR, warmup.WARMUP_FILE))
+        assert set(requests) == set(loaded.signatures), key
+        for signature, inputs in requests.items():
+            outputs = loaded.signatures[signature](**inputs)
+            assert all(np.isfinite(v.numpy()).all() for v in outputs.values()), (key, signature)
+    assert [n.decode() for n in _loaded(baseline_runs, "condvae_image").label_names.numpy()] == LABEL_NAMES
+
+
+def test_vae_client_side_latent_arithmetic_with_encode_and_decode(baseline_runs):
+    """README: the VAE's G_ij(x) = decode(encode(x) - m_i + m_j), m_i and m_j class means a client computes."""
+    _, model, path = baseline_runs["vae_vector"]
+    signatures = tf.saved_model.load(path).signatures
+    x, y = _vector_data(n=20, seed=5)
+    z = signatures["encode"](inputs=x)["z_mean"].numpy()
+    m_i, m_j = z[y[:, 0] == 0].mean(0), z[y[:, 0] == 1].mean(0)
+    switched = signatures["decode"](z=z - m_i + m_j)["outputs"].numpy()
+    np.testing.assert_allclose(switched, np.asarray(model.switch_attribute(x, m_i, m_j)), rtol=1e-4, atol=1e-5)
+
+
+def _readme_signature_tables():
+    """{registry name: {signature: set of input names}} from README's per-model tables ("Serving")."""
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    serving = readme[readme.index("## Serving"):]
+    serving = serving[: serving.index("\n## ", 1)]
+    tables = {}
+    for intro, table in re.findall(r"\n\n((?:[^|\n][^\n]*\n)+)\n((?:\|[^\n]*\n)+)", serving):
+        models = re.findall(r"--model=(\w+)", intro)
+        rows = [line.split(" | ") for line in table.strip().splitlines()[2:]]
+        for model in models:
+            signatures = {}
+            for row in rows:
+                signature = re.search(r"`(\w+)`", row[0]).group(1)
+                if row[1].startswith("= "):
+                    signatures[signature] = signatures[re.search(r"`(\w+)`", row[1]).group(1)]
+                    continue
+                items = re.split(r",\s*(?=`)", row[1])
+                signatures[signature] = {
+                    re.match(r"`(\w+)`", item).group(1) for item in items
+                    if "(CondVAE only)" not in item or model == "condvae"
+                }
+                signatures[signature] = (signatures[signature], "(image models)" in row[0])
+            tables[model] = signatures
+    return tables
+
+
+def test_readme_signature_tables_match_every_models_export(runs, baseline_runs):
+    tables = _readme_signature_tables()
+    assert set(tables) == {"csvae", "vae", "condvae", "condvae_info"}
+    exports = [("csvae", runs["image_export"]), ("csvae", runs["vector_export"])]
+    exports += [(name, path) for name, _, path in baseline_runs.values()]
+    for name, path in exports:
+        loaded = tf.saved_model.load(path)
+        image = len(loaded.input_shape.numpy()) == 3
+        documented = {
+            signature: inputs for signature, (inputs, image_only) in tables[name].items() if image or not image_only
+        }
+        exported = {
+            signature: set(function.structured_input_signature[1])
+            for signature, function in loaded.signatures.items()
+        }
+        assert exported == documented, (name, path)
