@@ -496,17 +496,7 @@ def _build_csvae_module(model, metadata: dict, metadata_path: str) -> tf.Module:
     )
     def switch_one_attribute(inputs, attribute, point):
         inputs = _check_inputs(inputs, data_shape)
-        attribute = _checked(
-            attribute,
-            [
-                tf.debugging.assert_greater_equal(
-                    attribute, 0, message=f"attribute must be an index in [0, {k}) (k={k} labels). Got"),
-                tf.debugging.assert_less(
-                    attribute, k, message=f"attribute must be an index in [0, {k}) (k={k} labels). Got"),
-                _check_batch(inputs, attribute, "attribute"),
-            ],
-            [None],
-        )
+        attribute = _check_attribute(attribute, inputs, k)
         point = _checked(
             point,
             [
