@@ -12,7 +12,9 @@ so each of these ideas has one home:
     run draws the noise an uninterrupted one would have drawn;
   * `global_mean(per_example)`: a replica's share of the global batch mean (tf.distribute sums
     gradients over replicas);
-  * `LabelledModel._encoder_input(x)`: vector data standardised by `input_mean`/`input_scale`.
+  * `LabelledModel._encoder_input(x)`: vector data standardised by `input_mean`/`input_scale`;
+  * `LabelledModel._vae_update(x, y)`: one step of the encoders and decoder on `vae_objective`,
+    the first half of every alternating `train_step` and the whole of the VAE's.
 """
 
 from __future__ import annotations
