@@ -14,7 +14,8 @@ so each of these ideas has one home:
     gradients over replicas);
   * `LabelledModel._encoder_input(x)`: vector data standardised by `input_mean`/`input_scale`;
   * `LabelledModel._vae_update(x, y)`: one step of the encoders and decoder on `vae_objective`,
-    the first half of every alternating `train_step` and the whole of the VAE's.
+    the first half of every alternating `train_step` and the whole of the VAE's;
+  * `LabelledModel._adversary_update(z, y)`: the second half, on a model's `adversary_loss`.
 """
 
 from __future__ import annotations
@@ -168,6 +169,18 @@ class LabelledModel(keras.Model):
         variables = self.vae_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return terms, objective
+
+    def _adversary_update(self, z: tf.Tensor, y: tf.Tensor):
+        """One step of `self.adversary_optimizer` on `adversary_loss(z, y)` over the adversary's
+        variables, with z behind tf.stop_gradient so no gradient reaches the encoder.
+        Returns (adversary_loss [batch], the adversary's distribution)."""
+        z = tf.stop_gradient(z)
+        with tf.GradientTape() as tape:
+            adversary_loss, adversary = self.adversary_loss(z, y)
+            loss = global_mean(adversary_loss)
+        variables = self.adversary.trainable_variables
+        self.adversary_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return adversary_loss, adversary
 
     @property
     def metrics(self):

@@ -96,12 +96,7 @@ class CondVAEInfo(CondVAE):
         terms, objective = self._vae_update(x, y)
 
         # (2) Adversary: eq. (3)'s min over psi on the same z, with no gradient to the encoder.
-        z = tf.stop_gradient(terms["z"])
-        with tf.GradientTape() as tape:
-            adversary_loss, adversary = self.adversary_loss(z, y)
-            loss = base.global_mean(adversary_loss)
-        variables = self.adversary.trainable_variables
-        self.adversary_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        adversary_loss, adversary = self._adversary_update(terms["z"], y)
         return self._all_terms(terms, objective, adversary_loss, adversary, y)
 
     def test_step(self, data):

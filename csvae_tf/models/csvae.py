@@ -218,9 +218,10 @@ class CSVAE(base.LabelledModel):
         self.optimizer.build(self.vae_variables)
         self.adversary_optimizer.build(self.adversary.trainable_variables)
 
-    def _adversary_accuracy(self, adversary: tfd.Distribution, y: tf.Tensor) -> tf.Tensor:
-        """Per-example accuracy [batch]: argmax for one-hot labels, per-label mean for binary."""
-        return base.label_accuracy(adversary, y, self.label_type)
+    def adversary_loss(self, z: tf.Tensor, y: tf.Tensor):
+        """-beta5 * log q(y|z) per example [batch] (N, which the adversary maximises), and q(y|z)."""
+        adversary = self.adversary_posterior(z)
+        return -self.betas[4] * losses.label_log_likelihood(adversary, y), adversary
 
     def compute_terms(self, x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor, training: bool) -> dict:
         """Every per-example term of the objective for one batch, from one sample of (z, w).
@@ -252,12 +253,12 @@ class CSVAE(base.LabelledModel):
             + beta4 * terms["m2"]
         )
 
-    def _update_trackers(self, terms, objective, adversary_loss, adversary_accuracy):
+    def _update_trackers(self, terms, objective, adversary_loss, adversary, y):
         return self._report({
             **{name: terms[name] for name in ("reconstruction", "kl_w", "kl_z", "m2")},
             "loss": objective,
             "adversary_loss": adversary_loss,
-            "adversary_accuracy": adversary_accuracy,
+            "adversary_accuracy": base.label_accuracy(adversary, y, self.label_type),
         })
 
     def train_step(self, data):
@@ -267,26 +268,15 @@ class CSVAE(base.LabelledModel):
         terms, objective = self._vae_update(x, y)
 
         # (2) Adversary update on N with z held fixed: no gradient reaches the encoder.
-        z = tf.stop_gradient(terms["z"])
-        beta5 = self.betas[4]
-        with tf.GradientTape() as tape:
-            adversary = self.adversary_posterior(z)
-            adversary_loss = -beta5 * losses.label_log_likelihood(adversary, y)  # N
-            loss = base.global_mean(adversary_loss)
-        variables = self.adversary.trainable_variables
-        self.adversary_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-
-        return self._update_trackers(terms, objective, adversary_loss, self._adversary_accuracy(adversary, y))
+        adversary_loss, adversary = self._adversary_update(terms["z"], y)
+        return self._update_trackers(terms, objective, adversary_loss, adversary, y)
 
     def test_step(self, data):
         x, y = data
         y = tf.cast(y, tf.float32)
         terms = self.compute_terms(x, y, self._sampling_seed(tf.constant(-1)), training=False)
-        adversary = self.adversary_posterior(terms["z"])
-        adversary_loss = -self.betas[4] * losses.label_log_likelihood(adversary, y)
-        return self._update_trackers(
-            terms, self.vae_objective(terms), adversary_loss, self._adversary_accuracy(adversary, y)
-        )
+        adversary_loss, adversary = self.adversary_loss(terms["z"], y)
+        return self._update_trackers(terms, self.vae_objective(terms), adversary_loss, adversary, y)
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
