@@ -59,11 +59,9 @@ def _fake_data():
         label_names = celeba.subset_label_names(FLAGS.subset)
     except ValueError as error:
         sys.exit(f"error: {error}")
-    images, labels = fake.fake_images(
-        FLAGS.fake_examples + FLAGS.validation_images, IMAGE_SHAPE, len(label_names), seed=FLAGS.seed
-    )
-    train = FLAGS.fake_examples
-    return images[:train], labels[:train], (images[train:].astype(np.float32) / 255.0, labels[train:]), label_names
+    splits = fake.fake_splits(FLAGS.fake_examples, FLAGS.validation_images, IMAGE_SHAPE, len(label_names),
+                              seed=FLAGS.seed)
+    return (*splits, label_names)
 
 
 def main(argv):

@@ -41,11 +41,9 @@ def _tfd_data():
 
 def _fake_data():
     shape = (48, 48, 1)
-    images, labels = fake.fake_images(
-        FLAGS.fake_examples + FLAGS.validation_images, shape, len(tfd.EXPRESSIONS), "categorical", FLAGS.seed
-    )
-    train = FLAGS.fake_examples
-    return images[:train], labels[:train], (images[train:].astype(np.float32) / 255.0, labels[train:]), shape
+    splits = fake.fake_splits(FLAGS.fake_examples, FLAGS.validation_images, shape, len(tfd.EXPRESSIONS),
+                              "categorical", FLAGS.seed)
+    return (*splits, shape)
 
 
 def main(argv):

@@ -30,3 +30,14 @@ def fake_images(
         on = labels[:, label] > 0
         images[on, top : top + band] = 0.95
     return np.round(images * 255).astype(np.uint8), labels
+
+
+def fake_splits(
+    num_train: int, num_validation: int, image_shape: Sequence[int], num_labels: int,
+    label_type: str = "binary", seed: int = 0,
+):
+    """Training images uint8 [num_train, H, W, C] and labels, and a held-out pair
+    (images float32 in [0, 1], labels) of num_validation examples, from one fake_images draw."""
+    images, labels = fake_images(num_train + num_validation, image_shape, num_labels, label_type, seed)
+    held_out = (images[num_train:].astype(np.float32) / 255.0, labels[num_train:])
+    return images[:num_train], labels[:num_train], held_out
