@@ -21,7 +21,13 @@ from typing import Optional, Sequence, Tuple
 import keras
 from keras import layers
 
+from csvae_tf import dense
+
 MIN_STDDEV = 1e-4
+# Output layers compute in float32 whatever the global Keras dtype policy: under mixed precision
+# ("mixed_bfloat16" / "mixed_float16") the trunks run in half precision while the distributions'
+# parameters, and so every loss term, stay float32.
+OUTPUT_DTYPE = "float32"
 LARSEN_ENCODER_FILTERS = (64, 128, 256)
 LARSEN_DECODER_FILTERS = (256, 128, 32)
 LARSEN_DENSE_UNITS = 2048
@@ -72,7 +78,8 @@ def _conv_trunk(images, prefix: str):
 
 
 def _dense_bn_relu(x, units: int, prefix: str):
-    return _bn_relu(x, layers.Dense(units, use_bias=False, name=f"{prefix}_dense"))
+    """Larsen's dense block; csvae_tf.dense.Dense keeps its large backward products fast on CPU."""
+    return _bn_relu(x, dense.Dense(units, use_bias=False, name=f"{prefix}_dense"))
 
 
 def gaussian_encoder(
@@ -113,10 +120,10 @@ def gaussian_encoder(
         features = _dense_bn_relu(features, LARSEN_DENSE_UNITS, name)
     else:
         features = _dense_stack(features, hidden_units, name)
-    mean = layers.Dense(latent_dim, name=f"{name}_mean")(features)
-    stddev_raw = layers.Dense(latent_dim, name=f"{name}_stddev_raw")(features)
+    mean = layers.Dense(latent_dim, dtype=OUTPUT_DTYPE, name=f"{name}_mean")(features)
+    stddev_raw = layers.Dense(latent_dim, dtype=OUTPUT_DTYPE, name=f"{name}_stddev_raw")(features)
     stddev = layers.Lambda(
-        lambda s: keras.ops.softplus(s) + MIN_STDDEV, name=f"{name}_stddev"
+        lambda s: keras.ops.softplus(s) + MIN_STDDEV, dtype=OUTPUT_DTYPE, name=f"{name}_stddev"
     )(stddev_raw)
     return keras.Model(inputs=inputs if condition_dim else x_in, outputs=[mean, stddev], name=name)
 
@@ -137,7 +144,7 @@ def decoder(
     latent = keras.Input(shape=(latent_dim,), name="latent")
     if network == "mlp":
         x = _dense_stack(latent, tuple(reversed(tuple(hidden_units))), name)
-        out = layers.Dense(output_shape[0], name=f"{name}_out")(x)
+        out = layers.Dense(output_shape[0], dtype=OUTPUT_DTYPE, name=f"{name}_out")(x)
         return keras.Model(latent, out, name=name)
     check_image_shape(output_shape)
     height, width, channels = output_shape
@@ -148,7 +155,7 @@ def decoder(
         x = _bn_relu(x, layers.Conv2DTranspose(
             filters, LARSEN_KERNEL, strides=2, padding="same", use_bias=False, name=f"{name}_deconv{i}"
         ))
-    out = layers.Conv2D(channels, LARSEN_KERNEL, padding="same", name=f"{name}_out")(x)
+    out = layers.Conv2D(channels, LARSEN_KERNEL, padding="same", dtype=OUTPUT_DTYPE, name=f"{name}_out")(x)
     return keras.Model(latent, out, name=name)
 
 
@@ -158,5 +165,5 @@ def classifier(
     """An MLP [batch, input_dim] -> logits [batch, num_outputs] (the adversary q(y|z))."""
     inputs = keras.Input(shape=(input_dim,), name="features")
     x = _dense_stack(inputs, hidden_units, name)
-    logits = layers.Dense(num_outputs, name=f"{name}_logits")(x)
+    logits = layers.Dense(num_outputs, dtype=OUTPUT_DTYPE, name=f"{name}_logits")(x)
     return keras.Model(inputs, logits, name=name)
