@@ -31,14 +31,13 @@ import os
 import tempfile
 from typing import Dict, List
 
-from benchmarks import common  # sets KERAS_BACKEND and quiets TF before TensorFlow is imported
+from benchmarks import common, step_timing  # sets KERAS_BACKEND and quiets TF before TensorFlow is imported
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
 from csvae_tf.data import celeba, fake, pipeline
-from csvae_tf.models import registry
 
 FLAGS = flags.FLAGS
 
@@ -61,7 +60,6 @@ flags.register_validator("train_steps", lambda v: v >= 1, "--train_steps must be
 TRAIN_WARMUP_STEPS = 2
 CELEBA_IMAGE_SHAPE = (celeba.IMAGE_SIZE, celeba.IMAGE_SIZE, 3)
 CELEBA_NUM_LABELS = 2  # the glasses_facial_hair subset: the largest label vector the trainer uses
-CELEBA_DIM_Z = 64  # trainers/celeba.py's default
 JPEG_QUALITY = 95
 
 
@@ -144,16 +142,14 @@ def images_per_second(dataset: tf.data.Dataset, images_per_pass: int, passes: in
     return images_per_pass / common.time_calls(one_pass, warmup=1, repeats=passes)
 
 
-def train_step_images_per_second(batch_size: int, steps: int, seed: int) -> float:
-    """images/s of the default CelebA CSVAE's train_step on one fixed batch (median of `steps`)."""
-    images, labels = fake.fake_images(batch_size, CELEBA_IMAGE_SHAPE, CELEBA_NUM_LABELS, seed=seed)
-    batch = (pipeline.unit_float(tf.constant(images)), tf.constant(labels))
-    model = registry.get("csvae")(input_shape=list(CELEBA_IMAGE_SHAPE), num_labels=CELEBA_NUM_LABELS,
-                                  dim_z=CELEBA_DIM_Z)
-    model.compile()
-    train_step = tf.function(model.train_step)
-    seconds = common.time_calls(lambda: train_step(batch), warmup=TRAIN_WARMUP_STEPS, repeats=steps)
-    return batch_size / float(np.median(seconds))
+def train_step_images_per_second(batch_size: int, steps: int) -> float:
+    """images/s of the default CelebA CSVAE's step as fit runs it (benchmarks/step_timing), best of `steps`."""
+    model = step_timing.build_model("csvae", "celeba", mode="plain", steps_per_execution=1)
+    seconds = step_timing.time_train_function(
+        model, step_timing.example_batch(model, batch_size), steps_per_execution=1,
+        warmup=TRAIN_WARMUP_STEPS, calls=steps,
+    )
+    return batch_size / seconds
 
 
 def summary(name: str, throughput: np.ndarray, train_images_per_second: float) -> Dict[str, float]:
@@ -206,9 +202,9 @@ def main(argv):
 
     measured = FLAGS.train_images_per_second == 0
     if measured:
-        train_rate = train_step_images_per_second(FLAGS.batch_size, FLAGS.train_steps, FLAGS.seed)
-        print(f"Train step (CSVAE dim_z={CELEBA_DIM_Z}, k={CELEBA_NUM_LABELS}, batch {FLAGS.batch_size}): "
-              f"{train_rate:.1f} images/s (median of {FLAGS.train_steps} step(s))", flush=True)
+        train_rate = train_step_images_per_second(FLAGS.batch_size, FLAGS.train_steps)
+        print(f"Train step (CelebA CSVAE {step_timing.CONFIGS['celeba'][0]}, batch {FLAGS.batch_size}): "
+              f"{train_rate:.1f} images/s (best of {FLAGS.train_steps} step(s))", flush=True)
     else:
         train_rate = FLAGS.train_images_per_second
 

@@ -28,17 +28,9 @@ from typing import Dict, List, Optional
 from absl import app, flags
 
 from benchmarks import common, flops
+from benchmarks.step_timing import CONFIGS, MODES, build_model, example_batch, time_train_function
 
 FLAGS = flags.FLAGS
-
-# name -> (CSVAE constructor arguments, steps_per_execution of the trainer, per-example unit)
-CONFIGS = {
-    "celeba": ({"input_shape": [64, 64, 3], "num_labels": 2, "dim_z": 64}, 1, "images"),
-    "tfd": ({"input_shape": [48, 48, 1], "num_labels": 7, "dim_z": 64, "label_type": "categorical"}, 1, "images"),
-    "swiss_roll": ({"input_shape": [3], "num_labels": 1, "dim_z": 2, "input_mean": [0.0] * 3,
-                    "input_scale": [1.0] * 3}, 25, "samples"),
-}
-MODES = ("plain", "xla", "mixed")
 
 flags.DEFINE_list("configs", list(CONFIGS), f"Model configurations to time: {', '.join(CONFIGS)}.")
 flags.DEFINE_list("modes", list(MODES), "Compilation modes: plain, xla, mixed.")
@@ -120,54 +112,6 @@ def matmul_study(repeats: int = 5) -> Dict[str, Dict[str, float]]:
 
 
 # ---------------------------------------------------------------------------- train steps
-def _precision_policy() -> str:
-    import tensorflow as tf
-
-    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-
-
-def build_model(model_name: str, config: str, *, mode: str, steps_per_execution: int):
-    """A compiled registry model of configuration `config`, under `mode`'s dtype policy."""
-    import keras
-
-    from csvae_tf.models import registry
-
-    arguments = dict(CONFIGS[config][0])
-    if model_name != "csvae":  # the baselines' single latent is as large as CSVAE's Z x W
-        arguments["dim_z"] = arguments["dim_z"] + arguments["num_labels"] * 2
-    keras.config.set_dtype_policy(_precision_policy() if mode == "mixed" else "float32")
-    try:
-        model = registry.get(model_name)(**arguments)
-    finally:
-        keras.config.set_dtype_policy("float32")
-    model.compile(steps_per_execution=steps_per_execution, jit_compile=mode == "xla")
-    return model
-
-
-def example_batch(model, batch_size: int):
-    """A fixed batch (x [batch, *input_shape] float32, y [batch, k]) for `model`."""
-    import tensorflow as tf
-
-    x = tf.random.stateless_uniform([batch_size, *model.data_shape], seed=[0, 1])
-    if model.label_type == "categorical":
-        y = tf.one_hot(tf.random.stateless_uniform([batch_size], [0, 2], maxval=model.num_labels, dtype=tf.int32),
-                       model.num_labels)
-    else:
-        y = tf.cast(tf.random.stateless_uniform([batch_size, model.num_labels], seed=[0, 3]) < 0.5, tf.float32)
-    return x, y
-
-
-def time_train_function(model, batch, *, steps_per_execution: int, warmup: int, calls: int) -> float:
-    """Seconds per train step of Keras's train function (what fit calls), batch held in memory."""
-    import tensorflow as tf
-
-    iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
-    model.make_train_function()
-    train_function = model.train_function
-    seconds = common.time_calls(lambda: train_function(iterator), warmup=warmup, repeats=calls)
-    return float(min(seconds)) / steps_per_execution
-
-
 def time_vae_update(model, batch, *, warmup: int, calls: int) -> float:
     """Seconds of CSVAE's first half alone (the VAE update, no adversary update)."""
     import tensorflow as tf
