@@ -178,3 +178,29 @@ def test_condvae_info_objective_sign():
              "negative_cross_entropy": tf.constant([-3.0])}
     # beta4 * log r(y|z) = 2 * (-3): a larger cross-entropy L = 3 gives a *lower* encoder objective.
     assert float(model.vae_objective(terms)[0]) == pytest.approx(-6.0)
+
+
+@pytest.mark.parametrize("name", ["csvae", "condvae_info"])
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_distributions_float32_and_scales_float16_losses(name, policy):
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = make_model(name, input_shape=[16, 16, 1])
+    finally:
+        keras.config.set_dtype_policy("float32")
+    model.compile()
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 16, 16, 1)).astype(np.float32)
+    y = (rng.random((4, NUM_LABELS)) < 0.5).astype(np.float32)
+
+    logs = model.train_step((tf.constant(x), tf.constant(y)))
+
+    half = policy.split("_")[1]
+    assert model.z_encoder.get_layer("z_encoder_conv0").compute_dtype == half  # the trunk is half precision
+    assert model.z_posterior(x).mean().dtype == tf.float32  # the heads and every loss term are float32
+    assert model.decoder.outputs[0].dtype == "float32"
+    assert model.adversary.outputs[0].dtype == "float32"
+    assert all(np.isfinite(float(value)) for value in logs.values())
+    scaled = policy == "mixed_float16"  # float16 needs loss scaling, bfloat16 does not
+    for optimizer in (model.optimizer, model.adversary_optimizer):
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer) == scaled

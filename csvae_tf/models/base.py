@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from csvae_tf import likelihoods
+from csvae_tf import likelihoods, schedules
 
 tfd = tfp.distributions
 
@@ -165,7 +165,7 @@ class LabelledModel(keras.Model):
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, y, self._sampling_seed(self.optimizer.iterations), training=True)
             objective = self.vae_objective(terms)
-            loss = global_mean(objective)
+            loss = self.optimizer.scale_loss(global_mean(objective))  # identity unless float16 loss scaling
         variables = self.vae_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return terms, objective
@@ -177,10 +177,20 @@ class LabelledModel(keras.Model):
         z = tf.stop_gradient(z)
         with tf.GradientTape() as tape:
             adversary_loss, adversary = self.adversary_loss(z, y)
-            loss = global_mean(adversary_loss)
+            loss = self.adversary_optimizer.scale_loss(global_mean(adversary_loss))
         variables = self.adversary.trainable_variables
         self.adversary_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return adversary_loss, adversary
+
+    def _build_adversary_optimizer(self, optimizer) -> None:
+        """Set and build `adversary_optimizer` (default appendix 7.1's Adam) inside the caller's
+        strategy scope; under the "mixed_float16" policy it is wrapped in a LossScaleOptimizer, as
+        Keras's compile wraps `self.optimizer`."""
+        optimizer = optimizer or schedules.paper_adam(name="adversary_adam")
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        self.adversary_optimizer = optimizer
+        self.adversary_optimizer.build(self.adversary.trainable_variables)
 
     @property
     def metrics(self):

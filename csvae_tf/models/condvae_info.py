@@ -22,7 +22,7 @@ from typing import Sequence
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from csvae_tf import losses, networks, schedules
+from csvae_tf import losses, networks
 from csvae_tf.models import base
 from csvae_tf.models.condvae import CondVAE
 
@@ -60,8 +60,7 @@ class CondVAEInfo(CondVAE):
     def compile(self, optimizer=None, adversary_optimizer=None, **kwargs):
         """Two optimizers, both built here inside the caller's strategy scope (see CSVAE.compile)."""
         super().compile(optimizer=optimizer, **kwargs)
-        self.adversary_optimizer = adversary_optimizer or schedules.paper_adam(name="adversary_adam")
-        self.adversary_optimizer.build(self.adversary.trainable_variables)
+        self._build_adversary_optimizer(adversary_optimizer)
 
     def compute_terms(self, x, y, seed, training):
         """Eq. (2)'s terms and eq. (3)'s -L = log r(y|z) per example [batch], and the sample "z"."""

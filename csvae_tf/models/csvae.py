@@ -214,9 +214,8 @@ class CSVAE(base.LabelledModel):
         """
         optimizer = optimizer or schedules.paper_adam(name="vae_adam")
         super().compile(optimizer=optimizer, **kwargs)
-        self.adversary_optimizer = adversary_optimizer or schedules.paper_adam(name="adversary_adam")
         self.optimizer.build(self.vae_variables)
-        self.adversary_optimizer.build(self.adversary.trainable_variables)
+        self._build_adversary_optimizer(adversary_optimizer)
 
     def adversary_loss(self, z: tf.Tensor, y: tf.Tensor):
         """-beta5 * log q(y|z) per example [batch] (N, which the adversary maximises), and q(y|z)."""
