@@ -21,7 +21,7 @@ from typing import Optional, Sequence, Tuple
 import keras
 from keras import layers
 
-from csvae_tf import dense
+from csvae_tf import batch_norm, dense
 
 MIN_STDDEV = 1e-4
 # Output layers compute in float32 whatever the global Keras dtype policy: under mixed precision
@@ -63,7 +63,7 @@ def _dense_stack(x, hidden_units: Sequence[int], prefix: str):
 def _bn_relu(x, layer: layers.Layer):
     """layer (bias-free) -> BatchNorm -> ReLU, the Larsen block; names follow the layer's."""
     x = layer(x)
-    x = layers.BatchNormalization(name=f"{layer.name}_bn")(x)
+    x = batch_norm.BatchNormalization(name=f"{layer.name}_bn")(x)  # Keras's, with a fused training pass
     return layers.ReLU(name=f"{layer.name}_relu")(x)
 
 

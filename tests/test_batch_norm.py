@@ -1,0 +1,55 @@
+"""Tests of csvae_tf.batch_norm: the fused training pass is Keras's batch normalisation."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from csvae_tf import batch_norm
+
+
+def _pair(shape, **kwargs):
+    fused, reference = batch_norm.BatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
+    fused.build(shape)
+    reference.build(shape)
+    fused.gamma.assign(tf.random.stateless_normal([shape[-1]], seed=[1, 1]))
+    fused.beta.assign(tf.random.stateless_normal([shape[-1]], seed=[1, 2]))
+    reference.set_weights(fused.get_weights())
+    return fused, reference
+
+
+def _train_pass(layer, x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs = layer(x, training=True)
+        loss = tf.reduce_sum(tf.sin(outputs))  # a non-trivial upstream gradient
+    gradients = tape.gradient(loss, [x, layer.gamma, layer.beta])
+    return [outputs, *gradients, layer.moving_mean.value, layer.moving_variance.value]
+
+
+@pytest.mark.parametrize("shape", [(8, 4, 4, 3), (16, 5)])
+def test_fused_training_pass_equals_keras_values_gradients_and_moving_statistics(shape):
+    x = 3.0 * tf.random.stateless_normal(shape, seed=[0, 1]) + 1.0
+    fused, reference = _pair(shape, momentum=0.9)
+
+    for got, want in zip(_train_pass(fused, x), _train_pass(reference, x)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=5e-5)
+    # The moving variance averages the biased batch variance (not the kernel's n/(n-1) one).
+    biased = np.var(x.numpy().reshape(-1, shape[-1]), axis=0)
+    np.testing.assert_allclose(fused.moving_variance.numpy(), 0.9 * 1.0 + 0.1 * biased, rtol=1e-5)
+
+
+def test_inference_and_unfusable_inputs_use_keras_code():
+    shape = (2, 3, 4)  # rank 3: Keras's own path
+    x = tf.random.stateless_normal(shape, seed=[0, 2])
+    fused, reference = _pair(shape)
+    np.testing.assert_allclose(fused(x, training=True).numpy(), reference(x, training=True).numpy(), atol=1e-6)
+    np.testing.assert_allclose(fused(x, training=False).numpy(), reference(x, training=False).numpy(), atol=1e-6)
+
+
+def test_mixed_bfloat16_inputs_come_back_in_the_layers_compute_dtype():
+    layer = batch_norm.BatchNormalization(dtype="mixed_bfloat16")
+    x = tf.cast(tf.random.stateless_normal((4, 2, 2, 3), seed=[0, 3]), tf.bfloat16)
+    outputs = layer(x, training=True)
+    assert outputs.dtype == tf.bfloat16
+    assert layer.moving_mean.dtype == "float32"
