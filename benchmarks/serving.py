@@ -12,8 +12,8 @@ csvae_tf object is on the timed path. Timed signatures (see export/saved_model.p
   switch_attribute_bytes  batch 1 (PNG bytes in: what a REST client sends), if the export has it
 
 Without --export_path the program builds the paper's CelebA CSVAE (64x64x3, k = 2 labels
-Eyeglasses and Facial_Hair, dim_z = 64, dim_w = 2) with untrained weights, which time exactly as
-trained ones (the graph and shapes are the same; only the pictures are meaningless), exports it
+Eyeglasses and Facial_Hair, dim_z = 64, dim_w = 2) with untrained weights, which time as trained
+ones would (the same graph and shapes; only the pictures are meaningless), exports it
 with export.saved_model.export_model into a temporary folder, and times that. It then also times
 the same computation on the in-process Keras model wrapped in tf.function (no input checks, no
 SavedModel), and prints SavedModel time / Keras time: ~1 means serving adds no overhead.
@@ -23,7 +23,9 @@ and the export's metadata (the shapes behind the open `-1` dimensions): images u
 random binary labels, and for `w` a real point of W: example i switches attribute i mod k on at
 the W prior's "present" mean, every other subspace at the origin (§4.3). Inputs are tf.constants
 made before timing, so the figures exclude request parsing; calls run one at a time (one request
-in flight, no server-side batching), after --warmup_calls untimed calls.
+in flight, no server-side batching), after --warmup_calls untimed calls. The SavedModel and Keras
+calls of a signature are timed in alternating rounds on the same inputs, so the ratio holds on a
+shared machine.
 
 Last line: one JSON record (benchmarks.common.print_record) with a dict per signature.
 """
@@ -203,28 +205,54 @@ def keras_functions(model) -> Dict[str, Callable[..., dict]]:
 
 
 # ---------------------------------------------------------------------------- timing
-def _latency(fn: Callable[[], Any], calls: int, config: ServingBenchmarkConfig) -> Dict[str, float]:
-    return common.latency_summary(common.time_calls(fn, warmup=config.warmup_calls, repeats=calls))
+SAVEDMODEL, KERAS = "savedmodel", "keras_tf_function"
+PATH_LABELS = {SAVEDMODEL: "SavedModel", KERAS: "in-process Keras tf.function"}
+# Timed calls are split into rounds that alternate the paths being compared, so a slow spell of
+# the machine (a neighbour process, the host) slows both paths, not only the one timed then.
+ROUNDS = 5
 
 
-def _throughput(fn: Callable[[], Any], batch_size: int, config: ServingBenchmarkConfig) -> Dict[str, float]:
-    seconds = common.time_calls(fn, warmup=config.warmup_calls, repeats=config.throughput_calls)
-    return {"images_per_s": float(batch_size * len(seconds) / seconds.sum()), **common.latency_summary(seconds)}
+def interleaved_seconds(fns: Mapping[str, Callable[[], Any]], calls: int, warmup: int) -> Dict[str, np.ndarray]:
+    """Seconds per call [calls] of each of `fns`, timed in alternating rounds after `warmup` calls each."""
+    for fn in fns.values():
+        common.time_calls(fn, warmup=warmup, repeats=0)
+    rounds = np.array_split(np.arange(calls), min(ROUNDS, calls))
+    seconds = {name: [] for name in fns}
+    for index, calls_in_round in enumerate(rounds):
+        order = list(fns) if index % 2 == 0 else list(fns)[::-1]
+        for name in order:
+            seconds[name].append(common.time_calls(fns[name], warmup=0, repeats=len(calls_in_round)))
+    return {name: np.concatenate(parts) for name, parts in seconds.items()}
 
 
-def time_function(fn: Callable[..., Any], inputs_at: Callable[[int], dict], signature: str,
-                  config: ServingBenchmarkConfig, label: str = "") -> Dict[str, Dict[str, float]]:
-    """{"latency": batch 1, "throughput": batch_size} of `fn(**inputs_at(batch))`, each printed."""
+def time_paths(paths: Mapping[str, Callable[..., Any]], inputs_at: Callable[[int], dict], signature: str,
+               config: ServingBenchmarkConfig) -> Dict[str, Dict[str, Any]]:
+    """{path: {"latency": batch 1, "throughput": batch_size}} of `fn(**inputs_at(batch))`, printed.
+
+    Every path gets the same input tensors. `signature`s in BATCH_1_ONLY get no throughput.
+    """
+    figures = {name: {} for name in paths}
     inputs = inputs_at(1)
-    latency = {"batch": 1, **_latency(lambda: fn(**inputs), config.latency_calls, config)}
-    figures = {"latency": latency}
-    print(f"{label}{signature}, batch 1: p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms "
-          f"(mean {latency['mean_ms']:.2f} ms, {config.latency_calls} calls)", flush=True)
-    if signature not in BATCH_1_ONLY:
-        batch = config.batch_size
-        inputs = inputs_at(batch)
-        figures["throughput"] = throughput = {"batch": batch, **_throughput(lambda: fn(**inputs), batch, config)}
-        print(f"{label}{signature}, batch {batch}: {throughput['images_per_s']:.0f} images/s "
+    seconds = interleaved_seconds({name: (lambda fn=fn: fn(**inputs)) for name, fn in paths.items()},
+                                  config.latency_calls, config.warmup_calls)
+    for name in paths:
+        figures[name]["latency"] = latency = {"batch": 1, **common.latency_summary(seconds[name])}
+        print(f"{PATH_LABELS[name]} {signature}, batch 1: p50 {latency['p50_ms']:.2f} ms, "
+              f"p99 {latency['p99_ms']:.2f} ms (mean {latency['mean_ms']:.2f} ms, {config.latency_calls} calls)",
+              flush=True)
+    if signature in BATCH_1_ONLY:
+        return figures
+    batch = config.batch_size
+    inputs = inputs_at(batch)
+    seconds = interleaved_seconds({name: (lambda fn=fn: fn(**inputs)) for name, fn in paths.items()},
+                                  config.throughput_calls, config.warmup_calls)
+    for name in paths:
+        figures[name]["throughput"] = throughput = {
+            "batch": batch,
+            "images_per_s": float(batch * len(seconds[name]) / seconds[name].sum()),
+            **common.latency_summary(seconds[name]),
+        }
+        print(f"{PATH_LABELS[name]} {signature}, batch {batch}: {throughput['images_per_s']:.0f} images/s "
               f"(p50 {throughput['p50_ms']:.2f} ms a call, {config.throughput_calls} calls)", flush=True)
     return figures
 
@@ -235,23 +263,28 @@ def max_abs_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
     return max(float(np.max(np.abs(np.asarray(a[key]) - np.asarray(b[key])))) for key in a)
 
 
-def _compare_with_keras(model, loaded, metadata, figures: Dict[str, Any], config: ServingBenchmarkConfig) -> None:
-    """Adds "keras_tf_function" and "savedmodel_over_keras" (time ratios) to each compared signature."""
-    for name, fn in keras_functions(model).items():
-        inputs_at = lambda batch, name=name: request_inputs(loaded, metadata, name, batch, config.seed)  # noqa: E731
-        keras_figures = time_function(fn, inputs_at, name, config, label="in-process Keras tf.function ")
-        saved = figures[name]
-        ratio = {
-            "latency_p50": saved["latency"]["p50_ms"] / keras_figures["latency"]["p50_ms"],
-            "throughput_mean": saved["throughput"]["mean_ms"] / keras_figures["throughput"]["mean_ms"],
-        }
-        inputs = inputs_at(config.batch_size)
-        difference = max_abs_difference(loaded.signatures[name](**inputs), fn(**inputs))
-        saved["keras_tf_function"] = {**keras_figures, "max_abs_difference": difference}
-        saved["savedmodel_over_keras"] = ratio
-        print(f"{name}: SavedModel time / Keras time {ratio['latency_p50']:.2f} (batch 1, p50), "
-              f"{ratio['throughput_mean']:.2f} (batch {config.batch_size}, mean); outputs agree to "
-              f"{difference:.1e}", flush=True)
+def time_signature(loaded, metadata: Mapping[str, Any], name: str, keras_fn: Optional[Callable[..., dict]],
+                   config: ServingBenchmarkConfig) -> Dict[str, Any]:
+    """The SavedModel signature's figures; with `keras_fn`, also its figures, the time ratios and max |diff|."""
+    inputs_at = lambda batch: request_inputs(loaded, metadata, name, batch, config.seed)  # noqa: E731
+    paths = {SAVEDMODEL: loaded.signatures[name]}
+    if keras_fn is not None:
+        paths[KERAS] = keras_fn
+    timed = time_paths(paths, inputs_at, name, config)
+    figures = timed[SAVEDMODEL]
+    if keras_fn is None:
+        return figures
+    keras = timed[KERAS]
+    inputs = inputs_at(config.batch_size)
+    difference = max_abs_difference(loaded.signatures[name](**inputs), keras_fn(**inputs))
+    ratio = {
+        "latency_p50": figures["latency"]["p50_ms"] / keras["latency"]["p50_ms"],
+        "throughput_mean": figures["throughput"]["mean_ms"] / keras["throughput"]["mean_ms"],
+    }
+    print(f"{name}: SavedModel time / Keras time {ratio['latency_p50']:.2f} (batch 1, p50), "
+          f"{ratio['throughput_mean']:.2f} (batch {config.batch_size}, mean); outputs agree to {difference:.1e}",
+          flush=True)
+    return {**figures, KERAS: {**keras, "max_abs_difference": difference}, "savedmodel_over_keras": ratio}
 
 
 def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = None) -> Dict[str, Any]:
@@ -284,17 +317,10 @@ def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = 
         missing = sorted(set(TIMED_SIGNATURES) - set(signatures))
         if missing:
             print(f"Not in this export (not timed): {', '.join(missing)}.", flush=True)
-
-        figures: Dict[str, Any] = {}
-        for name in signatures:
-            figures[name] = time_function(
-                loaded.signatures[name],
-                lambda batch, name=name: request_inputs(loaded, metadata, name, batch, config.seed),
-                name, config, label="SavedModel ")
         if model is None:
             print("In-process Keras comparison skipped: --export_path gives no Keras model.", flush=True)
-        else:
-            _compare_with_keras(model, loaded, metadata, figures, config)
+        reference = keras_functions(model) if model is not None else {}
+        figures = {name: time_signature(loaded, metadata, name, reference.get(name), config) for name in signatures}
 
     return common.print_record("serving", {
         "config": dataclasses.asdict(config),
