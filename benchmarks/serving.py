@@ -1,0 +1,388 @@
+r"""Serving speed of the exported SavedModel: latency at batch 1 and throughput at --batch_size.
+
+    python -m benchmarks.serving                                 # the paper's CelebA CSVAE, untrained
+    python -m benchmarks.serving --export_path=exports/celeba/1  # an existing version folder
+
+The SavedModel is loaded with `tf.saved_model.load(path)` and called through
+`loaded.signatures[name](**inputs)`, as TF Serving or another TensorFlow program calls it: no
+csvae_tf object is on the timed path. Timed signatures (see export/saved_model.py):
+
+  encode                  batch 1 (p50/p99/mean latency) and --batch_size (images/s)
+  switch_attribute        batch 1 and --batch_size
+  switch_attribute_bytes  batch 1 (PNG bytes in: what a REST client sends), if the export has it
+
+Without --export_path the program builds the paper's CelebA CSVAE (64x64x3, k = 2 labels
+Eyeglasses and Facial_Hair, dim_z = 64, dim_w = 2) with untrained weights, which time as trained
+ones would (the same graph and shapes; only the pictures are meaningless), exports it
+with export.saved_model.export_model into a temporary folder, and times that. It then also times
+the same computation on the in-process Keras model wrapped in tf.function (no input checks, no
+SavedModel), and prints SavedModel time / Keras time: ~1 means serving adds no overhead.
+
+Requests are built from each signature's `structured_input_signature` (input names and dtypes)
+and the export's metadata (the shapes behind the open `-1` dimensions): images uniform in [0, 1],
+random binary labels, and for `w` a real point of W: example i switches attribute i mod k on at
+the W prior's "present" mean, every other subspace at the origin (§4.3). Inputs are tf.constants
+made before timing, so the figures exclude request parsing; calls run one at a time (one request
+in flight, no server-side batching), after --warmup_calls untimed calls. The SavedModel and Keras
+calls of a signature are timed in alternating rounds on the same inputs, so the ratio holds on a
+shared machine.
+
+Last line: one JSON record (benchmarks.common.print_record) with a dict per signature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+from typing import Any, Callable, Dict, Mapping, Optional
+
+# common puts the repository on sys.path and sets the Keras backend before TensorFlow loads.
+from benchmarks import common  # noqa: I001
+
+import numpy as np
+from absl import app, flags
+
+TIMED_SIGNATURES = ("encode", "switch_attribute", "switch_attribute_bytes")
+BATCH_1_ONLY = ("switch_attribute_bytes",)
+# The paper's two-attribute CelebA subset (§5.2.2, glasses_facial_hair).
+PAPER_LABEL_NAMES = ("Eyeglasses", "Facial_Hair")
+
+
+@dataclasses.dataclass
+class ServingBenchmarkConfig:
+    """What to time and how.
+
+    Attributes:
+      export_path: an existing SavedModel version folder (EXPORT/<version>); None builds, exports
+        and times an untrained CSVAE of the shape below, and the same computation in Keras.
+      image_size: height = width of the built model's images (a multiple of 8; paper 64).
+      channels: channels of the built model's images (paper 3).
+      num_labels: k of the built model (paper 2: Eyeglasses, Facial_Hair).
+      dim_z: dimension of the built model's Z (paper 64).
+      batch_size: the throughput batch (paper's training batch 64).
+      latency_calls: timed calls at batch 1.
+      throughput_calls: timed calls at batch_size.
+      warmup_calls: untimed calls before each timing (tracing, kernel selection).
+      seed: seeds the built model's weights and the request contents.
+    """
+
+    export_path: Optional[str] = None
+    image_size: int = 64
+    channels: int = 3
+    num_labels: int = 2
+    dim_z: int = 64
+    batch_size: int = 64
+    latency_calls: int = 200
+    throughput_calls: int = 20
+    warmup_calls: int = 10
+    seed: int = 0
+
+
+# ---------------------------------------------------------------------------- the model
+def build_model(config: ServingBenchmarkConfig):
+    """The paper's CelebA CSVAE at `config`'s size, untrained and compiled."""
+    import keras  # noqa: PLC0415
+
+    from csvae_tf.models import registry  # noqa: PLC0415
+
+    keras.utils.set_random_seed(config.seed)
+    label_names = list(PAPER_LABEL_NAMES) if config.num_labels == len(PAPER_LABEL_NAMES) else None
+    model = registry.get("csvae")(
+        input_shape=[config.image_size, config.image_size, config.channels],
+        num_labels=config.num_labels,
+        dim_z=config.dim_z,
+        label_names=label_names,
+        seed=config.seed,
+    )
+    model.compile()
+    return model
+
+
+def export_for_timing(model, export_dir: str) -> str:
+    """`model` exported as a TF Serving version folder under `export_dir`; returns its path."""
+    from export import saved_model  # noqa: PLC0415
+
+    return saved_model.export_model(model, export_dir, model_name="csvae", label_names=model.label_names, warmup=True)
+
+
+def load_export(path: str):
+    """(loaded SavedModel, its metadata dict); the metadata is what export.saved_model wrote."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise ValueError(
+            f"{path} is not a SavedModel version folder (no saved_model.pb); pass EXPORT/<version>, "
+            f"e.g. exports/celeba/1, as written by `python -m export.saved_model`."
+        )
+    loaded = tf.saved_model.load(path)
+    if not hasattr(loaded, "metadata_json"):
+        raise ValueError(
+            f"{path} has no metadata_json: it was not written by export.saved_model, so the shapes "
+            f"behind its open (-1) input dimensions are unknown. Export it with `python -m export.saved_model`."
+        )
+    return loaded, json.loads(loaded.metadata_json.numpy().decode())
+
+
+# ---------------------------------------------------------------------------- requests
+def _attribute_points(metadata: Mapping[str, Any], batch_size: int) -> np.ndarray:
+    """w float32 [batch, k, dim_w]: example i has W_(i mod k) at the "present" prior mean, the rest 0."""
+    from csvae_tf import switching  # noqa: PLC0415
+
+    k, dim_w = metadata["num_labels"], metadata["dim_w"]
+    present = metadata["w_prior_present_loc"]
+    return np.stack([switching.attribute_point(k, dim_w, i % k, present) for i in range(batch_size)])
+
+
+def request_inputs(loaded, metadata: Mapping[str, Any], signature: str, batch_size: int, seed: int = 0) -> dict:
+    """Keyword arguments for `loaded.signatures[signature]` at `batch_size`, as tf.constants.
+
+    Names and dtypes come from the signature's structured_input_signature, the shapes from the
+    export's metadata (the signature's own shapes are open, -1, so its checks answer a wrong
+    shape); the batch dimension (None) becomes `batch_size`.
+
+    Raises:
+      ValueError: the signature has an input this benchmark does not know how to fill.
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    from csvae_tf import switching  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    k = metadata["num_labels"]
+    specs = metadata["signatures"][signature]["inputs"]
+    _, keyword_specs = loaded.signatures[signature].structured_input_signature
+    images = rng.uniform(size=[batch_size, *metadata["input_shape"]]).astype(np.float32)
+    values = {
+        "inputs": lambda: images,
+        "labels": lambda: (rng.uniform(size=[batch_size, k]) > 0.5).astype(np.float32),
+        "w": lambda: _attribute_points(metadata, batch_size),
+        # The same images as PNG (uint8, so quantised): what a REST client would upload.
+        "image_bytes": lambda: np.array(
+            [tf.io.encode_png(tf.constant(np.round(image * 255).astype(np.uint8))).numpy() for image in images],
+            dtype=object,
+        ),
+        # The baselines' decoder label p * y^1 with p = 1, attribute i mod k (§4.3).
+        "target_labels": lambda: np.stack([switching.scaled_one_hot(k, i % k) for i in range(batch_size)]),
+        "attribute": lambda: (np.arange(batch_size) % k).astype(np.int32),
+        "point": lambda: np.tile(np.asarray(metadata.get("w_prior_present_loc", 0.0), np.float32), [batch_size, 1]),
+        "strength": lambda: np.ones([batch_size], np.float32),
+        "z": lambda: rng.normal(size=[batch_size, metadata["dim_z"]]).astype(np.float32),
+    }
+    inputs = {}
+    for name, spec in keyword_specs.items():
+        if name not in values:
+            raise ValueError(f"Signature {signature!r} has an input {name!r} that benchmarks.serving cannot fill; "
+                             f"it knows {sorted(values)}.")
+        shape, dtype = specs[name]
+        if len(shape) != spec.shape.rank or tf.as_dtype(dtype) != spec.dtype:
+            raise ValueError(f"{signature}.{name}: the metadata says {dtype} {shape} but the signature takes "
+                             f"{spec.dtype.name} of rank {spec.shape.rank}; the export's metadata is stale.")
+        value = tf.constant(values[name](), dtype=spec.dtype)
+        expected = [batch_size if d is None else d for d in shape]
+        assert value.shape.as_list() == expected, (signature, name, value.shape, expected)
+        inputs[name] = value
+    return inputs
+
+
+# ---------------------------------------------------------------------------- in-process reference
+def keras_functions(model) -> Dict[str, Callable[..., dict]]:
+    """The signatures' computation on the in-process Keras model, in tf.function, without input checks."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    @tf.function
+    def encode(inputs, labels):
+        z, w = model.z_posterior(inputs), model.w_posterior(inputs, labels)
+        return {"z_mean": z.mean(), "z_stddev": z.stddev(), "w_mean": w.mean(), "w_stddev": w.stddev()}
+
+    @tf.function
+    def switch_attribute(inputs, w):
+        return {"outputs": model.switch_attribute(inputs, w)}  # G(x, p), §4.3
+
+    return {"encode": encode, "switch_attribute": switch_attribute}
+
+
+# ---------------------------------------------------------------------------- timing
+SAVEDMODEL, KERAS = "savedmodel", "keras_tf_function"
+PATH_LABELS = {SAVEDMODEL: "SavedModel", KERAS: "in-process Keras tf.function"}
+# Timed calls are split into rounds that alternate the paths being compared, so a slow spell of
+# the machine (a neighbour process, the host) slows both paths, not only the one timed then.
+ROUNDS = 5
+
+
+def interleaved_seconds(fns: Mapping[str, Callable[[], Any]], calls: int, warmup: int) -> Dict[str, np.ndarray]:
+    """Seconds per call [calls] of each of `fns`, timed in alternating rounds after `warmup` calls each."""
+    for fn in fns.values():
+        common.time_calls(fn, warmup=warmup, repeats=0)
+    rounds = np.array_split(np.arange(calls), min(ROUNDS, calls))
+    seconds = {name: [] for name in fns}
+    for index, calls_in_round in enumerate(rounds):
+        order = list(fns) if index % 2 == 0 else list(fns)[::-1]
+        for name in order:
+            seconds[name].append(common.time_calls(fns[name], warmup=0, repeats=len(calls_in_round)))
+    return {name: np.concatenate(parts) for name, parts in seconds.items()}
+
+
+def time_paths(paths: Mapping[str, Callable[..., Any]], inputs_at: Callable[[int], dict], signature: str,
+               config: ServingBenchmarkConfig) -> Dict[str, Dict[str, Any]]:
+    """{path: {"latency": batch 1, "throughput": batch_size}} of `fn(**inputs_at(batch))`, printed.
+
+    Every path gets the same input tensors. `signature`s in BATCH_1_ONLY get no throughput.
+    """
+    figures = {name: {} for name in paths}
+    inputs = inputs_at(1)
+    seconds = interleaved_seconds({name: (lambda fn=fn: fn(**inputs)) for name, fn in paths.items()},
+                                  config.latency_calls, config.warmup_calls)
+    for name in paths:
+        figures[name]["latency"] = latency = {"batch": 1, **common.latency_summary(seconds[name])}
+        print(f"{PATH_LABELS[name]} {signature}, batch 1: p50 {latency['p50_ms']:.2f} ms, "
+              f"p99 {latency['p99_ms']:.2f} ms (mean {latency['mean_ms']:.2f} ms, {config.latency_calls} calls)",
+              flush=True)
+    if signature in BATCH_1_ONLY:
+        return figures
+    batch = config.batch_size
+    inputs = inputs_at(batch)
+    seconds = interleaved_seconds({name: (lambda fn=fn: fn(**inputs)) for name, fn in paths.items()},
+                                  config.throughput_calls, config.warmup_calls)
+    for name in paths:
+        figures[name]["throughput"] = throughput = {
+            "batch": batch,
+            "images_per_s": float(batch * len(seconds[name]) / seconds[name].sum()),
+            **common.latency_summary(seconds[name]),
+        }
+        print(f"{PATH_LABELS[name]} {signature}, batch {batch}: {throughput['images_per_s']:.0f} images/s "
+              f"(p50 {throughput['p50_ms']:.2f} ms a call, {config.throughput_calls} calls)", flush=True)
+    return figures
+
+
+def max_abs_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
+    """max |a - b| over the outputs two calls share (their dicts must have the same keys)."""
+    assert sorted(a) == sorted(b), (sorted(a), sorted(b))
+    return max(float(np.max(np.abs(np.asarray(a[key]) - np.asarray(b[key])))) for key in a)
+
+
+def time_signature(loaded, metadata: Mapping[str, Any], name: str, keras_fn: Optional[Callable[..., dict]],
+                   config: ServingBenchmarkConfig) -> Dict[str, Any]:
+    """The SavedModel signature's figures; with `keras_fn`, also its figures, the time ratios and max |diff|."""
+    inputs_at = lambda batch: request_inputs(loaded, metadata, name, batch, config.seed)  # noqa: E731
+    paths = {SAVEDMODEL: loaded.signatures[name]}
+    if keras_fn is not None:
+        paths[KERAS] = keras_fn
+    timed = time_paths(paths, inputs_at, name, config)
+    figures = timed[SAVEDMODEL]
+    if keras_fn is None:
+        return figures
+    keras = timed[KERAS]
+    inputs = inputs_at(config.batch_size)
+    difference = max_abs_difference(loaded.signatures[name](**inputs), keras_fn(**inputs))
+    ratio = {
+        "latency_p50": figures["latency"]["p50_ms"] / keras["latency"]["p50_ms"],
+        "throughput_mean": figures["throughput"]["mean_ms"] / keras["throughput"]["mean_ms"],
+    }
+    print(f"{name}: SavedModel time / Keras time {ratio['latency_p50']:.2f} (batch 1, p50), "
+          f"{ratio['throughput_mean']:.2f} (batch {config.batch_size}, mean); outputs agree to {difference:.1e}",
+          flush=True)
+    return {**figures, KERAS: {**keras, "max_abs_difference": difference}, "savedmodel_over_keras": ratio}
+
+
+def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = None) -> Dict[str, Any]:
+    """Time the export's signatures (and, for a built model, the Keras reference); print and return the record.
+
+    Args:
+      config: what to time; config.export_path set times that export (and `model` must be None).
+      model: the CSVAE to export and time; default build_model(config).
+      export_dir: where that export is written (kept); default a temporary folder, removed after.
+
+    Returns:
+      The JSON record printed last (benchmarks.common.print_record).
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    if config.export_path and model is not None:
+        raise ValueError("Give either an export_path to time or a model to export, not both.")
+    with tempfile.TemporaryDirectory(prefix="serving-benchmark-") as scratch:
+        if config.export_path:
+            path, weights = config.export_path, "exported"
+        else:
+            model = model if model is not None else build_model(config)
+            path, weights = export_for_timing(model, export_dir or scratch), "untrained (random initialisation; timing only)"
+        loaded, metadata = load_export(path)
+        signatures = [name for name in TIMED_SIGNATURES if name in loaded.signatures]
+        where = path if config.export_path or export_dir else "(temporary export)"
+        print(f"SavedModel {where}: model {metadata['model']}, "
+              f"input {metadata['input_shape']}, k={metadata['num_labels']}, dim_z={metadata['dim_z']}"
+              + (f", dim_w={metadata['dim_w']}" if "dim_w" in metadata else "") + f"; weights {weights}.", flush=True)
+        missing = sorted(set(TIMED_SIGNATURES) - set(signatures))
+        if missing:
+            print(f"Not in this export (not timed): {', '.join(missing)}.", flush=True)
+        if model is None:
+            print("In-process Keras comparison skipped: --export_path gives no Keras model.", flush=True)
+        reference = keras_functions(model) if model is not None else {}
+        figures = {name: time_signature(loaded, metadata, name, reference.get(name), config) for name in signatures}
+
+    return common.print_record("serving", {
+        "config": dataclasses.asdict(config),
+        "model": {key: metadata.get(key) for key in ("model", "input_shape", "num_labels", "dim_z", "dim_w",
+                                                     "label_names", "checkpoint")},
+        "weights": weights,
+        "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                    "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+        "signatures": figures,
+    })
+
+
+# ---------------------------------------------------------------------------- program
+def define_flags():
+    defaults = ServingBenchmarkConfig()
+    flags.DEFINE_string("export_path", None, "Time this SavedModel version folder (EXPORT/<version>) instead of "
+                        "building, exporting and timing an untrained CSVAE.")
+    flags.DEFINE_integer("image_size", defaults.image_size, "Built model: image height = width (multiple of 8).")
+    flags.DEFINE_integer("channels", defaults.channels, "Built model: image channels.")
+    flags.DEFINE_integer("num_labels", defaults.num_labels, "Built model: k, the number of labels.")
+    flags.DEFINE_integer("dim_z", defaults.dim_z, "Built model: dimension of Z.")
+    flags.DEFINE_integer("batch_size", defaults.batch_size, "Throughput batch size.")
+    flags.DEFINE_integer("latency_calls", defaults.latency_calls, "Timed calls at batch 1 (p50/p99 over them).")
+    flags.DEFINE_integer("throughput_calls", defaults.throughput_calls, "Timed calls at --batch_size.")
+    flags.DEFINE_integer("warmup_calls", defaults.warmup_calls, "Untimed calls before each timing.")
+    flags.DEFINE_integer("seed", defaults.seed, "Seeds the built model's weights and the requests.")
+    flags.DEFINE_integer("intra_op_threads", 0, "TensorFlow intra-op threads (0: TensorFlow's default).")
+    flags.DEFINE_integer("inter_op_threads", 0, "TensorFlow inter-op threads (0: TensorFlow's default).")
+    for name in ("batch_size", "latency_calls", "throughput_calls", "image_size", "channels", "num_labels", "dim_z"):
+        flags.register_validator(name, lambda value: value >= 1, f"--{name} must be >= 1.")
+    flags.register_validator("warmup_calls", lambda value: value >= 0, "--warmup_calls must be >= 0.")
+
+
+def main(argv):
+    del argv
+    FLAGS = flags.FLAGS
+    import tensorflow as tf  # noqa: PLC0415
+
+    from trainers import common as trainer_common  # noqa: PLC0415 - the programs' console setup
+
+    trainer_common.quiet_tensorflow()
+    # Before the runtime starts: the thread pools are fixed at the first op.
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
+    config = ServingBenchmarkConfig(
+        export_path=FLAGS.export_path,
+        image_size=FLAGS.image_size,
+        channels=FLAGS.channels,
+        num_labels=FLAGS.num_labels,
+        dim_z=FLAGS.dim_z,
+        batch_size=FLAGS.batch_size,
+        latency_calls=FLAGS.latency_calls,
+        throughput_calls=FLAGS.throughput_calls,
+        warmup_calls=FLAGS.warmup_calls,
+        seed=FLAGS.seed,
+    )
+    try:
+        run(config)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
