@@ -141,3 +141,28 @@ def test_resuming_with_another_model_configuration_is_refused(tmp_path):
     _run(tmp_path, 1, x, y)
     with pytest.raises(train_lib.RunDirectoryMismatch, match="dim_z"):
         _run(tmp_path, 2, x, y, dim_z=3)
+
+
+def test_held_out_data_is_evaluated_every_n_epochs_counted_from_the_runs_start(tmp_path):
+    x, y = _data()
+    steps = pipeline.steps_per_epoch(len(x), BATCH)
+
+    def run(epochs):
+        config = train_lib.TrainConfig(model_dir=str(tmp_path), epochs=epochs, batch_size=BATCH, tensorboard=False,
+                                       log_every_seconds=1e9, validate_every_epochs=2)
+        return train_lib.train(
+            lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=2, hidden_units=(8,), adversary_units=(8,)),
+            "csvae",
+            lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
+            steps, config, distribute.make_strategy(),
+            validation_data=pipeline.evaluation_batches(x[:32], y[:32], BATCH),
+        )
+
+    first = run(3)  # epochs 1, 2, 3: held out after epoch 2
+    resumed = run(5)  # epochs 4, 5 of the same run: held out after epoch 4
+
+    assert ["val_loss" in row for row in first.history] == [False, True, False]
+    assert ["val_loss" in row for row in resumed.history] == [True, False]
+    assert all("loss" in row for row in first.history + resumed.history)
+    with pytest.raises(ValueError, match="validate_every_epochs"):
+        train_lib.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, validate_every_epochs=0)

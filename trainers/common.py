@@ -26,7 +26,7 @@ def quiet_tensorflow() -> None:
     tf.get_logger().setLevel("WARNING")
 
 
-def define_training_flags(*, model_dir: str, epochs: int, batch_size: int) -> None:
+def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, validate_every_epochs: int = 1) -> None:
     flags.DEFINE_string("model_dir", model_dir, "Run directory: checkpoints, configs, logs, figures. "
                         "Running again with the same directory resumes the run.")
     flags.DEFINE_integer("epochs", epochs, "Total epochs (appendix 7.1: 2300 for the image datasets).")
@@ -38,6 +38,8 @@ def define_training_flags(*, model_dir: str, epochs: int, batch_size: int) -> No
     flags.DEFINE_integer("steps_per_execution", 1, "Train steps per compiled call (speed; exactness is kept).")
     flags.DEFINE_float("log_every_seconds", 10.0, "Seconds between progress lines.")
     flags.DEFINE_bool("tensorboard", True, "Write TensorBoard scalars under MODEL_DIR/tensorboard.")
+    flags.DEFINE_integer("validate_every_epochs", validate_every_epochs, "Evaluate the held-out data every N epochs.")
+    flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
 
 
 def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:
@@ -77,6 +79,7 @@ def train_config() -> train_lib.TrainConfig:
         steps_per_execution=FLAGS.steps_per_execution,
         log_every_seconds=FLAGS.log_every_seconds,
         tensorboard=FLAGS.tensorboard,
+        validate_every_epochs=FLAGS.validate_every_epochs,
     )
 
 

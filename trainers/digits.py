@@ -24,7 +24,7 @@ from trainers import common
 
 FLAGS = flags.FLAGS
 
-common.define_training_flags(model_dir="runs/digits", epochs=150, batch_size=64)
+common.define_training_flags(model_dir="runs/digits", epochs=150, batch_size=64, validate_every_epochs=10)
 common.define_csvae_flags(dim_z=8, dim_w=2)
 flags.DEFINE_enum("model", "all", sorted(registry.MODELS) + ["all"], "The model to train, or all four.")
 flags.DEFINE_integer("baseline_dim_z", 0, "Dimension of the baselines' z (0: CSVAE's dim_z + 10 * dim_w, "

@@ -21,7 +21,7 @@ from trainers import common
 
 FLAGS = flags.FLAGS
 
-common.define_training_flags(model_dir="runs/swiss_roll", epochs=60, batch_size=64)
+common.define_training_flags(model_dir="runs/swiss_roll", epochs=60, batch_size=64, validate_every_epochs=10)
 common.define_csvae_flags(dim_z=2, dim_w=2)
 flags.DEFINE_integer("n_samples", 10000, "Points on the roll (paper: 10000).")
 flags.DEFINE_enum("label_axis", "1", ["0", "1"], "Column compared with 10 to label a point: 1 (height) splits "
