@@ -17,6 +17,7 @@ Export and evaluation need only `model_dir` (see `restore_model`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -38,6 +39,20 @@ WORKERS_DIR = "workers"  # multi-worker runs: each non-chief worker's own copy o
 TENSORBOARD_DIR = "tensorboard"
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Build models under Keras dtype policy `name`; the previous global policy comes back after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """How to train (not what): shared by every trainer.
@@ -57,6 +72,10 @@ class TrainConfig:
         stay exact.
       log_every_seconds: how often the progress line (with ETA) is printed.
       tensorboard: write TensorBoard scalars.
+      precision: the Keras dtype policy the model is built under: "float32" (default), or mixed
+        precision, "mixed_bfloat16" (CPUs with AVX512-BF16/AMX, recent GPUs) or "mixed_float16"
+        (GPUs; both players' losses are scaled). Weights stay float32 either way, so checkpoints
+        restore and export the same; resume a run with the precision it started with.
       validate_every_epochs: evaluate the held-out data after every this many epochs (epochs
         N, 2N, ... counted from the run's start, so a resumed run validates the same epochs).
         Each evaluation costs a fixed ~0.2 s besides its batches, which on small data (the
@@ -76,6 +95,7 @@ class TrainConfig:
     log_every_seconds: float = 10.0
     tensorboard: bool = True
     validate_every_epochs: int = 1
+    precision: str = "float32"
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -86,6 +106,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
         if self.checkpoint_every_steps < 0 or self.steps_per_execution < 1:
             raise ValueError("checkpoint_every_steps must be >= 0 and steps_per_execution >= 1.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
         if self.validate_every_epochs < 1:
             raise ValueError(f"validate_every_epochs must be >= 1, got {self.validate_every_epochs}.")
 
@@ -344,7 +366,8 @@ def train(
         checkpoint_dir = os.path.join(config.model_dir, WORKERS_DIR, f"worker-{distribute.worker_index(strategy)}")
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        model = build_model()
+        with dtype_policy(config.precision):
+            model = build_model()
         optimizer, adversary_optimizer = paper_optimizers(
             config.learning_rate, steps_per_epoch, config.milestones, config.gamma
         )

@@ -166,3 +166,27 @@ def test_held_out_data_is_evaluated_every_n_epochs_counted_from_the_runs_start(t
     assert all("loss" in row for row in first.history + resumed.history)
     with pytest.raises(ValueError, match="validate_every_epochs"):
         train_lib.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, validate_every_epochs=0)
+
+
+def test_mixed_precision_run_restores_into_a_float32_model(tmp_path):
+    import keras
+
+    x, y = _data()
+    steps = pipeline.steps_per_epoch(len(x), BATCH)
+    config = train_lib.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, tensorboard=False,
+                                   log_every_seconds=1e9, precision="mixed_bfloat16")
+    result = train_lib.train(
+        lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=2, hidden_units=(8,), adversary_units=(8,)),
+        "csvae",
+        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
+        steps, config, distribute.make_strategy(),
+    )
+
+    assert result.model.dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is put back
+    restored = train_lib.restore_model(str(tmp_path))  # weights are float32 either way
+    assert restored.dtype_policy.name == "float32"
+    for got, want in zip(_weights(restored), _weights(result.model)):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="precision"):
+        train_lib.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, precision="float16")

@@ -39,6 +39,9 @@ def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, valid
     flags.DEFINE_float("log_every_seconds", 10.0, "Seconds between progress lines.")
     flags.DEFINE_bool("tensorboard", True, "Write TensorBoard scalars under MODEL_DIR/tensorboard.")
     flags.DEFINE_integer("validate_every_epochs", validate_every_epochs, "Evaluate the held-out data every N epochs.")
+    flags.DEFINE_enum("precision", "float32", list(train_lib.PRECISIONS),
+                      "Keras dtype policy: float32, or mixed precision (mixed_bfloat16: ~1.5x faster on CPUs with "
+                      "AVX512-BF16/AMX and on recent GPUs; mixed_float16: GPUs). Resume with the same value.")
     flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
 
 
@@ -80,6 +83,7 @@ def train_config() -> train_lib.TrainConfig:
         log_every_seconds=FLAGS.log_every_seconds,
         tensorboard=FLAGS.tensorboard,
         validate_every_epochs=FLAGS.validate_every_epochs,
+        precision=FLAGS.precision,
     )
 
 
