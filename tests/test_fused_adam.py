@@ -22,7 +22,7 @@ def numpy_adam(x0: np.ndarray, gradients, learning_rates):
 
 def _gradients(shape, steps):
     rng = np.random.default_rng(0)
-    return [rng.normal(size=shape).astype(np.float32) * 10.0 ** rng.integers(-3, 1) for _ in range(steps)]
+    return [(rng.normal(size=shape) * 10.0 ** rng.integers(-3, 1)).astype(np.float32) for _ in range(steps)]
 
 
 def test_fused_adam_is_adam_under_a_learning_rate_schedule():
@@ -86,7 +86,11 @@ def test_fused_adam_under_mirrored_strategy_matches_one_device():
     x0 = np.arange(6, dtype=np.float32).reshape(2, 3) / 6
     per_replica = _gradients((2, 2, 3), 3)  # a gradient per replica and step
 
-    strategy = tf.distribute.MirroredStrategy([d.name for d in cpus[:2]])
+    # Reduced on one device, not with collective ops: a new strategy's collective instance keys
+    # restart and would collide with those of strategies other tests made in this process.
+    strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
     with strategy.scope():
         variable = keras.Variable(x0)
         optimizer = fused_adam.FusedAdam(1e-2, epsilon=EPSILON)
