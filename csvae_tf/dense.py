@@ -4,10 +4,10 @@ For y = x W (x [batch, n], W [n, m]) autodiff asks for dx = dy W^T and dW = x^T 
 TensorFlow emits as MatMul(transpose_b=True) and MatMul(transpose_a=True). With oneDNN on a CPU
 the first runs at about a third of the forward product's rate for the Larsen encoder's
 16384 x 2048 layer (65 against 190 GFLOP/s on our 2-core machine), while BatchMatMulV2 with
-adj_y / adj_x computes the same products at the forward's rate (benchmarks/train_step.py,
-`--matmul_layouts`). `matmul` is x W with that gradient; `Dense` is keras.layers.Dense built on
-it, used for the conv networks' large dense layers. Values and gradients are the same products;
-only the kernels that compute them change.
+adj_y / adj_x computes the same products at up to the forward's rate
+(`python -m benchmarks.train_step --matmul_study`). `matmul` is x W with that gradient; `Dense`
+is keras.layers.Dense built on it, used for the conv networks' large dense layers. Values and
+gradients are the same products; only the kernels that compute them change.
 """
 
 from __future__ import annotations

@@ -120,8 +120,18 @@ class RunDirectoryMismatch(RuntimeError):
     """model_dir holds a run of another model or configuration, which cannot be resumed."""
 
 
-def check_resumable(model_dir: str, model_name: str, model: keras.Model) -> None:
-    """Refuse to resume a run whose model.json describes a different model."""
+def check_resumable(model_dir: str, model_name: str, model: keras.Model, precision: str = "float32") -> None:
+    """Refuse to resume a run whose model.json describes a different model, or whose
+    run_config.json another --precision (float16 runs also checkpoint a loss scale)."""
+    run_config = os.path.join(model_dir, RUN_CONFIG_FILE)
+    if os.path.exists(run_config):
+        with open(run_config) as f:
+            previous_precision = json.load(f).get("train", {}).get("precision", "float32")
+        if previous_precision != precision:
+            raise RunDirectoryMismatch(
+                f"{model_dir} was trained with precision {previous_precision!r}, not {precision!r}; "
+                f"resume it with --precision={previous_precision}, or pass a new --model_dir."
+            )
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(path):
         return
@@ -380,7 +390,7 @@ def train(
         )
         restore_from = latest_checkpoint(config.model_dir)
         if restore_from:
-            check_resumable(config.model_dir, model_name, model)
+            check_resumable(config.model_dir, model_name, model, config.precision)
             checkpoint.restore(restore_from).assert_existing_objects_matched()
     if chief:
         write_model_file(config.model_dir, model_name, model)

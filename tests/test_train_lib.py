@@ -190,3 +190,5 @@ def test_mixed_precision_run_restores_into_a_float32_model(tmp_path):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="precision"):
         train_lib.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, precision="float16")
+    with pytest.raises(train_lib.RunDirectoryMismatch, match="--precision=mixed_bfloat16"):
+        _run(tmp_path, 2, x, y, dim_z=2)  # the same run resumed in float32
