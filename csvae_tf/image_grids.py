@@ -47,7 +47,7 @@ class ImageGrids(keras.callbacks.Callback):
             columns.append(model.switch_attribute(self.images, np.zeros([model.num_labels, model.dim_w], np.float32)))
         if kind in ("subspace", "conditional"):  # the VAE's switch needs class means of a dataset
             columns += [switching.switch(model, images, labels, attribute) for attribute in range(model.num_labels)]
-        return [tf.convert_to_tensor(column, tf.float32) for column in columns]
+        return [tf.cast(column, tf.float32) for column in columns]
 
     def write(self, step: int) -> None:
         with self.writer.as_default():

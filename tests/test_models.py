@@ -199,6 +199,9 @@ def test_mixed_precision_keeps_distributions_float32_and_scales_float16_losses(n
     assert model.z_encoder.get_layer("z_encoder_conv0").compute_dtype == half  # the trunk is half precision
     assert model.z_posterior(x).mean().dtype == tf.float32  # the heads and every loss term are float32
     assert model.decoder.outputs[0].dtype == "float32"
+    # Keras's __call__ casts the inputs to the half type first; the model takes them back to float32.
+    reconstruction = model((tf.constant(x), tf.constant(y)))
+    assert reconstruction.dtype == tf.float32 and reconstruction.shape == x.shape
     assert model.adversary.outputs[0].dtype == "float32"
     assert all(np.isfinite(float(value)) for value in logs.values())
     scaled = policy == "mixed_float16"  # float16 needs loss scaling, bfloat16 does not

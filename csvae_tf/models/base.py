@@ -149,7 +149,7 @@ class LabelledModel(keras.Model):
         )
 
     def _encoder_input(self, x) -> tf.Tensor:
-        x = tf.convert_to_tensor(x, tf.float32)
+        x = tf.cast(x, tf.float32)  # Keras's __call__ casts inputs to a mixed policy's half type
         if self.input_mean is None:
             return x
         return (x - self.input_mean) / self.input_scale
