@@ -15,8 +15,9 @@ Three figures, each in images/s over whole passes timed after one warm-up pass:
 2. The training pipeline the image trainers read every epoch: `pipeline.epoch_indexed_batches`
    over uint8 64x64x3 images held in memory (a stateless shuffle, a gather, a cast to [0, 1]).
 3. The train step: the default CelebA CSVAE (dim_z=64, dim_w=2, k=2) built and compiled as the
-   trainer does, `train_step` in a `tf.function` on one fixed batch; or --train_images_per_second
-   from an earlier run, so the pipelines can be compared without building a model.
+   trainer does, timed as `fit` runs it on one fixed batch (benchmarks/step_timing); or
+   --train_images_per_second from an earlier run, so the pipelines can be compared without
+   building a model.
 
 On a CPU-only machine the pipeline and the train step share the same cores, so "Nx the train
 step" also says that producing a batch takes about 1/N of a train step's time on those cores.
@@ -58,8 +59,9 @@ flags.register_validator("train_images_per_second", lambda v: v >= 0, "--train_i
 flags.register_validator("train_steps", lambda v: v >= 1, "--train_steps must be >= 1.")
 
 TRAIN_WARMUP_STEPS = 2
-CELEBA_IMAGE_SHAPE = (celeba.IMAGE_SIZE, celeba.IMAGE_SIZE, 3)
-CELEBA_NUM_LABELS = 2  # the glasses_facial_hair subset: the largest label vector the trainer uses
+# The train step's CelebA model (benchmarks/step_timing): images and labels of that shape.
+CELEBA_IMAGE_SHAPE = tuple(step_timing.CONFIGS["celeba"][0]["input_shape"])
+CELEBA_NUM_LABELS = step_timing.CONFIGS["celeba"][0]["num_labels"]
 JPEG_QUALITY = 95
 
 

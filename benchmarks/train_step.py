@@ -135,7 +135,8 @@ def time_config(config: str, mode: str, batch_size: int, peak_gflops: float) -> 
     batch = example_batch(model, batch_size)
     seconds = time_train_function(model, batch, steps_per_execution=steps_per_execution,
                                   warmup=FLAGS.warmup, calls=FLAGS.steps)
-    step_flops = flops.train_step_flops(model)["total"] * batch_size
+    example_flops = flops.train_step_flops(model)["total"]
+    step_flops = example_flops * batch_size
     row = {
         "batch_size": batch_size,
         "steps_per_execution": steps_per_execution,
@@ -154,7 +155,7 @@ def time_config(config: str, mode: str, batch_size: int, peak_gflops: float) -> 
         row.update(
             vae_step_ms=vae_seconds * 1e3,
             csvae_over_vae=seconds / vae_seconds,
-            csvae_over_vae_flops=flops.train_step_flops(model)["total"] / flops.train_step_flops(vae)["total"],
+            csvae_over_vae_flops=example_flops / flops.train_step_flops(vae)["total"],
             vae_update_ms=update_seconds * 1e3,
             step_over_vae_update=seconds / update_seconds,
         )
