@@ -29,13 +29,13 @@ def _precision_policy() -> str:
 
 def build_model(model_name: str, config: str, *, mode: str, steps_per_execution: int):
     """A compiled registry model of configuration `config`, under `mode`'s dtype policy."""
-    from csvae_tf import train_lib
+    from csvae_tf import training
     from csvae_tf.models import registry
 
     arguments = dict(CONFIGS[config][0])
     if model_name != "csvae":  # the baselines' single latent is as large as CSVAE's Z x W
         arguments["dim_z"] = arguments["dim_z"] + arguments["num_labels"] * 2
-    with train_lib.dtype_policy(_precision_policy() if mode == "mixed" else "float32"):
+    with training.dtype_policy(_precision_policy() if mode == "mixed" else "float32"):
         model = registry.get(model_name)(**arguments)
     model.compile(steps_per_execution=steps_per_execution, jit_compile=mode == "xla")
     return model

@@ -2,7 +2,7 @@
 
 One machine: MirroredStrategy over every local GPU, or one replica on the CPU. Several machines:
 when TF_CONFIG names more than one worker, MultiWorkerMirroredStrategy (TensorFlow's own
-collective all-reduce), and csvae_tf.train_lib drives the model's own train_step through
+collective all-reduce), and csvae_tf.training drives the model's own train_step through
 strategy.run, because Keras 3's Model.fit fails under it (keras-team/keras#20585).
 """
 

@@ -21,7 +21,7 @@ from typing import Optional, Sequence, Tuple
 import keras
 from keras import layers
 
-from csvae_tf import batch_norm, dense
+from csvae_tf.kernels import batch_norm, dense
 
 MIN_STDDEV = 1e-4
 # Output layers compute in float32 whatever the global Keras dtype policy: under mixed precision
@@ -78,7 +78,7 @@ def _conv_trunk(images, prefix: str):
 
 
 def _dense_bn_relu(x, units: int, prefix: str):
-    """Larsen's dense block; csvae_tf.dense.Dense keeps its large backward products fast on CPU."""
+    """Larsen's dense block; csvae_tf.kernels.dense.Dense keeps its large backward products fast on CPU."""
     return _bn_relu(x, dense.Dense(units, use_bias=False, name=f"{prefix}_dense"))
 
 

@@ -17,7 +17,7 @@ from typing import Sequence
 import keras
 from keras import ops
 
-from csvae_tf import fused_adam
+from csvae_tf.kernels import fused_adam
 
 PAPER_MILESTONES = tuple(3**i for i in range(7))  # 1, 3, 9, 27, 81, 243, 729 epochs
 PAPER_GAMMA = 0.1 ** (1.0 / 7.0)
@@ -58,7 +58,7 @@ class MultiStepDecay(keras.optimizers.schedules.LearningRateSchedule):
 def paper_adam(learning_rate=5e-4, name: str = "adam") -> keras.optimizers.Adam:
     """Adam as in appendix 7.1: betas (0.9, 0.999), eps 1e-8, lr 1e-3/2 (or a schedule).
 
-    csvae_tf.fused_adam.FusedAdam: Keras's Adam, its arithmetic and slots, updated by one fused kernel.
+    csvae_tf.kernels.fused_adam.FusedAdam: Keras's Adam, its arithmetic and slots, updated by one fused kernel.
     """
     return fused_adam.FusedAdam(
         learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8, name=name

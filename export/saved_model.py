@@ -648,12 +648,12 @@ def export_model(
 
 def load_trained_model(model_dir: str):
     """(model, registry name, checkpoint path) of a run, or ExportError with a one-line reason."""
-    from csvae_tf import train_lib  # noqa: PLC0415
+    from csvae_tf import training  # noqa: PLC0415
 
     try:
-        checkpoint = train_lib.latest_checkpoint(model_dir)
-        model = train_lib.restore_model(model_dir, checkpoint)
-        with open(os.path.join(model_dir, train_lib.MODEL_FILE)) as f:
+        checkpoint = training.latest_checkpoint(model_dir)
+        model = training.restore_model(model_dir, checkpoint)
+        with open(os.path.join(model_dir, training.MODEL_FILE)) as f:
             model_name = json.load(f)["model"]
     except FileNotFoundError as error:
         raise ExportError(str(error)) from None

@@ -1,11 +1,11 @@
-"""Tests of csvae_tf.batch_norm: the fused training pass is Keras's batch normalisation."""
+"""Tests of csvae_tf.kernels.batch_norm: the fused training pass is Keras's batch normalisation."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from csvae_tf import batch_norm
+from csvae_tf.kernels import batch_norm
 
 
 def _pair(shape, **kwargs):

@@ -1,10 +1,10 @@
-"""Tests of csvae_tf.dense: the same products as keras.layers.Dense, forward and backward."""
+"""Tests of csvae_tf.kernels.dense: the same products as keras.layers.Dense, forward and backward."""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from csvae_tf import dense
+from csvae_tf.kernels import dense
 
 
 def test_matmul_value_and_gradients_equal_autodiff():

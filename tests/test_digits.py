@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from csvae_tf import train_lib
+from csvae_tf import training
 from csvae_tf.data import digits
 from csvae_tf.evaluation import comparison
 
@@ -81,9 +81,9 @@ def test_trainer_trains_all_four_models_and_writes_the_comparison(tmp_path):
                  "csvae_cartesian", "csvae_w_posterior", "csvae_identity_transfer"):
         assert _png(tmp_path / f"{name}.png"), name
     for name in ("vae", "condvae", "condvae_info", "csvae"):
-        model = train_lib.restore_model(str(tmp_path / name))
+        model = training.restore_model(str(tmp_path / name))
         assert model.get_config()["label_type"] == "categorical" and model.num_labels == 10
-    baseline = train_lib.restore_model(str(tmp_path / "vae"))
+    baseline = training.restore_model(str(tmp_path / "vae"))
     assert baseline.dim_z == 8 + 10 * 2  # CSVAE's latent size
 
 

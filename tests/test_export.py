@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csvae_tf import distribute, switching, train_lib
+from csvae_tf import distribute, switching, training
 from csvae_tf.data import pipeline
 from csvae_tf.models.condvae import CondVAE
 from csvae_tf.models.condvae_info import CondVAEInfo
@@ -25,10 +25,10 @@ LABEL_NAMES = ["smiling", "glasses"]
 
 
 def _train(model_dir, build_model, x, y, batch, model_name="csvae"):
-    config = train_lib.TrainConfig(
+    config = training.TrainConfig(
         model_dir=str(model_dir), epochs=1, batch_size=batch, tensorboard=False, log_every_seconds=1e9
     )
-    return train_lib.train(
+    return training.train(
         build_model,
         model_name,
         lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, batch, 5, first_epoch, skip),
@@ -345,14 +345,14 @@ def test_failure_while_writing_leaves_no_half_export(runs, tmp_path, monkeypatch
 
 def test_unfinished_checkpoint_is_a_one_line_error(runs, tmp_path):
     run = tmp_path / "run"
-    os.makedirs(run / train_lib.CHECKPOINT_DIR)
+    os.makedirs(run / training.CHECKPOINT_DIR)
     source = runs["root"] / "vector_run"
-    (run / train_lib.MODEL_FILE).write_text((source / train_lib.MODEL_FILE).read_text())
-    for name in os.listdir(source / train_lib.CHECKPOINT_DIR):
-        data = (source / train_lib.CHECKPOINT_DIR / name).read_bytes()
+    (run / training.MODEL_FILE).write_text((source / training.MODEL_FILE).read_text())
+    for name in os.listdir(source / training.CHECKPOINT_DIR):
+        data = (source / training.CHECKPOINT_DIR / name).read_bytes()
         if ".data-" in name:
             data = data[: len(data) // 3]  # killed while writing the weights
-        (run / train_lib.CHECKPOINT_DIR / name).write_bytes(data)
+        (run / training.CHECKPOINT_DIR / name).write_bytes(data)
     with pytest.raises(saved_model.ExportError) as raised:
         saved_model.export_run(str(run), str(tmp_path / "exports"))
     assert "unfinished" in str(raised.value) and "\n" not in str(raised.value)
@@ -361,7 +361,7 @@ def test_unfinished_checkpoint_is_a_one_line_error(runs, tmp_path):
 
 def test_missing_checkpoint_cli_prints_one_line_and_writes_nothing(tmp_path):
     os.makedirs(tmp_path / "run")
-    train_lib.write_model_file(str(tmp_path / "run"), "csvae", CSVAE(input_shape=(3,), num_labels=1))
+    training.write_model_file(str(tmp_path / "run"), "csvae", CSVAE(input_shape=(3,), num_labels=1))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     completed = subprocess.run(
         [sys.executable, "-m", "export.saved_model", f"--model_dir={tmp_path / 'run'}",

@@ -1,11 +1,12 @@
-"""Tests of csvae_tf.fused_adam: the fused kernel is Adam, step for step, on one replica and two."""
+"""Tests of csvae_tf.kernels.fused_adam: the fused kernel is Adam, step for step, on one replica and two."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from csvae_tf import fused_adam, schedules
+from csvae_tf import schedules
+from csvae_tf.kernels import fused_adam
 
 BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
 

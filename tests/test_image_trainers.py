@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csvae_tf import train_lib
+from csvae_tf import training
 from test_celeba import write_celeba
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +34,7 @@ def test_celeba_trainer_on_official_files(tmp_path):
     run = _run("trainers.celeba", "--flagfile=configs/celeba_glasses.flags", f"--model_dir={tmp_path / 'run'}",
                f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}", "--subset=Male", *TINY)
     assert run.returncode == 0, run.stderr[-3000:]
-    model = train_lib.restore_model(str(tmp_path / "run"))
+    model = training.restore_model(str(tmp_path / "run"))
     assert model.get_config()["input_shape"] == [64, 64, 3] and model.get_config()["label_names"] == ["Male"]
     assert _images_logged(tmp_path / "run")
     assert (tmp_path / "tfds" / "celeb_a64").is_dir()
@@ -51,7 +51,7 @@ def test_tfd_trainer_on_fake_data_has_seven_categorical_subspaces(tmp_path):
     run = _run("trainers.tfd", "--flagfile=configs/tfd.flags", f"--model_dir={tmp_path}", "--fake_data",
                "--fake_examples=8", *TINY)
     assert run.returncode == 0, run.stderr[-3000:]
-    config = train_lib.restore_model(str(tmp_path)).get_config()
+    config = training.restore_model(str(tmp_path)).get_config()
     assert config["input_shape"] == [48, 48, 1] and config["num_labels"] == 7
     assert config["label_type"] == "categorical" and config["label_names"][3] == "happy"
 
@@ -63,7 +63,7 @@ def test_image_trainer_refuses_bad_flags(tmp_path):
 
 def _final_weights(model_dir):
     """Every saved variable (weights, reached through the optimizers, and both Adams' state) and the step."""
-    reader = tf.train.load_checkpoint(str(model_dir / train_lib.CHECKPOINT_DIR))
+    reader = tf.train.load_checkpoint(str(model_dir / training.CHECKPOINT_DIR))
     names = sorted(n for n in reader.get_variable_to_shape_map() if n.endswith("VARIABLE_VALUE") and "save_counter" not in n)
     return {n: reader.get_tensor(n) for n in names}, int(reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
 
@@ -78,12 +78,12 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "trainers.swiss_roll", f"--model_dir={killed_dir}", *flags],
                                cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(2400):  # wait (at most about 2 minutes) for the first checkpoint, then kill
-        if list((killed_dir / train_lib.CHECKPOINT_DIR).glob("ckpt-*0.index")):
+        if list((killed_dir / training.CHECKPOINT_DIR).glob("ckpt-*0.index")):
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = train_lib.latest_checkpoint(str(killed_dir))
+    killed_at = training.latest_checkpoint(str(killed_dir))
     assert killed_at is not None and process.returncode == -signal.SIGKILL
     _, killed_step = _final_weights(killed_dir)
     assert killed_step < 6 * (1600 // 32), "the run finished before it could be killed"
@@ -109,7 +109,7 @@ def test_image_trainer_trains_every_registered_model(tmp_path, model):
     run = _run("trainers.celeba", f"--model_dir={tmp_path}", "--fake_data", "--fake_examples=8",
                "--subset=glasses_facial_hair", f"--model={model}", *TINY)
     assert run.returncode == 0, run.stderr[-3000:]
-    restored = train_lib.restore_model(str(tmp_path))
+    restored = training.restore_model(str(tmp_path))
     assert restored.name == model and restored.get_config()["num_labels"] == 2
     assert restored.get_config()["dim_z"] == 4 + 2 * 2  # the same latent size as CSVAE's Z x W
     assert _images_logged(tmp_path)

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import MODEL_EXTRAS, NUM_LABELS, make_model, vector_batch
-from csvae_tf import distribute, train_lib
+from csvae_tf import distribute, training
 from csvae_tf.data import pipeline
 from csvae_tf.models import registry
 from csvae_tf.models.base import Encoding
@@ -80,11 +80,11 @@ def test_config_round_trip(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_train_lib_trains_checkpoints_and_restores(name, tmp_path):
+def test_training_loop_trains_checkpoints_and_restores(name, tmp_path):
     x, y = vector_batch(batch=48)
-    config = train_lib.TrainConfig(model_dir=str(tmp_path), epochs=2, batch_size=16, tensorboard=False,
+    config = training.TrainConfig(model_dir=str(tmp_path), epochs=2, batch_size=16, tensorboard=False,
                                    log_every_seconds=1e9)
-    result = train_lib.train(
+    result = training.train(
         lambda: make_model(name),
         name,
         lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 16, 1, first_epoch, skip),
@@ -92,7 +92,7 @@ def test_train_lib_trains_checkpoints_and_restores(name, tmp_path):
         config,
         distribute.make_strategy(),
     )
-    restored = train_lib.restore_model(str(tmp_path))
+    restored = training.restore_model(str(tmp_path))
 
     assert result.final_step == 6 and json.loads((tmp_path / "model.json").read_text())["model"] == name
     assert type(restored) is type(result.model)
@@ -100,7 +100,7 @@ def test_train_lib_trains_checkpoints_and_restores(name, tmp_path):
                                rtol=1e-6)
     # A second run to 3 epochs resumes (optimizer state included) rather than starting again.
     config.epochs = 3
-    resumed = train_lib.train(
+    resumed = training.train(
         lambda: make_model(name), name,
         lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 16, 1, first_epoch, skip),
         3, config, distribute.make_strategy(),
@@ -130,7 +130,7 @@ def test_models_without_an_adversary_take_one_optimizer():
     model = make_model("vae")
     model.compile()
     assert getattr(model, "adversary_optimizer", None) is None
-    checkpoint = train_lib.make_checkpoint(model)
+    checkpoint = training.make_checkpoint(model)
     assert hasattr(checkpoint, "optimizer") and not hasattr(checkpoint, "adversary_optimizer")
 
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from csvae_tf import train_lib
+from csvae_tf import training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,8 +47,8 @@ def test_two_local_workers_train_in_lockstep(tmp_path):
         assert "2 replica(s)" in out
     assert "ETA" in outputs[0][0] and "ETA" not in outputs[1][0]  # only the chief reports
     assert (tmp_path / "metrics.json").exists() and (tmp_path / "swiss_roll.png").exists()
-    chief = _variables(tmp_path / train_lib.CHECKPOINT_DIR)
-    other = _variables(tmp_path / train_lib.WORKERS_DIR / "worker-1")
+    chief = _variables(tmp_path / training.CHECKPOINT_DIR)
+    other = _variables(tmp_path / training.WORKERS_DIR / "worker-1")
     steps = 2 * (480 // 32)
     assert int(chief["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == steps
     assert chief.keys() == other.keys() and len(chief) > 10

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from csvae_tf import train_lib
+from csvae_tf import training
 from csvae_tf.data import swiss_roll
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,10 +65,10 @@ def test_trainer_writes_figure_metrics_and_checkpoint(tmp_path):
     assert 0.0 < metrics["reconstruction_mse"] < metrics["data_variance"]
     assert metrics["num_train"] + metrics["num_test"] == 600
     assert list((tmp_path / "tensorboard" / "train").glob("events.out.tfevents.*"))
-    assert train_lib.latest_checkpoint(str(tmp_path)).endswith(f"ckpt-{3 * (480 // 32)}")
+    assert training.latest_checkpoint(str(tmp_path)).endswith(f"ckpt-{3 * (480 // 32)}")
     flags = json.loads((tmp_path / "run_config.json").read_text())["run"]
     assert flags["n_samples"] == 600 and flags["beta1"] == 20.0
-    model = train_lib.restore_model(str(tmp_path))
+    model = training.restore_model(str(tmp_path))
     config = model.get_config()
     assert config["dim_z"] == 2 and config["num_labels"] == 1 and config["label_names"] == ["x1 > 10"]
     assert len(config["input_mean"]) == 3 and 5 < config["input_scale"][1] < 7  # height ~ U[0, 21]

@@ -1,4 +1,4 @@
-"""Thin absl programs: flags -> configs -> csvae_tf.train_lib. Run as `python -m trainers.<name>`."""
+"""Thin absl programs: flags -> configs -> csvae_tf.training. Run as `python -m trainers.<name>`."""
 
 import os
 

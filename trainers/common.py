@@ -11,7 +11,8 @@ import sys
 import numpy as np
 from absl import flags, logging
 
-from csvae_tf import distribute, image_grids, schedules, train_lib
+from csvae_tf import distribute, schedules, training
+from csvae_tf.training import image_grids
 from csvae_tf.data import pipeline
 from csvae_tf.models import registry
 
@@ -39,7 +40,7 @@ def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, valid
     flags.DEFINE_float("log_every_seconds", 10.0, "Seconds between progress lines.")
     flags.DEFINE_bool("tensorboard", True, "Write TensorBoard scalars under MODEL_DIR/tensorboard.")
     flags.DEFINE_integer("validate_every_epochs", validate_every_epochs, "Evaluate the held-out data every N epochs.")
-    flags.DEFINE_enum("precision", "float32", list(train_lib.PRECISIONS),
+    flags.DEFINE_enum("precision", "float32", list(training.PRECISIONS),
                       "Keras dtype policy: float32, or mixed precision (mixed_bfloat16: ~1.5x faster on CPUs with "
                       "AVX512-BF16/AMX and on recent GPUs; mixed_float16: GPUs). Resume with the same value.")
     flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
@@ -68,8 +69,8 @@ def csvae_kwargs() -> dict:
     }
 
 
-def train_config() -> train_lib.TrainConfig:
-    return train_lib.TrainConfig(
+def train_config() -> training.TrainConfig:
+    return training.TrainConfig(
         model_dir=FLAGS.model_dir,
         epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size,
@@ -151,7 +152,7 @@ def train_images(
       label_type: "binary" or "categorical".
 
     Returns:
-      The train_lib.TrainResult; exits with a one-line error on bad settings or divergence.
+      The training.TrainResult; exits with a one-line error on bad settings or divergence.
     """
     try:
         distribute.check_batch_size(FLAGS.batch_size, strategy)
@@ -166,7 +167,7 @@ def train_images(
         if FLAGS.image_grid_every_steps and FLAGS.tensorboard:
             callbacks.append(
                 image_grids.ImageGrids(
-                    os.path.join(FLAGS.model_dir, train_lib.TENSORBOARD_DIR), images[:8], labels[:8],
+                    os.path.join(FLAGS.model_dir, training.TENSORBOARD_DIR), images[:8], labels[:8],
                     FLAGS.image_grid_every_steps,
                 )
             )
@@ -179,7 +180,7 @@ def train_images(
              "label_names": list(label_names)},
             len(label_names),
         )
-        return train_lib.train(
+        return training.train(
             lambda: registry.get(FLAGS.model)(**arguments),
             FLAGS.model,
             lambda first_epoch, skip: pipeline.epoch_indexed_batches(
@@ -192,5 +193,5 @@ def train_images(
             run_config=resolved_flags(module_name),
             callbacks=callbacks,
         )
-    except (train_lib.TrainingDiverged, train_lib.RunDirectoryMismatch) as error:
+    except (training.TrainingDiverged, training.RunDirectoryMismatch) as error:
         sys.exit(f"error: {error}")

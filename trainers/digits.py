@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from csvae_tf import distribute, train_lib
+from csvae_tf import distribute, training
 from csvae_tf.data import digits, pipeline
 from csvae_tf.evaluation import comparison
 from csvae_tf.models import registry
@@ -80,7 +80,7 @@ def main(argv):
         print(f"--- {name}", flush=True)
         arguments = model_arguments(name, digits.NUM_CLASSES)
         try:
-            result = train_lib.train(
+            result = training.train(
                 lambda: registry.get(name)(**arguments),
                 name,
                 make_train_data,
@@ -90,7 +90,7 @@ def main(argv):
                 validation_data=pipeline.evaluation_batches(data.validation.features, data.validation.labels, 512),
                 run_config=common.resolved_flags(__name__),
             )
-        except (train_lib.TrainingDiverged, train_lib.RunDirectoryMismatch) as error:
+        except (training.TrainingDiverged, training.RunDirectoryMismatch) as error:
             sys.exit(f"error: {error}")
         models[name] = result.model
     results = comparison.compare(models, data, FLAGS.model_dir, digits.IMAGE_SHAPE,

@@ -13,7 +13,7 @@ import sys
 
 from absl import app, flags
 
-from csvae_tf import distribute, train_lib
+from csvae_tf import distribute, training
 from csvae_tf.data import pipeline, swiss_roll
 from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation
 from csvae_tf.models.csvae import CSVAE
@@ -67,7 +67,7 @@ def main(argv):
           f"{strategy.num_replicas_in_sync} replica(s), {FLAGS.epochs} epochs of {steps_per_epoch} steps.",
           flush=True)
     try:
-        result = train_lib.train(
+        result = training.train(
             build_model,
             "csvae",
             make_train_data,
@@ -79,7 +79,7 @@ def main(argv):
             ),
             run_config=common.resolved_flags(__name__),
         )
-    except (train_lib.TrainingDiverged, train_lib.RunDirectoryMismatch) as error:
+    except (training.TrainingDiverged, training.RunDirectoryMismatch) as error:
         sys.exit(f"error: {error}")
     if not distribute.is_chief(strategy):
         return  # the chief evaluates and writes the run's files

@@ -207,7 +207,7 @@ class CSVAE(base.LabelledModel):
     def compile(self, optimizer=None, adversary_optimizer=None, **kwargs):
         """Two optimizers: `optimizer` for the VAE, `adversary_optimizer` for q(y|z).
 
-        Both default to appendix 7.1's Adam at a constant 5e-4; csvae_tf.train_lib passes the
+        Both default to appendix 7.1's Adam at a constant 5e-4; csvae_tf.training passes the
         MultiStepLR schedule. Both are built here, inside the caller's strategy scope: with two
         or more replicas Keras' fit builds only `self.optimizer` before the first step, and an
         adversary optimizer built lazily inside the first distributed step fails there.

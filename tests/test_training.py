@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csvae_tf import distribute, train_lib
+from csvae_tf import distribute, training
 from csvae_tf.data import pipeline
 from csvae_tf.models.csvae import CSVAE
 
@@ -23,7 +23,7 @@ def _data(n=96, seed=0):
 
 def _run(model_dir, epochs, x, y, checkpoint_every_steps=0, steps_per_execution=1, dim_z=2):
     steps = pipeline.steps_per_epoch(len(x), BATCH)
-    config = train_lib.TrainConfig(
+    config = training.TrainConfig(
         model_dir=str(model_dir),
         epochs=epochs,
         batch_size=BATCH,
@@ -32,7 +32,7 @@ def _run(model_dir, epochs, x, y, checkpoint_every_steps=0, steps_per_execution=
         tensorboard=False,
         log_every_seconds=1e9,
     )
-    return train_lib.train(
+    return training.train(
         lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=dim_z, hidden_units=(8,), adversary_units=(8,), seed=3),
         "csvae",
         lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
@@ -71,7 +71,7 @@ def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path):
     straight = _run(tmp_path / "straight", 2, x, y).model
     first = _run(tmp_path / "resumed", 2, x, y, checkpoint_every_steps=4)
     # Pretend the run was killed right after step 4: keep only that checkpoint.
-    ckpt_dir = tmp_path / "resumed" / train_lib.CHECKPOINT_DIR
+    ckpt_dir = tmp_path / "resumed" / training.CHECKPOINT_DIR
     assert (ckpt_dir / "ckpt-4.index").exists()
     (ckpt_dir / "checkpoint").write_text('model_checkpoint_path: "ckpt-4"\nall_model_checkpoint_paths: "ckpt-4"\n')
     resumed = _run(tmp_path / "resumed", 2, x, y, checkpoint_every_steps=4)
@@ -83,11 +83,11 @@ def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path):
 def test_run_directory_restores_the_model(tmp_path):
     x, y = _data()
     trained = _run(tmp_path, 1, x, y, steps_per_execution=3).model
-    spec = json.loads((tmp_path / train_lib.MODEL_FILE).read_text())
+    spec = json.loads((tmp_path / training.MODEL_FILE).read_text())
     assert spec["model"] == "csvae" and spec["config"]["input_shape"] == [3]
-    run_config = json.loads((tmp_path / train_lib.RUN_CONFIG_FILE).read_text())
+    run_config = json.loads((tmp_path / training.RUN_CONFIG_FILE).read_text())
     assert run_config["train"]["batch_size"] == BATCH
-    restored = train_lib.restore_model(str(tmp_path))
+    restored = training.restore_model(str(tmp_path))
     np.testing.assert_allclose(
         restored.z_posterior(x).mean().numpy(), trained.z_posterior(x).mean().numpy(), rtol=1e-6
     )
@@ -95,22 +95,22 @@ def test_run_directory_restores_the_model(tmp_path):
 
 def test_restore_errors_say_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.json"):
-        train_lib.restore_model(str(tmp_path))
+        training.restore_model(str(tmp_path))
     os.makedirs(tmp_path / "run")
-    train_lib.write_model_file(str(tmp_path / "run"), "csvae", CSVAE(input_shape=(3,), num_labels=1))
+    training.write_model_file(str(tmp_path / "run"), "csvae", CSVAE(input_shape=(3,), num_labels=1))
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
-        train_lib.restore_model(str(tmp_path / "run"))
+        training.restore_model(str(tmp_path / "run"))
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     x, y = _data()
     _run(tmp_path, 1, x, y)
-    good = train_lib.latest_checkpoint(str(tmp_path))
+    good = training.latest_checkpoint(str(tmp_path))
     bad_x = x.copy()
     bad_x[:] = np.nan
-    with pytest.raises(train_lib.TrainingDiverged, match=r"step 7"):
+    with pytest.raises(training.TrainingDiverged, match=r"step 7"):
         _run(tmp_path, 2, bad_x, y)
-    assert train_lib.latest_checkpoint(str(tmp_path)) == good
+    assert training.latest_checkpoint(str(tmp_path)) == good
 
 
 def test_epoch_indexed_batches_are_a_pure_function_of_position():
@@ -133,13 +133,13 @@ def test_batch_size_larger_than_data_is_refused():
 
 def test_train_config_refuses_bad_values(tmp_path):
     with pytest.raises(ValueError, match="epochs"):
-        train_lib.TrainConfig(model_dir=str(tmp_path), epochs=0, batch_size=8)
+        training.TrainConfig(model_dir=str(tmp_path), epochs=0, batch_size=8)
 
 
 def test_resuming_with_another_model_configuration_is_refused(tmp_path):
     x, y = _data()
     _run(tmp_path, 1, x, y)
-    with pytest.raises(train_lib.RunDirectoryMismatch, match="dim_z"):
+    with pytest.raises(training.RunDirectoryMismatch, match="dim_z"):
         _run(tmp_path, 2, x, y, dim_z=3)
 
 
@@ -148,9 +148,9 @@ def test_held_out_data_is_evaluated_every_n_epochs_counted_from_the_runs_start(t
     steps = pipeline.steps_per_epoch(len(x), BATCH)
 
     def run(epochs):
-        config = train_lib.TrainConfig(model_dir=str(tmp_path), epochs=epochs, batch_size=BATCH, tensorboard=False,
+        config = training.TrainConfig(model_dir=str(tmp_path), epochs=epochs, batch_size=BATCH, tensorboard=False,
                                        log_every_seconds=1e9, validate_every_epochs=2)
-        return train_lib.train(
+        return training.train(
             lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=2, hidden_units=(8,), adversary_units=(8,)),
             "csvae",
             lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
@@ -165,7 +165,7 @@ def test_held_out_data_is_evaluated_every_n_epochs_counted_from_the_runs_start(t
     assert ["val_loss" in row for row in resumed.history] == [True, False]
     assert all("loss" in row for row in first.history + resumed.history)
     with pytest.raises(ValueError, match="validate_every_epochs"):
-        train_lib.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, validate_every_epochs=0)
+        training.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, validate_every_epochs=0)
 
 
 def test_mixed_precision_run_restores_into_a_float32_model(tmp_path):
@@ -173,9 +173,9 @@ def test_mixed_precision_run_restores_into_a_float32_model(tmp_path):
 
     x, y = _data()
     steps = pipeline.steps_per_epoch(len(x), BATCH)
-    config = train_lib.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, tensorboard=False,
+    config = training.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, tensorboard=False,
                                    log_every_seconds=1e9, precision="mixed_bfloat16")
-    result = train_lib.train(
+    result = training.train(
         lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=2, hidden_units=(8,), adversary_units=(8,)),
         "csvae",
         lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
@@ -184,11 +184,11 @@ def test_mixed_precision_run_restores_into_a_float32_model(tmp_path):
 
     assert result.model.dtype_policy.name == "mixed_bfloat16"
     assert keras.config.dtype_policy().name == "float32"  # the global policy is put back
-    restored = train_lib.restore_model(str(tmp_path))  # weights are float32 either way
+    restored = training.restore_model(str(tmp_path))  # weights are float32 either way
     assert restored.dtype_policy.name == "float32"
     for got, want in zip(_weights(restored), _weights(result.model)):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="precision"):
-        train_lib.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, precision="float16")
-    with pytest.raises(train_lib.RunDirectoryMismatch, match="--precision=mixed_bfloat16"):
+        training.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, precision="float16")
+    with pytest.raises(training.RunDirectoryMismatch, match="--precision=mixed_bfloat16"):
         _run(tmp_path, 2, x, y, dim_z=2)  # the same run resumed in float32

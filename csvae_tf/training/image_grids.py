@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from csvae_tf import switching, train_lib
+from csvae_tf import switching
+from csvae_tf.training import callbacks
 
 
 def grid(columns) -> tf.Tensor:
@@ -56,11 +57,11 @@ class ImageGrids(keras.callbacks.Callback):
         self._last = step
 
     def on_train_batch_end(self, batch, logs=None):
-        step = train_lib.current_step(self.model)
+        step = callbacks.current_step(self.model)
         if self._last is None or step - self._last >= self.every_steps:
             self.write(step)
 
     def on_train_end(self, logs=None):
-        step = train_lib.current_step(self.model)
+        step = callbacks.current_step(self.model)
         if step != self._last:
             self.write(step)

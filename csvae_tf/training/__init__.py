@@ -1,0 +1,32 @@
+"""Training runs: the shared loop and what it keeps on disk, one idea a module.
+
+  config         TrainConfig (how to train) and the precision policy
+  loop           train(): build under a strategy, restore, fit, checkpoint; TrainResult
+  callbacks      the NaN guard, the checkpoint saver and the progress line with ETA
+  checkpoints    what a checkpoint holds, the latest one, restore_model(MODEL_DIR)
+  run_directory  model.json, run_config.json and the resume check
+  multi_worker   fit for MultiWorkerMirroredStrategy (Keras 3's fit fails there)
+  image_grids    TensorBoard image grids of inputs, reconstructions and switches
+
+The names a trainer or a user needs are importable from here:
+`from csvae_tf import training; training.train(...)`, `training.restore_model(MODEL_DIR)`.
+"""
+
+from csvae_tf.training.checkpoints import latest_checkpoint, make_checkpoint, restore_model
+from csvae_tf.training.config import PRECISIONS, TrainConfig, dtype_policy
+from csvae_tf.training.loop import TrainingDiverged, TrainResult, paper_optimizers, train
+from csvae_tf.training.run_directory import (
+    CHECKPOINT_DIR,
+    MODEL_FILE,
+    RUN_CONFIG_FILE,
+    TENSORBOARD_DIR,
+    WORKERS_DIR,
+    RunDirectoryMismatch,
+    write_model_file,
+)
+
+__all__ = [
+    "CHECKPOINT_DIR", "MODEL_FILE", "PRECISIONS", "RUN_CONFIG_FILE", "TENSORBOARD_DIR", "WORKERS_DIR",
+    "RunDirectoryMismatch", "TrainConfig", "TrainResult", "TrainingDiverged", "dtype_policy", "latest_checkpoint",
+    "make_checkpoint", "paper_optimizers", "restore_model", "train", "write_model_file",
+]

@@ -1,0 +1,185 @@
+"""The training loop every trainer shares: strategy-agnostic, flag-free, resumable.
+
+`train` builds a model inside the strategy's scope, compiles it with appendix 7.1's optimizers,
+restores the latest checkpoint in `model_dir` if there is one, and runs `model.fit` until the
+configured number of epochs is reached. A killed run started again with the same arguments
+resumes from its last checkpoint: weights, both optimizers' state (and so the step and the
+learning-rate schedule) and the data position (the train data must be epoch-indexed, see
+csvae_tf.data.pipeline). What the run leaves in `model_dir` is described in
+csvae_tf.training.run_directory; export and evaluation need only that directory
+(csvae_tf.training.checkpoints.restore_model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Callable, List, Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from csvae_tf import distribute, schedules
+from csvae_tf.training import callbacks as callbacks_lib
+from csvae_tf.training import checkpoints, multi_worker, run_directory
+from csvae_tf.training import config as config_lib
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: keras.Model
+    history: List[dict]
+    resumed_from_step: int
+    final_step: int
+
+
+def paper_optimizers(learning_rate: float, steps_per_epoch: int, milestones, gamma):
+    """One Adam per player with appendix 7.1's MultiStepLR schedule (each counts its own steps)."""
+    def schedule():
+        return schedules.MultiStepDecay(learning_rate, steps_per_epoch, milestones, gamma)
+
+    return (
+        schedules.paper_adam(schedule(), name="vae_adam"),
+        schedules.paper_adam(schedule(), name="adversary_adam"),
+    )
+
+
+def train(
+    build_model: Callable[[], keras.Model],
+    model_name: str,
+    make_train_data: Callable[[int, int], tf.data.Dataset],
+    steps_per_epoch: int,
+    config: config_lib.TrainConfig,
+    strategy: tf.distribute.Strategy,
+    validation_data: Optional[tf.data.Dataset] = None,
+    run_config: Optional[dict] = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainResult:
+    """Train (or resume) a model until `config.epochs` epochs are done.
+
+    Args:
+      build_model: returns a new, uncompiled model; called inside the strategy's scope.
+      model_name: its registry name (written to model.json).
+      make_train_data: (first_epoch, skip_batches) -> an endless, epoch-indexed dataset of
+        (x, y) global batches starting at that position (csvae_tf.data.pipeline).
+      steps_per_epoch: batches per epoch.
+      config: the TrainConfig.
+      strategy: the tf.distribute strategy (MirroredStrategy on one machine).
+      validation_data: optional finite dataset evaluated at each epoch's end.
+      run_config: the resolved flags, written to run_config.json.
+      callbacks: extra Keras callbacks.
+
+    Raises:
+      TrainingDiverged: a loss became NaN/Inf; the message names the step.
+    """
+    os.makedirs(config.model_dir, exist_ok=True)
+    every_steps = config.checkpoint_every_steps or steps_per_epoch
+    steps_per_execution = math.gcd(config.steps_per_execution, steps_per_epoch, every_steps)
+
+    chief = distribute.is_chief(strategy)
+    multi_worker = distribute.is_multi_worker(strategy)
+    # Under MultiWorkerMirroredStrategy every worker saves (saving takes part in collectives), the
+    # chief into the run's checkpoints/, the others into workers/worker-<i>/; all restore the chief's.
+    checkpoint_dir = os.path.join(config.model_dir, run_directory.CHECKPOINT_DIR)
+    if not chief:
+        checkpoint_dir = os.path.join(config.model_dir, run_directory.WORKERS_DIR, f"worker-{distribute.worker_index(strategy)}")
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        with config_lib.dtype_policy(config.precision):
+            model = build_model()
+        optimizer, adversary_optimizer = paper_optimizers(
+            config.learning_rate, steps_per_epoch, config.milestones, config.gamma
+        )
+        # Models without an adversary (VAE, CondVAE) take one optimizer.
+        players = {"adversary_optimizer": adversary_optimizer} if getattr(model, "has_adversary", False) else {}
+        model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **players)
+        checkpoint = checkpoints.make_checkpoint(model)
+        manager = tf.train.CheckpointManager(
+            checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints if chief else 1
+        )
+        restore_from = checkpoints.latest_checkpoint(config.model_dir)
+        if restore_from:
+            run_directory.check_resumable(config.model_dir, model_name, model, config.precision)
+            checkpoint.restore(restore_from).assert_existing_objects_matched()
+    if chief:
+        run_directory.write_model_file(config.model_dir, model_name, model)
+        run_directory.write_json(
+            os.path.join(config.model_dir, run_directory.RUN_CONFIG_FILE),
+            {"train": dataclasses.asdict(config), "run": run_config or {}},
+        )
+
+    start_step = callbacks_lib.current_step(model)
+    total_steps = config.epochs * steps_per_epoch
+    if start_step >= total_steps:
+        print(f"{restore_from} is already at step {start_step} of {total_steps}: nothing to train.", flush=True)
+    elif start_step:
+        print(f"Resuming from {restore_from} at step {start_step}/{total_steps}.", flush=True)
+    guard = callbacks_lib.NonFiniteGuard()
+    all_callbacks = [guard, callbacks_lib.CheckpointSaver(manager, every_steps, guard)]
+    if chief:  # only the chief reports and writes logs
+        all_callbacks += [
+            callbacks_lib.ProgressLogger(total_steps, steps_per_epoch, config.batch_size, config.log_every_seconds),
+            *callbacks,
+        ]
+        if config.tensorboard:
+            all_callbacks.append(
+                keras.callbacks.TensorBoard(
+                    os.path.join(config.model_dir, run_directory.TENSORBOARD_DIR), update_freq="epoch"
+                )
+            )
+
+    history: List[dict] = []
+
+    def fit(first_epoch: int, skip: int, last_epoch: int, steps: int) -> None:
+        if multi_worker:
+            history.extend(multi_worker.fit_multi_worker(
+                model, strategy, make_train_data(first_epoch, skip), config.batch_size,
+                first_epoch, last_epoch, steps, all_callbacks,
+            ))
+            return
+        result = model.fit(
+            make_train_data(first_epoch, skip),
+            initial_epoch=first_epoch,
+            epochs=last_epoch,
+            steps_per_epoch=steps,
+            validation_data=validation_data,
+            validation_freq=config.validate_every_epochs,
+            callbacks=all_callbacks,
+            shuffle=False,  # the data is already shuffled per epoch, reproducibly
+            verbose=0,
+        )
+        history.extend(_epoch_rows(result.history, first_epoch, config.validate_every_epochs))
+
+    epoch, offset = divmod(start_step, steps_per_epoch)
+    if start_step < total_steps:
+        if offset:  # resume mid-epoch: finish that epoch's remaining batches first
+            fit(epoch, offset, epoch + 1, steps_per_epoch - offset)
+            epoch += 1
+        if epoch < config.epochs and guard.bad_step is None:
+            fit(epoch, 0, config.epochs, steps_per_epoch)
+    if guard.bad_step is not None:
+        raise TrainingDiverged(
+            f"Non-finite loss at step {guard.bad_step} ({guard.bad_logs}); training stopped. The last good "
+            f"checkpoint is {checkpoints.latest_checkpoint(config.model_dir)}. Lower --learning_rate or check the data for NaNs."
+        )
+    return TrainResult(model, history, start_step, callbacks_lib.current_step(model))
+
+
+def _epoch_rows(keras_history: dict, first_epoch: int, validate_every_epochs: int) -> List[dict]:
+    """Keras's History ({name: [value per epoch]}, "val_*" only for validated epochs) as one
+    dict per epoch, with the held-out values on the epochs that were validated."""
+    train_names = [name for name in keras_history if not name.startswith("val_")]
+    epochs = len(keras_history[train_names[0]]) if train_names else 0
+    rows = [{name: float(keras_history[name][i]) for name in train_names} for i in range(epochs)]
+    validated = [i for i in range(epochs) if (first_epoch + i + 1) % validate_every_epochs == 0]
+    for name, values in keras_history.items():
+        if name.startswith("val_"):
+            for i, value in zip(validated, values):
+                rows[i][name] = float(value)
+    return rows
+
