@@ -15,7 +15,9 @@ so each of these ideas has one home:
   * `LabelledModel._encoder_input(x)`: vector data standardised by `input_mean`/`input_scale`;
   * `LabelledModel._vae_update(x, y)`: one step of the encoders and decoder on `vae_objective`,
     the first half of every alternating `train_step` and the whole of the VAE's;
-  * `LabelledModel._adversary_update(z, y)`: the second half, on a model's `adversary_loss`.
+  * `LabelledModel._adversary_update(z, y)`: the second half, on a model's `adversary_loss`;
+  * `LabelledModel.serving_metadata()` and `_with_bytes_form(signatures)`: what every family's
+    serving declaration (csvae_tf.serving) shares.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from csvae_tf import likelihoods, schedules
+from csvae_tf import likelihoods, schedules, serving
 
 tfd = tfp.distributions
 
@@ -96,7 +98,8 @@ class LabelledModel(keras.Model):
 
     Subclasses set `TRACKERS` (the names of their `keras.metrics.Mean` trackers, reported by `fit`
     and `evaluate`), `has_adversary` (whether `compile` takes an `adversary_optimizer`) and
-    `switching` (which of §4.3's switching functions applies, see csvae_tf.switching).
+    `switching` (which of §4.3's switching functions applies, see csvae_tf.switching), and declare
+    what they serve: `serving_signatures()` and `SERVING_DEFAULT` (csvae_tf.serving).
 
     Args:
       input_shape: [n] for vectors or [H, W, C] for images (float32 in [0, 1]).
@@ -111,6 +114,7 @@ class LabelledModel(keras.Model):
     TRACKERS: Sequence[str] = ()
     has_adversary = False
     switching = ""
+    SERVING_DEFAULT = ""
 
     def _init_labelled(self, input_shape, num_labels, label_type, seed, label_names, input_mean, input_scale):
         if num_labels < 1:
@@ -191,6 +195,17 @@ class LabelledModel(keras.Model):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         self.adversary_optimizer = optimizer
         self.adversary_optimizer.build(self.adversary.trainable_variables)
+
+    # ------------------------------------------------------------------ serving (csvae_tf.serving)
+    def serving_metadata(self) -> dict:
+        """The family's own entries of an export's metadata: its switching function and latent sizes."""
+        return {"switching": self.switching, "dim_z": self.dim_z}
+
+    def _with_bytes_form(self, signatures: dict) -> dict:
+        """`signatures` and, for image models, `switch_attribute_bytes`: switch_attribute taking encoded images."""
+        if len(self.data_shape) == 3 and "switch_attribute" in signatures:
+            signatures["switch_attribute_bytes"] = signatures["switch_attribute"].with_image_bytes(self.data_shape)
+        return signatures
 
     @property
     def metrics(self):

@@ -11,10 +11,11 @@ label scaled by p: `switch_attribute(x, y, p * y1)`.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, Optional
 
 import tensorflow as tf
 
+from csvae_tf import serving
 from csvae_tf.models.vae import BaselineVAE
 
 
@@ -27,6 +28,7 @@ class CondVAE(BaselineVAE):
     encoder_conditioned = True
     decoder_conditioned = True
     switching = "conditional"
+    SERVING_DEFAULT = "switch_attribute"
 
     def __init__(self, *args, name: str = "condvae", **kwargs):
         super().__init__(*args, name=name, **kwargs)
@@ -46,3 +48,29 @@ class CondVAE(BaselineVAE):
         z = self.z_posterior(x, y if self.encoder_conditioned else None).mean()
         labels = tf.broadcast_to(tf.cast(labels, z.dtype), [tf.shape(z)[0], self.num_labels])
         return self.decode(z, labels)
+
+    def serving_signatures(self) -> Dict[str, serving.Signature]:
+        """encode, switch_attribute (target_labels = p * y^1), switch_one_attribute (attribute,
+        strength) and, for images, switch_attribute_bytes (README, "Serving"). `labels`, the
+        examples' own, is an input where the encoder is conditioned on y (CondVAE, not CondVAE-info)."""
+        signatures = super().serving_signatures()
+        k, source = self.num_labels, self._source_inputs()
+        outputs = {"outputs": serving.Shape.data(self.data_shape)}
+        target = serving.labels_input(self.label_names, name="target_labels",
+                                      meaning="the label vector p * y^1 given to the decoder", binary=False)
+        attribute = serving.index_input("attribute", k, "the label switched on")
+        strength = serving.Input("strength", serving.Shape(), "p, the value of the switched label given to the decoder")
+
+        def switch_attribute(inputs, target_labels, labels=None):
+            return {"outputs": self.switch_attribute(inputs, labels, target_labels)}  # mu_theta(mu_phi(x[, y]), p y^1)
+
+        def switch_one_attribute(inputs, attribute, strength, labels=None):
+            # p * y^1: y^1 one-hot on `attribute`, every other label 0 (§4.3)
+            return switch_attribute(inputs, strength[:, None] * tf.one_hot(attribute, k, dtype=tf.float32), labels)
+
+        signatures["switch_attribute"] = serving.Signature(
+            [*source, target], outputs, switch_attribute, "G(x, y, p) = mu_theta(mu_phi(x[, y]), p * y^1) of §4.3")
+        signatures["switch_one_attribute"] = serving.Signature(
+            [*source, attribute, strength], outputs, switch_one_attribute,
+            "target_labels = strength * one_hot(attribute), every other label 0 (§4.3)")
+        return self._with_bytes_form(signatures)

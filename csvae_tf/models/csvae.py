@@ -22,12 +22,13 @@ restored from a checkpoint draws exactly the noise the uninterrupted run would h
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from csvae_tf import likelihoods, losses, networks, priors, schedules
+from csvae_tf import likelihoods, losses, networks, priors, schedules, serving
 from csvae_tf.models import base
 from csvae_tf.models.base import LABEL_TYPES, Encoding  # noqa: F401 - re-exported
 
@@ -66,6 +67,7 @@ class CSVAE(base.LabelledModel):
     TRACKERS = ("loss", "reconstruction", "kl_w", "kl_z", "m2", "adversary_loss", "adversary_accuracy")
     has_adversary = True
     switching = "subspace"
+    SERVING_DEFAULT = "switch_attribute"  # G(x, p) of §4.3: the model's purpose, and label-free
 
     def __init__(
         self,
@@ -276,6 +278,56 @@ class CSVAE(base.LabelledModel):
         terms = self.compute_terms(x, y, self._sampling_seed(tf.constant(-1)), training=False)
         adversary_loss, adversary = self.adversary_loss(terms["z"], y)
         return self._update_trackers(terms, self.vae_objective(terms), adversary_loss, adversary, y)
+
+    # ------------------------------------------------------------------ serving
+    def serving_metadata(self) -> dict:
+        """dim_z, dim_w and p(w_i | y_i) of §4.2: "present" (y_i = 1) and "absent" (y_i = 0, the origin by default)."""
+        prior = self.w_prior.get_config()
+
+        def vector(value) -> list:  # a scalar or [dim_w] prior parameter as dim_w floats
+            return [float(v) for v in np.broadcast_to(np.asarray(value, np.float32), [self.dim_w])]
+
+        return {
+            **super().serving_metadata(),
+            "dim_w": self.dim_w,
+            **{f"w_prior_{key}": vector(prior[key])
+               for key in ("present_loc", "present_scale", "absent_loc", "absent_scale")},
+        }
+
+    def serving_signatures(self) -> Dict[str, serving.Signature]:
+        """encode, switch_attribute (G(x, p), no labels), switch_one_attribute and, for images,
+        switch_attribute_bytes (README, "Serving"; exported by export.saved_model)."""
+        k, dim_w = self.num_labels, self.dim_w
+        data = serving.Shape.data(self.data_shape)
+        inputs = serving.DataInput(self.data_shape)
+        w = serving.Input("w", serving.Shape(("k", k), ("dim_w", dim_w)),
+                          "the target point of W: one point of each subspace W_i", sample_scale=3.0)
+        point = serving.Input("point", serving.Shape(("dim_w", dim_w)), "a point of W_attribute", sample_scale=3.0)
+        attribute = serving.index_input("attribute", k, "the label whose subspace gets `point`")
+
+        def encode(inputs, labels):
+            z, w = self.z_posterior(inputs), self.w_posterior(inputs, labels)
+            return {"z_mean": z.mean(), "z_stddev": z.stddev(), "w_mean": w.mean(), "w_stddev": w.stddev()}
+
+        def switch_attribute(inputs, w):
+            return {"outputs": self.switch_attribute(inputs, w)}  # G(x, p), §4.3
+
+        def switch_one_attribute(inputs, attribute, point):
+            # p_attribute = point, p_l = 0 for l != attribute (§4.3)
+            return switch_attribute(inputs, tf.one_hot(attribute, k, dtype=tf.float32)[:, :, None] * point[:, None, :])
+
+        z_shape, w_shape = serving.Shape(("dim_z", self.dim_z)), w.shape
+        return self._with_bytes_form({
+            "encode": serving.Signature(
+                [inputs, serving.labels_input(self.label_names)],
+                {"z_mean": z_shape, "z_stddev": z_shape, "w_mean": w_shape, "w_stddev": w_shape},
+                encode, "q(z|x) and q(w|x,y) (the W posterior needs the labels)"),
+            "switch_attribute": serving.Signature(
+                [inputs, w], {"outputs": data}, switch_attribute, "G(x, p) = mu_theta(mu_phi1(x), p) of §4.3"),
+            "switch_one_attribute": serving.Signature(
+                [inputs, attribute, point], {"outputs": data}, switch_one_attribute,
+                "W_attribute = point, every other W_l at the origin (§4.3)"),
+        })
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:

@@ -19,12 +19,12 @@ space to switch attributes (§4.3, csvae_tf.switching).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from csvae_tf import likelihoods, losses, networks, priors, schedules
+from csvae_tf import likelihoods, losses, networks, priors, schedules, serving
 from csvae_tf.models import base
 from csvae_tf.models.base import Encoding
 
@@ -52,6 +52,7 @@ class BaselineVAE(base.LabelledModel):
     encoder_conditioned = False
     decoder_conditioned = False
     switching = "latent_arithmetic"
+    SERVING_DEFAULT = "encode"
 
     def __init__(
         self,
@@ -192,6 +193,32 @@ class BaselineVAE(base.LabelledModel):
             "loss": self.vae_objective(terms), "reconstruction": terms["reconstruction"], "kl_z": terms["kl_z"]
         })
 
+    # ------------------------------------------------------------------ serving
+    def serving_metadata(self) -> dict:
+        return {
+            **super().serving_metadata(),
+            "encoder_conditioned": bool(self.encoder_conditioned),
+            "decoder_conditioned": bool(self.decoder_conditioned),
+        }
+
+    def _source_inputs(self) -> list:
+        """The inputs the encoder reads: `inputs`, and `labels` (the examples' own) where it is conditioned on y."""
+        inputs = [serving.DataInput(self.data_shape)]
+        if self.encoder_conditioned:
+            inputs.append(serving.labels_input(self.label_names, meaning="the labels of the examples"))
+        return inputs
+
+    def serving_signatures(self) -> Dict[str, serving.Signature]:
+        """encode: q(z|x[,y]) (README, "Serving"; exported by export.saved_model)."""
+        z_shape = serving.Shape(("dim_z", self.dim_z))
+
+        def encode(inputs, labels=None):
+            z = self.z_posterior(inputs, labels)
+            return {"z_mean": z.mean(), "z_stddev": z.stddev()}
+
+        return {"encode": serving.Signature(self._source_inputs(), {"z_mean": z_shape, "z_stddev": z_shape}, encode,
+                                            "q(z|x[,y])")}
+
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:
         """Every constructor argument, JSON-serialisable: enough to rebuild the model."""
@@ -209,3 +236,13 @@ class BaselineVAE(base.LabelledModel):
 
 class VAE(BaselineVAE):
     """The plain VAE of §3.1 (eq. 1): q(z|x), p(x|z); the labels are not used in training."""
+
+    def serving_signatures(self) -> Dict[str, serving.Signature]:
+        """encode and decode: the VAE's switch G_ij(x) = mu_theta(mu_phi(x) - m_i + m_j) needs class
+        means m_i of a dataset, which a client computes with encode (README, "Serving")."""
+        signatures = super().serving_signatures()
+        z = serving.Input("z", serving.Shape(("dim_z", self.dim_z)), "a point of the latent space")
+        signatures["decode"] = serving.Signature(
+            [z], {"outputs": serving.Shape.data(self.data_shape)}, lambda z: {"outputs": self.decode(z)},
+            "mu_theta(z)")
+        return signatures
