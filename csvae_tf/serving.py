@@ -152,7 +152,7 @@ class Input:
         if self.binary:
             is_binary = tf.reduce_all(tf.logical_or(tf.equal(tensor, 0.0), tf.equal(tensor, 1.0)))
             checks.append(tf.debugging.Assert(
-                is_binary, [f"{self.name} must hold 0 or 1 ({self.range_text or self.meaning})"], summarize=0))
+                is_binary, [f"{self.name} must hold 0 or 1 ({self.range_text or self.meaning})"], summarize=1))
         return checks
 
     def check(self, tensor: tf.Tensor, batch: Optional[Tuple[tf.Tensor, str]] = None) -> tf.Tensor:
@@ -176,7 +176,9 @@ class Input:
         if tensor.dtype.is_floating:
             tensor = tf.debugging.assert_all_finite(tensor, f"{self.name} must be finite: it holds NaN or Inf")
         tensor = _after(tensor, self._value_checks(tensor))
-        return tf.ensure_shape(tensor, [None, *self.shape.sizes])
+        # A reshape, not tf.ensure_shape: grappler can fail an EnsureShape on the fed shape before the
+        # checks above run, and then the user would read a kernel error instead of the input's message.
+        return tf.reshape(tensor, [-1, *self.shape.sizes])
 
     # ---------------------------------------------------------------- values
     def example(self, batch: int = 1) -> np.ndarray:
@@ -261,10 +263,10 @@ class ImageBytesInput(Input):
                 message=f"image_bytes: images must be {height}x{width} (height x width); resize them first. "
                         f"Got height, width")
             with tf.control_dependencies([size]):
-                return tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]
+                return tf.reshape(tf.image.convert_image_dtype(image, tf.float32), self.data_shape)  # uint8 -> [0, 1]
 
-        images = tf.map_fn(decode, tensor, fn_output_signature=tf.TensorSpec([None, None, channels], tf.float32))
-        return tf.ensure_shape(images, [None, *self.data_shape])
+        # A fully defined element shape, so that an empty batch stacks to [0, H, W, C].
+        return tf.map_fn(decode, tensor, fn_output_signature=tf.TensorSpec(self.data_shape, tf.float32))
 
     def _encode(self, pixels: np.ndarray) -> np.ndarray:
         return np.array([tf.io.encode_png(image).numpy() for image in pixels], dtype=object)
@@ -307,10 +309,11 @@ class Signature:
     doc: str = ""
 
     def describe(self) -> dict:
-        """{"inputs": {name: [shape, dtype]}, "outputs": {...}} for the export's metadata."""
+        """{"inputs": {name: [shape, dtype]}, "outputs": {...}, "doc": ...} for the export's metadata."""
         return {
             "inputs": {spec.name: spec.describe() for spec in self.inputs},
             "outputs": {name: [[None, *shape.sizes], "float32"] for name, shape in self.outputs.items()},
+            "doc": self.doc,
         }
 
     def serve(self, *tensors: tf.Tensor) -> Dict[str, tf.Tensor]:

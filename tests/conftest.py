@@ -31,6 +31,8 @@ import numpy as np  # noqa: E402
 
 from csvae_tf.models.csvae import CSVAE  # noqa: E402
 
+import toy_model  # noqa: E402,F401 - registers "toy_scaled_vae", a model for the test suite only
+
 # A tiny vector CSVAE: 4-dimensional data, k=2 labels, dim_z = dim_w = 2.
 VECTOR_DIM = 4
 NUM_LABELS = 2
@@ -68,7 +70,8 @@ def vector_batch(batch: int = 8, seed: int = 0):
 
 
 
-# Each registered model at tiny size: the shared arguments, plus what only some models take.
+# Each registered model at tiny size: the shared arguments, plus what only some models take
+# (a model that takes only the shared arguments needs no entry).
 MODEL_EXTRAS = {
     "csvae": dict(dim_w=2, adversary_units=(16,)),
     "vae": {},
@@ -84,4 +87,4 @@ def make_model(name: str, init_seed: int = 0, **overrides):
     keras.utils.set_random_seed(init_seed)
     tf.random.set_seed(init_seed)
     arguments = dict(input_shape=[VECTOR_DIM], num_labels=NUM_LABELS, dim_z=2, hidden_units=(16, 16), seed=0)
-    return registry.get(name)(**{**arguments, **MODEL_EXTRAS[name], **overrides})
+    return registry.get(name)(**{**arguments, **MODEL_EXTRAS.get(name, {}), **overrides})

@@ -69,7 +69,8 @@ class CondVAE(BaselineVAE):
             return switch_attribute(inputs, strength[:, None] * tf.one_hot(attribute, k, dtype=tf.float32), labels)
 
         signatures["switch_attribute"] = serving.Signature(
-            [*source, target], outputs, switch_attribute, "G(x, y, p) = mu_theta(mu_phi(x[, y]), p * y^1) of §4.3")
+            [*source, target], outputs, switch_attribute,
+            f"G(x, y, p) = mu_theta(mu_phi({self._source()}), p * y^1) of §4.3")
         signatures["switch_one_attribute"] = serving.Signature(
             [*source, attribute, strength], outputs, switch_one_attribute,
             "target_labels = strength * one_hot(attribute), every other label 0 (§4.3)")

@@ -12,12 +12,21 @@ from csvae_tf.models.csvae import CSVAE
 from csvae_tf.models.vae import VAE
 
 # The paper's four models (§3, §4): CSVAE and its three baselines.
-MODELS: Dict[str, Type[keras.Model]] = {
+PAPER_MODELS: Dict[str, Type[keras.Model]] = {
     "csvae": CSVAE,
     "vae": VAE,
     "condvae": CondVAE,
     "condvae_info": CondVAEInfo,
 }
+# Every model a run may name: the paper's, and any `register`ed beside them.
+MODELS: Dict[str, Type[keras.Model]] = dict(PAPER_MODELS)
+
+
+def register(name: str, model_class: Type[keras.Model]) -> None:
+    """Make `model_class` trainable, restorable and exportable as `name` (model.json's "model")."""
+    if MODELS.get(name, model_class) is not model_class:
+        raise ValueError(f"Model name {name!r} is taken by {MODELS[name].__name__}.")
+    MODELS[name] = model_class
 
 
 def get(name: str) -> Type[keras.Model]:

@@ -208,6 +208,10 @@ class BaselineVAE(base.LabelledModel):
             inputs.append(serving.labels_input(self.label_names, meaning="the labels of the examples"))
         return inputs
 
+    def _source(self) -> str:
+        """What the encoder reads, as the docs write it: "x,y" or "x"."""
+        return "x,y" if self.encoder_conditioned else "x"
+
     def serving_signatures(self) -> Dict[str, serving.Signature]:
         """encode: q(z|x[,y]) (README, "Serving"; exported by export.saved_model)."""
         z_shape = serving.Shape(("dim_z", self.dim_z))
@@ -217,7 +221,7 @@ class BaselineVAE(base.LabelledModel):
             return {"z_mean": z.mean(), "z_stddev": z.stddev()}
 
         return {"encode": serving.Signature(self._source_inputs(), {"z_mean": z_shape, "z_stddev": z_shape}, encode,
-                                            "q(z|x[,y])")}
+                                            f"q(z|{self._source()})")}
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict:

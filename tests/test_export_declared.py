@@ -1,0 +1,225 @@
+"""Every registered model's declared signatures, exported and served, parameterised over the registry.
+
+A model added to the registry gets these tests with no test code of its own (tests/toy_model.py,
+registered by conftest, is such a model). Each export is of an untrained tiny model, vector and
+image: what is checked is that the SavedModel serves exactly what the model declares
+(csvae_tf.serving), that every declared input is checked in the graph with a message naming it,
+and that metadata, warm-up requests and the README's tables follow the declarations.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_model
+from csvae_tf.models import registry
+from export import saved_model, signature_table, warmup
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = sorted(registry.MODELS)
+SHAPES = {"vector": [4], "image": [8, 8, 1]}
+LABEL_NAMES = ["smiling", "glasses"]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """{(registry name, "vector" | "image"): (model, export path)} for every registered model."""
+    root = tmp_path_factory.mktemp("declared")
+    result = {}
+    for name in NAMES:
+        for kind, shape in SHAPES.items():
+            model = make_model(name, input_shape=shape, label_names=LABEL_NAMES)
+            result[(name, kind)] = (model, saved_model.export_model(model, str(root / f"{name}_{kind}"), name))
+    return result
+
+
+@pytest.fixture(scope="module")
+def loaded(exports):
+    return {key: tf.saved_model.load(path) for key, (_, path) in exports.items()}
+
+
+def _requests(model, rng, batch=3):
+    """{signature: {input name: random valid value}} from the model's declarations."""
+    return {name: {spec.name: spec.sample(rng, batch) for spec in signature.inputs}
+            for name, signature in model.serving_signatures().items()}
+
+
+FRESH_PROCESS_SCRIPT = textwrap.dedent(
+    """
+    import json, pickle, sys
+    import numpy as np
+    import tensorflow as tf
+
+    plan_file, outputs_file = sys.argv[1:]
+    with open(plan_file, "rb") as f:
+        plan = pickle.load(f)  # {key: (export dir, {signature: {input: value}})}
+    out = {}
+    for key, (export_dir, requests) in plan.items():
+        loaded = tf.saved_model.load(export_dir)
+        out[key] = {
+            "signatures": sorted(loaded.signatures),
+            "default": {k: v.numpy() for k, v in loaded.signatures["serving_default"](
+                **requests[json.loads(loaded.metadata_json.numpy().decode())["serving_default"]]).items()},
+            "outputs": {signature: {k: v.numpy() for k, v in loaded.signatures[signature](**inputs).items()}
+                        for signature, inputs in requests.items()},
+        }
+    out["leaked_modules"] = sorted(m for m in sys.modules if m.split(".")[0] in ("csvae_tf", "export", "trainers"))
+    with open(outputs_file, "wb") as f:
+        pickle.dump(out, f)
+    """
+)
+
+
+def test_every_declared_signature_is_served_in_a_fresh_process(exports, tmp_path):
+    """The SavedModel, loaded without our package, answers what the model's declaration computes."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    plan, expected = {}, {}
+    for key, (model, path) in exports.items():
+        requests = _requests(model, rng)
+        plan["/".join(key)] = (path, requests)
+        expected["/".join(key)] = {
+            name: {k: v.numpy() for k, v in signature.serve(*[tf.constant(requests[name][spec.name])
+                                                                for spec in signature.inputs]).items()}
+            for name, signature in model.serving_signatures().items()
+        }
+    with open(tmp_path / "plan.pkl", "wb") as f:
+        pickle.dump(plan, f)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", FRESH_PROCESS_SCRIPT, str(tmp_path / "plan.pkl"), str(tmp_path / "out.pkl")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    with open(tmp_path / "out.pkl", "rb") as f:
+        out = pickle.load(f)
+    assert out.pop("leaked_modules") == []
+    for key, want in expected.items():
+        model = exports[tuple(key.split("/"))][0]
+        got = out[key]
+        assert set(got["signatures"]) == set(want) | {"serving_default"}, key
+        for signature, outputs in want.items():
+            assert set(got["outputs"][signature]) == set(outputs), (key, signature)
+            for name, value in outputs.items():
+                np.testing.assert_allclose(got["outputs"][signature][name], value, rtol=1e-4, atol=1e-5,
+                                           err_msg=f"{key} {signature} {name}")
+                declared = model.serving_signatures()[signature].outputs[name]
+                assert value.shape == (3, *declared.sizes), (key, signature, name)
+        for name, value in got["default"].items():
+            np.testing.assert_array_equal(value, got["outputs"][model.SERVING_DEFAULT][name])
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kind", sorted(SHAPES))
+def test_metadata_variables_and_warmup_follow_the_declarations(exports, loaded, name, kind):
+    model, path = exports[(name, kind)]
+    served = loaded[(name, kind)]
+    with open(os.path.join(path, "assets", saved_model.METADATA_FILE)) as f:
+        metadata = json.load(f)
+    assert metadata == json.loads(served.metadata_json.numpy().decode())
+    declared = model.serving_signatures()
+    assert metadata["model"] == name == served.model_name.numpy().decode()
+    assert metadata["serving_default"] == model.SERVING_DEFAULT
+    assert metadata["label_names"] == LABEL_NAMES == [n.decode() for n in served.label_names.numpy()]
+    assert list(served.input_shape.numpy()) == SHAPES[kind] and int(served.num_labels) == 2
+    assert set(metadata["signatures"]) == set(declared) | {"serving_default"} == set(served.signatures)
+    for signature, declaration in declared.items():
+        described = metadata["signatures"][signature]
+        assert described == json.loads(json.dumps(declaration.describe()))
+        assert set(described["inputs"]) == set(served.signatures[signature].structured_input_signature[1])
+        assert set(described["outputs"]) == set(served.signatures[signature].structured_outputs)
+    for key, value in model.serving_metadata().items():  # the family's entries, numbers also as variables
+        assert metadata[key] == value
+        if isinstance(value, (int, float, list)) and not isinstance(value, bool):
+            np.testing.assert_allclose(getattr(served, key).numpy(), value)
+    requests = warmup.read_warmup_requests(os.path.join(path, warmup.WARMUP_DIR, warmup.WARMUP_FILE))
+    assert set(requests) == set(served.signatures)
+    for signature, inputs in requests.items():
+        outputs = served.signatures[signature](**inputs)
+        assert all(np.isfinite(v.numpy()).all() and v.shape[0] == 1 for v in outputs.values()), signature
+
+
+def _bad_values(spec, value: np.ndarray):
+    """(what is wrong, a bad value) for `spec`: rank, per-example shape, non-finite, out of range."""
+    yield "rank", value[..., None]
+    if spec.shape.sizes:
+        wrong = np.concatenate([value, value[:, :1]], axis=1)  # one more along the first per-example axis
+        yield "shape", wrong
+    if value.dtype.kind == "f":
+        for special in (np.nan, np.inf):
+            bad = value.copy()
+            bad.flat[-1] = special
+            yield f"non-finite {special}", bad
+    if spec.maximum is not None:
+        bad = value.copy()
+        bad.flat[0] = spec.maximum + (1 if value.dtype.kind == "i" else 0.5)
+        yield "above its maximum", bad
+    if spec.minimum is not None:
+        bad = value.copy()
+        bad.flat[0] = spec.minimum - (1 if value.dtype.kind == "i" else 0.5)
+        yield "below its minimum", bad
+    if spec.binary:
+        bad = value.copy()
+        bad.flat[0] = 5.0
+        yield "not 0 or 1", bad
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kind", sorted(SHAPES))
+def test_every_declared_input_is_checked_with_a_message_naming_it(exports, loaded, name, kind):
+    model, _ = exports[(name, kind)]
+    served = loaded[(name, kind)]
+    rng = np.random.default_rng(1)
+    for signature, declaration in model.serving_signatures().items():
+        function = served.signatures[signature]
+        good = {spec.name: spec.sample(rng, 2) for spec in declaration.inputs}
+        for position, spec in enumerate(declaration.inputs):
+            cases = [] if spec.dtype == tf.string else list(_bad_values(spec, good[spec.name]))
+            if position > 0:  # every input after the first has the first one's batch size
+                cases.append(("batch", good[spec.name][:1]))
+            for wrong, value in cases:
+                with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+                    function(**{**good, spec.name: value})
+                message = str(raised.value)
+                assert re.search(rf"\b{spec.name}\b", message.split("[Op:")[0]), (signature, spec.name, wrong, message)
+                assert ("same batch size" in message) == (wrong == "batch"), (signature, spec.name, wrong)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_empty_batch_gets_empty_outputs(exports, loaded, name):
+    model, _ = exports[(name, "image")]
+    for signature, declaration in model.serving_signatures().items():
+        inputs = {spec.name: spec.sample(np.random.default_rng(2), 0) for spec in declaration.inputs}
+        outputs = loaded[(name, "image")].signatures[signature](**inputs)
+        for output, shape in declaration.outputs.items():
+            assert outputs[output].shape == (0, *shape.sizes), (signature, output)
+
+
+def test_a_model_that_declares_nothing_is_refused_with_what_to_add(tmp_path):
+    class Undeclared:
+        num_labels, label_names = 1, ("a",)
+
+    with pytest.raises(saved_model.ExportError, match=r"declares no serving signatures.*serving_signatures\(\)"):
+        saved_model.export_model(Undeclared(), str(tmp_path))
+    assert not os.path.exists(tmp_path / "1")
+
+
+@pytest.mark.parametrize("name", sorted(registry.PAPER_MODELS))
+def test_readme_shows_each_paper_models_table_as_its_declaration_renders_it(name):
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    serving = readme[readme.index("## Serving"):]
+    serving = serving[: serving.index("\n## ", 1)]
+    table = signature_table.render(registry.get(name))
+    assert f"(`--model={name}`)" in serving
+    section = serving[serving.index(f"(`--model={name}`)"):]
+    assert section[section.index("| signature"):].startswith(table), f"README's table for {name} is stale:\n{table}"
