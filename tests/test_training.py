@@ -143,6 +143,20 @@ def test_resuming_with_another_model_configuration_is_refused(tmp_path):
         _run(tmp_path, 2, x, y, dim_z=3)
 
 
+def test_a_run_written_before_an_argument_existed_resumes_with_its_default(tmp_path):
+    """model.json of an older run lacks newer constructor arguments: they held their defaults then."""
+    from csvae_tf.training import run_directory
+
+    model = CSVAE(input_shape=(3,), num_labels=1, beta5=1.0)
+    run_directory.write_model_file(str(tmp_path), "csvae", model)
+    spec = json.loads((tmp_path / training.MODEL_FILE).read_text())
+    del spec["config"]["beta5"], spec["config"]["adversary_units"]  # "written before they existed"
+    (tmp_path / training.MODEL_FILE).write_text(json.dumps(spec))
+    run_directory.check_resumable(str(tmp_path), "csvae", model)
+    with pytest.raises(training.RunDirectoryMismatch, match=r"\(beta5 differ"):
+        run_directory.check_resumable(str(tmp_path), "csvae", CSVAE(input_shape=(3,), num_labels=1, beta5=2.0))
+
+
 def test_held_out_data_is_evaluated_every_n_epochs_counted_from_the_runs_start(tmp_path):
     x, y = _data()
     steps = pipeline.steps_per_epoch(len(x), BATCH)

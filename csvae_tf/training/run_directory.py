@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 
 import keras
+
 
 MODEL_FILE = "model.json"
 RUN_CONFIG_FILE = "run_config.json"
@@ -43,6 +45,12 @@ def check_resumable(model_dir: str, model_name: str, model: keras.Model, precisi
     with open(path) as f:
         previous = json.load(f)
     current = {"model": model_name, "config": json.loads(json.dumps(model.get_config()))}
+    if previous.get("model") == model_name:
+        # A run written before a constructor argument existed trained with its default.
+        defaults = _constructor_defaults(type(model))
+        missing = {key: defaults[key] for key in current["config"] if key not in previous.get("config", {})
+                   and key in defaults}
+        previous = {**previous, "config": {**json.loads(json.dumps(missing)), **previous.get("config", {})}}
     if previous != current:
         old, new = previous.get("config", {}), current["config"]
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -52,6 +60,17 @@ def check_resumable(model_dir: str, model_name: str, model: keras.Model, precisi
             f"{model_dir} holds a run of a different model ({', '.join(changed)} differ from {path}); "
             f"pass a new --model_dir, or the same settings to resume it."
         )
+
+
+def _constructor_defaults(model_class) -> dict:
+    """{argument: default} over the constructors of `model_class` and its bases."""
+    defaults = {}
+    for klass in reversed(model_class.__mro__):
+        if "__init__" in vars(klass):
+            for parameter in inspect.signature(vars(klass)["__init__"]).parameters.values():
+                if parameter.default is not inspect.Parameter.empty:
+                    defaults[parameter.name] = parameter.default
+    return defaults
 
 
 # ---------------------------------------------------------------------------- writing the files

@@ -1,0 +1,66 @@
+"""Run directories written before csvae_tf/training/ existed (commit a56a401, train_lib.py) still
+restore, export, serve and resume.
+
+tests/fixtures/run_written_before_the_split/ holds two tiny swiss-roll-shaped runs (CSVAE with input
+standardisation and label name "x1 > 0"; CondVAE-info), 2 epochs of 2 steps each, and
+outputs_before_the_split.npz: what that code's restored models computed on fixed inputs.
+"""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from csvae_tf import distribute, training
+from csvae_tf.data import pipeline
+from csvae_tf.models import registry
+from export import saved_model
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "run_written_before_the_split")
+BEFORE = dict(np.load(os.path.join(FIXTURE, "outputs_before_the_split.npz")))
+
+
+def _data():
+    """The data the fixture runs trained on (same generator and seed as when they were written)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 3)).astype(np.float32)
+    return x, (x[:, 1:2] > 0).astype(np.float32)
+
+
+def test_old_runs_restore_to_the_same_outputs():
+    x, w = BEFORE["x"], BEFORE["w"]
+    csvae = training.restore_model(os.path.join(FIXTURE, "csvae"))
+    info = training.restore_model(os.path.join(FIXTURE, "condvae_info"))
+    np.testing.assert_allclose(csvae.switch_attribute(x, w), BEFORE["csvae_switch"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(csvae.z_posterior(x).mean(), BEFORE["csvae_z_mean"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(info.switch_attribute(x, None, np.array([[2.0], [0.0]], np.float32)),
+                               BEFORE["condvae_info_switch"], rtol=1e-6, atol=1e-6)
+
+
+def test_old_run_exports_with_its_label_names_and_serves_the_same_outputs(tmp_path):
+    path = saved_model.export_run(os.path.join(FIXTURE, "csvae"), str(tmp_path / "exports"))
+    loaded = tf.saved_model.load(path)
+    assert json.loads(loaded.metadata_json.numpy().decode())["label_names"] == ["x1 > 0"]  # no --label_names
+    outputs = loaded.signatures["switch_attribute"](inputs=BEFORE["x"], w=BEFORE["w"])["outputs"]
+    np.testing.assert_allclose(outputs, BEFORE["csvae_switch"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["csvae", "condvae_info"])
+def test_old_run_resumes_where_it_stopped(tmp_path, name, capsys):
+    run = tmp_path / name
+    shutil.copytree(os.path.join(FIXTURE, name), run)
+    with open(run / training.MODEL_FILE) as f:
+        spec = json.load(f)
+    x, y = _data()
+    config = training.TrainConfig(model_dir=str(run), epochs=3, batch_size=16, tensorboard=False,
+                                  log_every_seconds=1e9, keep_checkpoints=1)
+    result = training.train(
+        lambda: registry.build(spec["model"], spec["config"]), spec["model"],
+        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 16, 5, first_epoch, skip),
+        pipeline.steps_per_epoch(len(x), 16), config, distribute.make_strategy(),
+    )
+    assert (result.resumed_from_step, result.final_step) == (4, 6)
+    assert "Resuming from" in capsys.readouterr().out
