@@ -21,7 +21,7 @@ def _data(n=96, seed=0):
     return x, y
 
 
-def _run(model_dir, epochs, x, y, checkpoint_every_steps=0, steps_per_execution=1, dim_z=2):
+def _run(model_dir, epochs, x, y, checkpoint_every_steps=0, steps_per_execution=1, dim_z=2, precision="float32"):
     steps = pipeline.steps_per_epoch(len(x), BATCH)
     config = training.TrainConfig(
         model_dir=str(model_dir),
@@ -31,6 +31,7 @@ def _run(model_dir, epochs, x, y, checkpoint_every_steps=0, steps_per_execution=
         steps_per_execution=steps_per_execution,
         tensorboard=False,
         log_every_seconds=1e9,
+        precision=precision,
     )
     return training.train(
         lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=dim_z, hidden_units=(8,), adversary_units=(8,), seed=3),
@@ -206,3 +207,22 @@ def test_mixed_precision_run_restores_into_a_float32_model(tmp_path):
         training.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, precision="float16")
     with pytest.raises(training.RunDirectoryMismatch, match="--precision=mixed_bfloat16"):
         _run(tmp_path, 2, x, y, dim_z=2)  # the same run resumed in float32
+
+
+def test_float16_loss_scale_skips_still_count_as_steps_and_resume_exactly(tmp_path):
+    """Under mixed_float16 an update whose scaled gradients overflow is skipped; it must still count as
+    a step (data position, schedule, checkpoints, seeds), or a resumed run reads other batches."""
+    x, y = _data()
+    x = x * 300.0  # large reconstruction gradients: the initial loss scale 2^15 overflows float16
+    steps = len(x) // BATCH
+    straight = _run(tmp_path / "straight", 4, x, y, precision="mixed_float16")
+    scale = float(straight.model.optimizer.dynamic_scale.numpy())
+    assert scale < 2.0 ** 15, "no update was skipped: the test does not exercise loss-scale skips"
+    assert straight.final_step == 4 * steps
+    _run(tmp_path / "resumed", 2, x, y, precision="mixed_float16")
+    resumed = _run(tmp_path / "resumed", 4, x, y, precision="mixed_float16")
+    assert (resumed.resumed_from_step, resumed.final_step) == (2 * steps, 4 * steps)
+    for a, b in zip(_weights(straight.model), _weights(resumed.model)):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(_optimizer_state(straight.model.optimizer), _optimizer_state(resumed.model.optimizer)):
+        np.testing.assert_array_equal(a, b)

@@ -13,6 +13,8 @@ so each of these ideas has one home:
   * `global_mean(per_example)`: a replica's share of the global batch mean (tf.distribute sums
     gradients over replicas);
   * `LabelledModel._encoder_input(x)`: vector data standardised by `input_mean`/`input_scale`;
+  * `apply_counting_every_step(optimizer, gradients, variables)`: an update that counts as a step
+    even when float16 loss scaling skips it;
   * `LabelledModel._vae_update(x, y)`: one step of the encoders and decoder on `vae_objective`,
     the first half of every alternating `train_step` and the whole of the VAE's;
   * `LabelledModel._adversary_update(z, y)`: the second half, on a model's `adversary_loss`;
@@ -59,6 +61,23 @@ def global_mean(per_example: tf.Tensor) -> tf.Tensor:
     is divided by the number of replicas; with one replica this is the plain mean.
     """
     return tf.reduce_mean(per_example) / num_replicas()
+
+
+def apply_counting_every_step(optimizer, gradients, variables) -> None:
+    """`optimizer.apply_gradients`, with `optimizer.iterations` advanced by one even where a float16
+    loss-scale optimizer skips the update (non-finite scaled gradients).
+
+    `iterations` is the run's step: it sets the data position, the learning-rate schedule, the
+    checkpoint cadence and the sampling seeds, so a skipped update must still count as a step, or a
+    resumed mixed_float16 run would read other batches than the uninterrupted one. (Adam's bias
+    correction then counts the skipped step too; a skip leaves its moments unchanged.)
+    """
+    skips = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    before = tf.identity(optimizer.iterations) if skips else None
+    optimizer.apply_gradients(zip(gradients, variables))
+    if skips:
+        skipped = tf.equal(optimizer.iterations, before)
+        optimizer.iterations.assign_add(tf.cast(skipped, optimizer.iterations.dtype))
 
 
 def gaussian_posterior(mean: tf.Tensor, stddev: tf.Tensor, event_shape: Optional[Sequence[int]] = None,
@@ -171,7 +190,7 @@ class LabelledModel(keras.Model):
             objective = self.vae_objective(terms)
             loss = self.optimizer.scale_loss(global_mean(objective))  # identity unless float16 loss scaling
         variables = self.vae_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        apply_counting_every_step(self.optimizer, tape.gradient(loss, variables), variables)
         return terms, objective
 
     def _adversary_update(self, z: tf.Tensor, y: tf.Tensor):
@@ -183,7 +202,7 @@ class LabelledModel(keras.Model):
             adversary_loss, adversary = self.adversary_loss(z, y)
             loss = self.adversary_optimizer.scale_loss(global_mean(adversary_loss))
         variables = self.adversary.trainable_variables
-        self.adversary_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        apply_counting_every_step(self.adversary_optimizer, tape.gradient(loss, variables), variables)
         return adversary_loss, adversary
 
     def _build_adversary_optimizer(self, optimizer) -> None:
