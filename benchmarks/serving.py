@@ -140,8 +140,8 @@ def request_inputs(loaded, metadata: Mapping[str, Any], signature: str, batch_si
     """Keyword arguments for `loaded.signatures[signature]` at `batch_size`, as tf.constants.
 
     Names and dtypes come from the signature's structured_input_signature, the shapes from the
-    export's metadata (the signature's own shapes are open, -1, so its checks answer a wrong
-    shape); the batch dimension (None) becomes `batch_size`.
+    export's metadata (the signature's own shapes are open, of unknown rank, so its checks answer
+    a wrong shape); the batch dimension (None) becomes `batch_size`.
 
     Raises:
       ValueError: the signature has an input this benchmark does not know how to fill.
@@ -177,7 +177,7 @@ def request_inputs(loaded, metadata: Mapping[str, Any], signature: str, batch_si
             raise ValueError(f"Signature {signature!r} has an input {name!r} that benchmarks.serving cannot fill; "
                              f"it knows {sorted(values)}.")
         shape, dtype = specs[name]
-        if len(shape) != spec.shape.rank or tf.as_dtype(dtype) != spec.dtype:
+        if (spec.shape.rank is not None and len(shape) != spec.shape.rank) or tf.as_dtype(dtype) != spec.dtype:
             raise ValueError(f"{signature}.{name}: the metadata says {dtype} {shape} but the signature takes "
                              f"{spec.dtype.name} of rank {spec.shape.rank}; the export's metadata is stale.")
         value = tf.constant(values[name](), dtype=spec.dtype)
@@ -189,19 +189,12 @@ def request_inputs(loaded, metadata: Mapping[str, Any], signature: str, batch_si
 
 # ---------------------------------------------------------------------------- in-process reference
 def keras_functions(model) -> Dict[str, Callable[..., dict]]:
-    """The signatures' computation on the in-process Keras model, in tf.function, without input checks."""
+    """The signatures' computation on the in-process Keras model, in tf.function, without input checks:
+    the functions the model's serving declaration (csvae_tf.serving) gives the exporter."""
     import tensorflow as tf  # noqa: PLC0415
 
-    @tf.function
-    def encode(inputs, labels):
-        z, w = model.z_posterior(inputs), model.w_posterior(inputs, labels)
-        return {"z_mean": z.mean(), "z_stddev": z.stddev(), "w_mean": w.mean(), "w_stddev": w.stddev()}
-
-    @tf.function
-    def switch_attribute(inputs, w):
-        return {"outputs": model.switch_attribute(inputs, w)}  # G(x, p), §4.3
-
-    return {"encode": encode, "switch_attribute": switch_attribute}
+    declared = model.serving_signatures()
+    return {name: tf.function(declared[name].function) for name in ("encode", "switch_attribute")}
 
 
 # ---------------------------------------------------------------------------- timing
