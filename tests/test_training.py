@@ -226,3 +226,86 @@ def test_float16_loss_scale_skips_still_count_as_steps_and_resume_exactly(tmp_pa
         np.testing.assert_array_equal(a, b)
     for a, b in zip(_optimizer_state(straight.model.optimizer), _optimizer_state(resumed.model.optimizer)):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------- damaged checkpoints
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _flip_a_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+DAMAGES = {
+    "newest index removed": lambda d: (d / "ckpt-18.index").unlink(),
+    "state file garbage": lambda d: (d / "checkpoint").write_text("garbage\x00\x01 {{{"),
+    "newest data truncated": lambda d: _truncate(next(d.glob("ckpt-18.data-*"))),
+    "newest data bit-flipped": lambda d: _flip_a_byte(next(d.glob("ckpt-18.data-*"))),
+}
+
+
+@pytest.fixture(scope="module")
+def three_epoch_run(tmp_path_factory):
+    """A run stopped after 3 epochs (checkpoints ckpt-6, -12, -18), and an uninterrupted 4-epoch run."""
+    root = tmp_path_factory.mktemp("damaged")
+    x, y = _data()
+    _run(root / "three", 3, x, y)
+    straight = _run(root / "straight", 4, x, y).model
+    return root / "three", straight
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_newest_checkpoint_resumes_from_the_newest_whole_one(three_epoch_run, tmp_path, damage, capsys):
+    import shutil
+
+    source, straight = three_epoch_run
+    run = tmp_path / "run"
+    shutil.copytree(source, run)
+    checkpoints_dir = run / training.CHECKPOINT_DIR
+    DAMAGES[damage](checkpoints_dir)
+    x, y = _data()
+    resumed = _run(run, 4, x, y)
+    printed = capsys.readouterr().out
+    whole = damage == "state file garbage"  # the directory is scanned: every checkpoint is still whole
+    assert resumed.resumed_from_step == (18 if whole else 12), printed
+    assert ("Skipping" in printed) == (not whole) and "Resuming from" in printed
+    if not whole:
+        assert "ckpt-18" in printed.split("Skipping")[1].splitlines()[0]
+        assert any((checkpoints_dir / "unreadable").iterdir())  # set aside, not deleted
+    # Retraining the lost steps gives what the uninterrupted run has: nothing was started over.
+    for a, b in zip(_weights(straight), _weights(resumed.model)):
+        np.testing.assert_array_equal(a, b)
+    kept = sorted(p.name for p in checkpoints_dir.glob("ckpt-*.index"))
+    assert kept == ["ckpt-12.index", "ckpt-18.index", "ckpt-24.index"]  # ckpt-6 went only after ckpt-24 was verified
+
+
+def test_a_run_whose_checkpoints_are_all_unreadable_stops_instead_of_starting_over(three_epoch_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(three_epoch_run[0], run)
+    for data in (run / training.CHECKPOINT_DIR).glob("ckpt-*.data-*"):
+        _truncate(data)
+    before = sorted(p.name for p in (run / training.CHECKPOINT_DIR).iterdir())
+    x, y = _data()
+    with pytest.raises(training.CheckpointError, match=r"None of the 3 checkpoints .* reads back .*not started over"):
+        _run(run, 4, x, y)
+    assert sorted(p.name for p in (run / training.CHECKPOINT_DIR).iterdir()) == before
+
+
+def test_a_checkpoint_that_does_not_read_back_is_an_error_and_the_older_ones_stay(tmp_path, monkeypatch):
+    from csvae_tf.training import checkpoints
+
+    model = CSVAE(input_shape=(3,), num_labels=1, hidden_units=(4,), adversary_units=(4,))
+    keeper = checkpoints.CheckpointKeeper(tf.train.Checkpoint(model=model), str(tmp_path), keep=1)
+    keeper.save(1)
+    monkeypatch.setattr(checkpoints, "unreadable_reason", lambda prefix: "DataLossError: disk" if "ckpt-2" in prefix else None)
+    with pytest.raises(training.CheckpointError, match=r"ckpt-2, does not read back .*earlier checkpoints are kept"):
+        keeper.save(2)
+    assert (tmp_path / "ckpt-1.index").exists()
+    with pytest.raises(ValueError, match="keep_checkpoints must be >= 1"):
+        training.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=8, keep_checkpoints=0)

@@ -193,5 +193,5 @@ def train_images(
             run_config=resolved_flags(module_name),
             callbacks=callbacks,
         )
-    except (training.TrainingDiverged, training.RunDirectoryMismatch) as error:
+    except training.RunError as error:
         sys.exit(f"error: {error}")

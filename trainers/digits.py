@@ -90,7 +90,7 @@ def main(argv):
                 validation_data=pipeline.evaluation_batches(data.validation.features, data.validation.labels, 512),
                 run_config=common.resolved_flags(__name__),
             )
-        except (training.TrainingDiverged, training.RunDirectoryMismatch) as error:
+        except training.RunError as error:
             sys.exit(f"error: {error}")
         models[name] = result.model
     results = comparison.compare(models, data, FLAGS.model_dir, digits.IMAGE_SHAPE,

@@ -79,7 +79,7 @@ def main(argv):
             ),
             run_config=common.resolved_flags(__name__),
         )
-    except (training.TrainingDiverged, training.RunDirectoryMismatch) as error:
+    except training.RunError as error:
         sys.exit(f"error: {error}")
     if not distribute.is_chief(strategy):
         return  # the chief evaluates and writes the run's files

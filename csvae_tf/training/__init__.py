@@ -12,7 +12,7 @@ The names a trainer or a user needs are importable from here:
 `from csvae_tf import training; training.train(...)`, `training.restore_model(MODEL_DIR)`.
 """
 
-from csvae_tf.training.checkpoints import latest_checkpoint, make_checkpoint, restore_model
+from csvae_tf.training.checkpoints import CheckpointError, latest_checkpoint, make_checkpoint, restore_model
 from csvae_tf.training.config import PRECISIONS, TrainConfig, dtype_policy
 from csvae_tf.training.loop import TrainingDiverged, TrainResult, paper_optimizers, train
 from csvae_tf.training.run_directory import (
@@ -22,11 +22,12 @@ from csvae_tf.training.run_directory import (
     TENSORBOARD_DIR,
     WORKERS_DIR,
     RunDirectoryMismatch,
+    RunError,
     write_model_file,
 )
 
 __all__ = [
     "CHECKPOINT_DIR", "MODEL_FILE", "PRECISIONS", "RUN_CONFIG_FILE", "TENSORBOARD_DIR", "WORKERS_DIR",
-    "RunDirectoryMismatch", "TrainConfig", "TrainResult", "TrainingDiverged", "dtype_policy", "latest_checkpoint",
+    "CheckpointError", "RunDirectoryMismatch", "RunError", "TrainConfig", "TrainResult", "TrainingDiverged", "dtype_policy", "latest_checkpoint",
     "make_checkpoint", "paper_optimizers", "restore_model", "train", "write_model_file",
 ]

@@ -8,11 +8,10 @@ import time
 from typing import Optional
 
 import keras
-import tensorflow as tf
 
 
 def current_step(model: keras.Model) -> int:
-    """Updates the VAE optimizer has applied (a MirroredVariable under tf.distribute)."""
+    """The run's step: the VAE optimizer's iterations, skipped float16 updates included (csvae_tf.models.base)."""
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
@@ -36,11 +35,17 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
 
 class CheckpointSaver(keras.callbacks.Callback):
-    """Saves model + both optimizers every `every_steps` steps, unless the guard saw a bad loss."""
+    """Saves model + both optimizers every `every_steps` steps, unless the guard saw a bad loss.
 
-    def __init__(self, manager: tf.train.CheckpointManager, every_steps: int, guard: NonFiniteGuard):
+    Args:
+      keeper: a csvae_tf.training.checkpoints.CheckpointKeeper (anything with `save(step)`).
+      every_steps: the cadence, in steps.
+      guard: the run's NonFiniteGuard.
+    """
+
+    def __init__(self, keeper, every_steps: int, guard: NonFiniteGuard):
         super().__init__()
-        self.manager = manager
+        self.keeper = keeper
         self.every_steps = every_steps
         self.guard = guard
         self._saved_step: Optional[int] = None
@@ -53,7 +58,7 @@ class CheckpointSaver(keras.callbacks.Callback):
         step = current_step(self.model)
         if self.guard.bad_step is not None or self._saved_step == step:
             return
-        self.manager.save(checkpoint_number=step)
+        self.keeper.save(step)
         self._saved_step = step
 
     def on_train_batch_end(self, batch, logs=None):

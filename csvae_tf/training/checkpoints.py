@@ -1,16 +1,25 @@
-"""Checkpoints of a run: what they hold, which is the latest, and rebuilding a trained model from a run."""
+"""Checkpoints of a run: what they hold, which one to restore, how they are kept, and rebuilding a model.
+
+A run's checkpoints are found by scanning MODEL_DIR/checkpoints/ for ckpt-N files, newest first,
+and a checkpoint counts only if every tensor reads back (the bundle format checks each one's
+CRC32C): a missing index, a damaged `checkpoint` state file, a truncated or bit-flipped data file
+make training resume from the newest checkpoint that is whole (`newest_restorable`), never from
+step 0. Saving (`CheckpointKeeper`) deletes an old checkpoint only after a newer one has been
+written and read back.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Optional
+import re
+from typing import List, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
 from csvae_tf.models import registry
-from csvae_tf.training.run_directory import CHECKPOINT_DIR, MODEL_FILE
+from csvae_tf.training.run_directory import CHECKPOINT_DIR, MODEL_FILE, RunError
 
 
 def make_checkpoint(model: keras.Model) -> tf.train.Checkpoint:
@@ -23,15 +32,110 @@ def make_checkpoint(model: keras.Model) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(**objects)
 
 
+class CheckpointError(RunError):
+    """No checkpoint of a run restores, or one just written does not read back; the message says why."""
+
+
+CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d+)\.(index|data-\d+-of-\d+)$")
+UNREADABLE_DIR = "unreadable"  # where training moves checkpoints that do not read back
+
+
+def numbered_checkpoints(directory: str) -> List[str]:
+    """Prefixes DIR/ckpt-N of every checkpoint with a file in `directory`, newest (largest N) first.
+
+    The directory itself is scanned, not only its `checkpoint` state file, so a damaged state file
+    or a missing index hides nothing.
+    """
+    if not os.path.isdir(directory):
+        return []
+    steps = {int(match.group(1)) for match in map(CHECKPOINT_PATTERN.match, os.listdir(directory)) if match}
+    return [os.path.join(directory, f"ckpt-{step}") for step in sorted(steps, reverse=True)]
+
+
+def unreadable_reason(prefix: str) -> Optional[str]:
+    """None if every tensor of checkpoint `prefix` reads back (the bundle checks each one's CRC32C),
+    else why not, in one line."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as error:  # noqa: BLE001 - any failure to read makes the checkpoint unusable
+        text = str(error).strip().splitlines()
+        return f"{type(error).__name__}: {text[0][:160] if text else 'unreadable'}"
+    return None
+
+
+def newest_restorable(directory: str) -> Tuple[Optional[str], List[Tuple[str, str]]]:
+    """(the newest checkpoint in `directory` that reads back completely, [(newer checkpoint, why it was skipped)])."""
+    skipped = []
+    for prefix in numbered_checkpoints(directory):
+        reason = unreadable_reason(prefix)
+        if reason is None:
+            return prefix, skipped
+        skipped.append((prefix, reason))
+    return None, skipped
+
+
+def set_aside(prefix: str) -> str:
+    """Move checkpoint `prefix`'s files into DIR/unreadable/ (kept for inspection, out of the way of
+    the numbers training will write again); returns that folder."""
+    directory, name = os.path.split(prefix)
+    target = os.path.join(directory, UNREADABLE_DIR)
+    os.makedirs(target, exist_ok=True)
+    for file_name in os.listdir(directory):
+        if file_name.startswith(name + "."):
+            os.replace(os.path.join(directory, file_name), os.path.join(target, file_name))
+    return target
+
+
 def latest_checkpoint(model_dir: str) -> Optional[str]:
-    return tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+    """The newest checkpoint of the run in `model_dir` that restores completely, or None."""
+    return newest_restorable(os.path.join(model_dir, CHECKPOINT_DIR))[0]
+
+
+class CheckpointKeeper:
+    """Saves numbered checkpoints and keeps the newest `keep`: an older one is deleted only once a
+    newer one has been written and read back completely.
+
+    Args:
+      checkpoint: the tf.train.Checkpoint to save (csvae_tf.training.checkpoints.make_checkpoint).
+      directory: where the checkpoints go.
+      keep: how many to keep (>= 1).
+    """
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, keep: int):
+        if keep < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1, got {keep}.")
+        # No rotation of its own: the manager would delete before the new checkpoint is verified.
+        self._manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=None)
+        self.directory, self.keep = directory, keep
+
+    def save(self, step: int) -> str:
+        """Write checkpoint `step`, verify it, then delete the ones beyond the newest `keep`; returns its prefix.
+
+        Raises:
+          CheckpointError: the new checkpoint does not read back (the older ones are kept).
+        """
+        prefix = self._manager.save(checkpoint_number=step)
+        reason = unreadable_reason(prefix)
+        if reason is not None:
+            raise CheckpointError(f"The checkpoint just written, {prefix}, does not read back ({reason}); the "
+                                  f"earlier checkpoints are kept. Check the disk (space, errors) and run again.")
+        kept = numbered_checkpoints(self.directory)[: self.keep]
+        for old in numbered_checkpoints(self.directory)[self.keep:]:
+            for file_name in os.listdir(self.directory):
+                if file_name.startswith(os.path.basename(old) + "."):
+                    os.remove(os.path.join(self.directory, file_name))
+        tf.compat.v1.train.update_checkpoint_state(self.directory, prefix, all_model_checkpoint_paths=kept[::-1])
+        return prefix
 
 
 def restore_model(model_dir: str, checkpoint_path: Optional[str] = None) -> keras.Model:
-    """Rebuild the model a run trained from `model_dir` alone, with its latest (or given) weights.
+    """Rebuild the model a run trained from `model_dir` alone, with its newest restorable (or given) weights.
 
     Raises:
       FileNotFoundError: with what is missing and how to make it.
+      CheckpointError: the run has checkpoints, but none reads back.
     """
     model_file = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(model_file):
@@ -39,7 +143,14 @@ def restore_model(model_dir: str, checkpoint_path: Optional[str] = None) -> kera
             f"{model_file} not found: {model_dir!r} is not a training run directory "
             f"(trainers write {MODEL_FILE} and {CHECKPOINT_DIR}/ there; pass the trainer's --model_dir)."
         )
-    checkpoint_path = checkpoint_path or latest_checkpoint(model_dir)
+    if checkpoint_path is None:
+        checkpoint_path, skipped = newest_restorable(os.path.join(model_dir, CHECKPOINT_DIR))
+        if checkpoint_path is None and skipped:
+            raise CheckpointError(
+                f"No checkpoint of {model_dir} restores: {', '.join(f'{os.path.basename(p)} ({why})' for p, why in skipped)}. "
+                f"It may be unfinished (the run is writing it) or damaged; wait for the next checkpoint, or pass "
+                f"another --model_dir."
+            )
     if checkpoint_path is None:
         raise FileNotFoundError(
             f"No checkpoint in {os.path.join(model_dir, CHECKPOINT_DIR)}: the run has not saved one yet "

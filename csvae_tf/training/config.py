@@ -75,6 +75,9 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1 (the newest checkpoint is what a run resumes from), "
+                             f"got {self.keep_checkpoints}.")
         if self.checkpoint_every_steps < 0 or self.steps_per_execution < 1:
             raise ValueError("checkpoint_every_steps must be >= 0 and steps_per_execution >= 1.")
         if self.precision not in PRECISIONS:

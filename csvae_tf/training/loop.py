@@ -26,7 +26,7 @@ from csvae_tf.training import checkpoints, multi_worker, run_directory
 from csvae_tf.training import config as config_lib
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(run_directory.RunError):
     """A loss became NaN or Inf; the last good checkpoint is kept."""
 
 
@@ -99,10 +99,8 @@ def train(
         players = {"adversary_optimizer": adversary_optimizer} if getattr(model, "has_adversary", False) else {}
         model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **players)
         checkpoint = checkpoints.make_checkpoint(model)
-        manager = tf.train.CheckpointManager(
-            checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints if chief else 1
-        )
-        restore_from = checkpoints.latest_checkpoint(config.model_dir)
+        keeper = checkpoints.CheckpointKeeper(checkpoint, checkpoint_dir, config.keep_checkpoints if chief else 1)
+        restore_from = _checkpoint_to_resume(config.model_dir, chief)
         if restore_from:
             run_directory.check_resumable(config.model_dir, model_name, model, config.precision)
             checkpoint.restore(restore_from).assert_existing_objects_matched()
@@ -120,7 +118,7 @@ def train(
     elif start_step:
         print(f"Resuming from {restore_from} at step {start_step}/{total_steps}.", flush=True)
     guard = callbacks_lib.NonFiniteGuard()
-    all_callbacks = [guard, callbacks_lib.CheckpointSaver(manager, every_steps, guard)]
+    all_callbacks = [guard, callbacks_lib.CheckpointSaver(keeper, every_steps, guard)]
     if chief:  # only the chief reports and writes logs
         all_callbacks += [
             callbacks_lib.ProgressLogger(total_steps, steps_per_epoch, config.batch_size, config.log_every_seconds),
@@ -168,6 +166,29 @@ def train(
             f"checkpoint is {checkpoints.latest_checkpoint(config.model_dir)}. Lower --learning_rate or check the data for NaNs."
         )
     return TrainResult(model, history, start_step, callbacks_lib.current_step(model))
+
+
+def _checkpoint_to_resume(model_dir: str, chief: bool) -> Optional[str]:
+    """The newest checkpoint of the run that reads back completely (None for a new run).
+
+    Newer checkpoints that do not read back are named with the reason and, by the chief, moved to
+    checkpoints/unreadable/, so the numbers training writes again never mix with their files.
+
+    Raises:
+      checkpoints.CheckpointError: the run has checkpoints and none reads back (nothing is moved).
+    """
+    directory = os.path.join(model_dir, run_directory.CHECKPOINT_DIR)
+    restore_from, skipped = checkpoints.newest_restorable(directory)
+    if restore_from is None and skipped:
+        raise checkpoints.CheckpointError(
+            f"None of the {len(skipped)} checkpoints in {directory} reads back "
+            f"({'; '.join(f'{os.path.basename(p)}: {why}' for p, why in skipped)}), so the run is not started "
+            f"over. Move {directory} away to train from scratch, or pass another --model_dir."
+        )
+    for prefix, reason in skipped:
+        moved = f"; moved to {checkpoints.set_aside(prefix)}" if chief else ""
+        print(f"Skipping {prefix}: it does not read back ({reason}){moved}.", flush=True)
+    return restore_from
 
 
 def _epoch_rows(keras_history: dict, first_epoch: int, validate_every_epochs: int) -> List[dict]:

@@ -23,7 +23,12 @@ WORKERS_DIR = "workers"  # multi-worker runs: each non-chief worker's own copy o
 TENSORBOARD_DIR = "tensorboard"
 
 
-class RunDirectoryMismatch(RuntimeError):
+class RunError(RuntimeError):
+    """A run cannot start or go on; the message (one line) says why and what to do. Trainers print it
+    as `error: ...` (the subclasses: RunDirectoryMismatch, checkpoints.CheckpointError, loop.TrainingDiverged)."""
+
+
+class RunDirectoryMismatch(RunError):
     """model_dir holds a run of another model or configuration, which cannot be resumed."""
 
 
