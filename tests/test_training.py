@@ -144,6 +144,33 @@ def test_resuming_with_another_model_configuration_is_refused(tmp_path):
         _run(tmp_path, 2, x, y, dim_z=3)
 
 
+def test_resuming_with_settings_that_change_what_a_step_means_is_refused(tmp_path):
+    x, y = _data()
+    _run(tmp_path, 1, x, y)
+
+    def resume(data=(x, y), **changes):
+        config = training.TrainConfig(**{**dict(model_dir=str(tmp_path), epochs=2, batch_size=BATCH, tensorboard=False,
+                                                log_every_seconds=1e9), **changes})
+        data_x, data_y = data
+        return training.train(
+            lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=2, hidden_units=(8,), adversary_units=(8,), seed=3),
+            "csvae",
+            lambda first_epoch, skip: pipeline.epoch_indexed_batches(data_x, data_y, config.batch_size, 7,
+                                                                     first_epoch, skip),
+            pipeline.steps_per_epoch(len(data_x), config.batch_size), config, distribute.make_strategy())
+
+    for changes, flag in ((dict(batch_size=8), "--batch_size=16"), (dict(seed=5), "--seed=0"),
+                          (dict(learning_rate=1e-3), "--learning_rate=0.0005"),
+                          (dict(milestones=(2, 4)), r"milestones=\[1, 3, 9, 27, 81, 243, 729\], not \[2, 4\].*same schedule")):
+        with pytest.raises(training.RunDirectoryMismatch, match=flag):
+            resume(**changes)
+    with pytest.raises(training.RunDirectoryMismatch, match="steps_per_epoch=6, not 3 .*the same data"):
+        resume(data=(x[:48], y[:48]))
+    recorded = json.loads((tmp_path / training.RUN_CONFIG_FILE).read_text())
+    assert recorded["train"]["batch_size"] == BATCH and recorded["steps_per_epoch"] == 6  # not overwritten
+    assert resume(epochs=2, log_every_seconds=5.0).final_step == 12  # epochs and logging may change
+
+
 def test_a_run_written_before_an_argument_existed_resumes_with_its_default(tmp_path):
     """model.json of an older run lacks newer constructor arguments: they held their defaults then."""
     from csvae_tf.training import run_directory

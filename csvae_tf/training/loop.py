@@ -102,13 +102,14 @@ def train(
         keeper = checkpoints.CheckpointKeeper(checkpoint, checkpoint_dir, config.keep_checkpoints if chief else 1)
         restore_from = _checkpoint_to_resume(config.model_dir, chief)
         if restore_from:
-            run_directory.check_resumable(config.model_dir, model_name, model, config.precision)
+            run_directory.check_resumable(config.model_dir, model_name, model,
+                                          {**dataclasses.asdict(config), "steps_per_epoch": steps_per_epoch})
             checkpoint.restore(restore_from).assert_existing_objects_matched()
     if chief:
         run_directory.write_model_file(config.model_dir, model_name, model)
         run_directory.write_json(
             os.path.join(config.model_dir, run_directory.RUN_CONFIG_FILE),
-            {"train": dataclasses.asdict(config), "run": run_config or {}},
+            {"train": dataclasses.asdict(config), "steps_per_epoch": steps_per_epoch, "run": run_config or {}},
         )
 
     start_step = callbacks_lib.current_step(model)

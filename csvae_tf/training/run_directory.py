@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from typing import Optional
 
 import keras
 
@@ -32,17 +33,49 @@ class RunDirectoryMismatch(RunError):
     """model_dir holds a run of another model or configuration, which cannot be resumed."""
 
 
-def check_resumable(model_dir: str, model_name: str, model: keras.Model, precision: str = "float32") -> None:
-    """Refuse to resume a run whose model.json describes a different model, or whose
-    run_config.json another --precision (float16 runs also checkpoint a loss scale)."""
+# Settings that give a step its meaning: resuming with another value would silently train another
+# run (other batches, another data position or schedule), so it is refused with the flag to use.
+# {TrainConfig field: why}; "steps_per_epoch" is the data's size over the batch size.
+STEP_DEFINING_SETTINGS = {
+    "batch_size": "a step would take another number of examples, and the epoch, data position and "
+                  "learning-rate schedule would shift",
+    "seed": "the data order and the sampling noise follow it",
+    "learning_rate": "the learning-rate schedule would change mid-run",
+    "milestones": "the learning-rate schedule would change mid-run",
+    "gamma": "the learning-rate schedule would change mid-run",
+    "precision": "float16 runs also checkpoint a loss scale, and the arithmetic would change",
+    "steps_per_epoch": "the training data changed size, so epochs and the data position would shift",
+}
+
+
+def check_resumable(model_dir: str, model_name: str, model: keras.Model, settings: Optional[dict] = None) -> None:
+    """Refuse to resume a run whose model.json describes a different model, or whose run_config.json
+    records other step-defining settings (STEP_DEFINING_SETTINGS).
+
+    Args:
+      model_dir: the run directory.
+      model_name, model: what is about to be trained.
+      settings: {setting: value} of this start (TrainConfig fields and "steps_per_epoch"); a setting
+        the run directory does not record (older runs) is not checked.
+
+    Raises:
+      RunDirectoryMismatch: with the flag to use, or "pass a new --model_dir".
+    """
     run_config = os.path.join(model_dir, RUN_CONFIG_FILE)
-    if os.path.exists(run_config):
+    if settings and os.path.exists(run_config):
         with open(run_config) as f:
-            previous_precision = json.load(f).get("train", {}).get("precision", "float32")
-        if previous_precision != precision:
+            recorded = json.load(f)
+        previous = {**recorded.get("train", {}), "steps_per_epoch": recorded.get("steps_per_epoch")}
+        previous.setdefault("precision", "float32")  # runs from before --precision existed
+        for key, why in STEP_DEFINING_SETTINGS.items():
+            old, new = previous.get(key), settings.get(key)
+            if old is None or new is None or json.loads(json.dumps(old)) == json.loads(json.dumps(new)):
+                continue
+            flag = {"steps_per_epoch": "resume it with the same data",
+                    "milestones": "resume it with the same schedule",
+                    "gamma": "resume it with the same schedule"}.get(key, f"resume it with --{key}={old}")
             raise RunDirectoryMismatch(
-                f"{model_dir} was trained with precision {previous_precision!r}, not {precision!r}; "
-                f"resume it with --precision={previous_precision}, or pass a new --model_dir."
+                f"{model_dir} was trained with {key}={old!r}, not {new!r} ({why}); {flag}, or pass a new --model_dir."
             )
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(path):
