@@ -75,7 +75,8 @@ def check_resumable(model_dir: str, model_name: str, model: keras.Model, setting
                     "milestones": "resume it with the same schedule",
                     "gamma": "resume it with the same schedule"}.get(key, f"resume it with --{key}={old}")
             raise RunDirectoryMismatch(
-                f"{model_dir} was trained with {key}={old!r}, not {new!r} ({why}); {flag}, or pass a new --model_dir."
+                f"{model_dir} was trained with {key}={old!r}, not {json.loads(json.dumps(new))!r} ({why}); {flag}, "
+                f"or pass a new --model_dir."
             )
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(path):
