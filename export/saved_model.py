@@ -197,6 +197,8 @@ def export_model(
     """
     from export import warmup as warmup_lib  # noqa: PLC0415 - keeps `export` importable without serving-api
 
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise ExportError(f"--export_dir {export_dir} is a file; pass a folder (TF Serving's base path for this model).")
     version = next_version(export_dir) if version is None else int(version)
     if version < 0:
         raise ExportError(f"--version must be a non-negative integer, got {version}.")
@@ -207,8 +209,12 @@ def export_model(
     with _label_names(model, label_names):
         signatures, default = declared_signatures(model)
         metadata = export_metadata(model, model_name, signatures, default, checkpoint)
-        os.makedirs(export_dir, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
+        try:
+            os.makedirs(export_dir, exist_ok=True)
+            staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
+        except OSError as error:
+            raise ExportError(f"Cannot write into --export_dir {export_dir} ({error.strerror}); pass a folder you "
+                              f"can write to.") from None
         try:
             with tempfile.TemporaryDirectory() as scratch:
                 metadata_path = os.path.join(scratch, METADATA_FILE)

@@ -333,6 +333,14 @@ def test_versions_default_to_the_next_free_integer(runs, tmp_path):
         saved_model.export_model(runs["vector"], str(tmp_path), version=3)
 
 
+def test_an_export_dir_that_is_a_file_or_unwritable_is_a_one_line_error(runs, tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(saved_model.ExportError, match=r"a_file is a file; pass a folder"):
+        saved_model.export_model(runs["vector"], str(tmp_path / "a_file"))
+    with pytest.raises(saved_model.ExportError, match=r"Cannot write into --export_dir .*a_file/exports"):
+        saved_model.export_model(runs["vector"], str(tmp_path / "a_file" / "exports"))
+
+
 def test_failure_while_writing_leaves_no_half_export(runs, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
