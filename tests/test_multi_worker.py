@@ -54,3 +54,53 @@ def test_two_local_workers_train_in_lockstep(tmp_path):
     assert chief.keys() == other.keys() and len(chief) > 10
     for name in chief:
         np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
+
+
+def _run_workers(model_dirs, epochs, timeout=300):
+    """Two swiss-roll workers on 127.0.0.1, worker i with --model_dir=model_dirs[i]; [(returncode, out, err)]."""
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+               "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--n_samples=600",
+             f"--epochs={epochs}", "--batch_size=32", f"--model_dir={model_dirs[index]}", "--log_every_seconds=0"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    results = []
+    for process in processes:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for other in processes:
+                other.kill()
+            raise
+        results.append((process.returncode, out, err))
+    return results
+
+
+def test_workers_with_their_own_model_dirs_resume_each_from_its_own_checkpoints(tmp_path):
+    """No shared folder: worker 1 restores from its own checkpoints, so a stopped two-worker run resumes."""
+    dirs = [tmp_path / "machine0", tmp_path / "machine1"]
+    for returncode, out, err in _run_workers(dirs, epochs=1):
+        assert returncode == 0, err[-3000:]
+    results = _run_workers(dirs, epochs=2)
+    for returncode, out, err in results:
+        assert returncode == 0, err[-3000:]
+    assert "Resuming from" in results[0][1]
+    chief = _variables(dirs[0] / training.CHECKPOINT_DIR)
+    other = _variables(dirs[1] / training.WORKERS_DIR / "worker-1")
+    assert int(chief["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == 2 * (480 // 32)
+    for name in chief:
+        np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
+
+    # A worker that lost its checkpoints would start at step 0 while worker 0 resumes: both stop, saying so.
+    import shutil
+
+    shutil.rmtree(dirs[1] / training.WORKERS_DIR)
+    for returncode, out, err in _run_workers(dirs, epochs=3):
+        assert returncode != 0
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert errors and errors[0].startswith(
+            "error: The workers would resume from different steps (worker 0: step 30, worker 1: step 0)"), err[-2000:]

@@ -52,6 +52,11 @@ def numbered_checkpoints(directory: str) -> List[str]:
     return [os.path.join(directory, f"ckpt-{step}") for step in sorted(steps, reverse=True)]
 
 
+def step_of(prefix: Optional[str]) -> int:
+    """The step a checkpoint DIR/ckpt-N was saved at (N; training numbers checkpoints by step), 0 for None."""
+    return int(os.path.basename(prefix).split("-")[-1]) if prefix else 0
+
+
 def unreadable_reason(prefix: str) -> Optional[str]:
     """None if every tensor of checkpoint `prefix` reads back (the bundle checks each one's CRC32C),
     else why not, in one line."""

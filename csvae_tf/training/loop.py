@@ -82,12 +82,14 @@ def train(
     steps_per_execution = math.gcd(config.steps_per_execution, steps_per_epoch, every_steps)
 
     chief = distribute.is_chief(strategy)
-    multi_worker = distribute.is_multi_worker(strategy)
+    several_workers = distribute.is_multi_worker(strategy)
     # Under MultiWorkerMirroredStrategy every worker saves (saving takes part in collectives), the
-    # chief into the run's checkpoints/, the others into workers/worker-<i>/; all restore the chief's.
+    # chief into the run's checkpoints/, the others into workers/worker-<i>/, and each restores its
+    # own: --model_dir may then be shared or local to each machine.
     checkpoint_dir = os.path.join(config.model_dir, run_directory.CHECKPOINT_DIR)
     if not chief:
-        checkpoint_dir = os.path.join(config.model_dir, run_directory.WORKERS_DIR, f"worker-{distribute.worker_index(strategy)}")
+        checkpoint_dir = os.path.join(config.model_dir, run_directory.WORKERS_DIR,
+                                      f"worker-{distribute.worker_index(strategy)}")
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         with config_lib.dtype_policy(config.precision):
@@ -99,8 +101,10 @@ def train(
         players = {"adversary_optimizer": adversary_optimizer} if getattr(model, "has_adversary", False) else {}
         model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **players)
         checkpoint = checkpoints.make_checkpoint(model)
-        keeper = checkpoints.CheckpointKeeper(checkpoint, checkpoint_dir, config.keep_checkpoints if chief else 1)
-        restore_from = _checkpoint_to_resume(config.model_dir, chief)
+        keeper = checkpoints.CheckpointKeeper(checkpoint, checkpoint_dir, config.keep_checkpoints)
+        restore_from = _checkpoint_to_resume(checkpoint_dir)
+        if several_workers:  # before restoring: a restore takes part in collectives
+            _check_workers_agree(strategy, checkpoints.step_of(restore_from))
         if restore_from:
             run_directory.check_resumable(config.model_dir, model_name, model,
                                           {**dataclasses.asdict(config), "steps_per_epoch": steps_per_epoch})
@@ -135,7 +139,7 @@ def train(
     history: List[dict] = []
 
     def fit(first_epoch: int, skip: int, last_epoch: int, steps: int) -> None:
-        if multi_worker:
+        if several_workers:
             history.extend(multi_worker.fit_multi_worker(
                 model, strategy, make_train_data(first_epoch, skip), config.batch_size,
                 first_epoch, last_epoch, steps, all_callbacks,
@@ -169,16 +173,15 @@ def train(
     return TrainResult(model, history, start_step, callbacks_lib.current_step(model))
 
 
-def _checkpoint_to_resume(model_dir: str, chief: bool) -> Optional[str]:
-    """The newest checkpoint of the run that reads back completely (None for a new run).
+def _checkpoint_to_resume(directory: str) -> Optional[str]:
+    """The newest checkpoint in `directory` that reads back completely (None for a new run).
 
-    Newer checkpoints that do not read back are named with the reason and, by the chief, moved to
-    checkpoints/unreadable/, so the numbers training writes again never mix with their files.
+    Newer checkpoints that do not read back are named with the reason and moved to
+    `directory`/unreadable/, so the numbers training writes again never mix with their files.
 
     Raises:
       checkpoints.CheckpointError: the run has checkpoints and none reads back (nothing is moved).
     """
-    directory = os.path.join(model_dir, run_directory.CHECKPOINT_DIR)
     restore_from, skipped = checkpoints.newest_restorable(directory)
     if restore_from is None and skipped:
         raise checkpoints.CheckpointError(
@@ -187,9 +190,24 @@ def _checkpoint_to_resume(model_dir: str, chief: bool) -> Optional[str]:
             f"over. Move {directory} away to train from scratch, or pass another --model_dir."
         )
     for prefix, reason in skipped:
-        moved = f"; moved to {checkpoints.set_aside(prefix)}" if chief else ""
-        print(f"Skipping {prefix}: it does not read back ({reason}){moved}.", flush=True)
+        print(f"Skipping {prefix}: it does not read back ({reason}); moved to {checkpoints.set_aside(prefix)}.",
+              flush=True)
     return restore_from
+
+
+def _check_workers_agree(strategy: tf.distribute.Strategy, step: int) -> None:
+    """Every worker is about to restore the same step, or each stops with the steps found (instead of
+    collectives that wait for a peer at another step)."""
+    steps = strategy.gather(strategy.run(lambda: tf.constant([step], tf.int64)), axis=0)
+    steps = [int(s) for s in keras.ops.convert_to_numpy(steps)]
+    if len(set(steps)) > 1:
+        found = ", ".join(f"worker {i}: step {s}" for i, s in enumerate(steps))
+        raise run_directory.RunError(
+            f"The workers would resume from different steps ({found}): each resumes from its own checkpoints "
+            f"(worker 0 in MODEL_DIR/{run_directory.CHECKPOINT_DIR}, worker i in MODEL_DIR/{run_directory.WORKERS_DIR}/"
+            f"worker-i). Give every worker the checkpoints of the same step (copy worker 0's), or start a new "
+            f"--model_dir."
+        )
 
 
 def _epoch_rows(keras_history: dict, first_epoch: int, validate_every_epochs: int) -> List[dict]:
