@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from typing import Dict, Mapping, Optional
@@ -192,5 +193,13 @@ def open_backend(export_dir: Optional[str] = None, serving_url: Optional[str] = 
 
 
 def _first_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    """The user's part of a TensorFlow error: an assertion's own message (and the value it got), else
+    the first line that is not TensorFlow's preamble."""
+    text = str(text)
+    assertion = re.search(r"assertion failed: \[(.*?)\]", text)
+    if assertion:
+        got = re.search(r"\[x \([^)]*\) = \] \[([^\]]*)\]", text)
+        return assertion.group(1) + (f" [{got.group(1)}]" if got else "")
+    lines = [line.strip() for line in text.strip().splitlines()
+             if line.strip() and not line.strip().startswith(("Graph execution error", "Detected at node"))]
     return lines[0] if lines else ""

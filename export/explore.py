@@ -226,7 +226,7 @@ class Explorer:
         present = [n for n, v in zip(self.switcher.label_names, session.labels) if v > 0.5]
         parts = [f"labels y: {', '.join(present) or 'none'}"]
         for attribute, value in sorted(session.values.items()):
-            shown = ", ".join(f"{v:.2f}" for v in np.atleast_1d(value))
+            shown = ", ".join(f"{v:.3f}" for v in np.atleast_1d(value))
             parts.append(f"{self.switcher.label_names[attribute]} = ({shown})")
         return "; ".join(parts)
 

@@ -123,8 +123,8 @@ def photo_to_inputs(photo: np.ndarray, input_shape: Sequence[int], align: bool =
         result = face_alignment.align(rgb, eyes=eyes, min_face=min_face)
         aligned = result.aligned
         where = "eyes placed by hand" if result.face is None else f"face at {result.face[:2]}, {result.face[2]} px"
-        note = (f"aligned ({where}; eyes {tuple(np.round(result.eyes, 1).ravel())} -> CelebA's "
-                f"{tuple(face_alignment.CELEBA_EYES.ravel())}), training crop, {height}x{width}")
+        note = (f"aligned ({where}; eyes {_points(result.eyes)} -> CelebA's {_points(face_alignment.CELEBA_EYES)}), "
+                f"training crop, {height}x{width}")
         crop = face_alignment.training_crop(aligned, (height, width))
     elif rgb.shape[:2] == (face_alignment.ALIGNED_HEIGHT, face_alignment.ALIGNED_WIDTH):
         aligned = rgb
@@ -134,6 +134,10 @@ def photo_to_inputs(photo: np.ndarray, input_shape: Sequence[int], align: bool =
         crop = _resize(rgb, height, width).astype(np.float32) / 255.0
         note = f"taken as an aligned crop: resized {rgb.shape[1]}x{rgb.shape[0]} -> {width}x{height}"
     return PreparedPhoto(np.clip(_channels(crop, channels), 0.0, 1.0).astype(np.float32), aligned, note)
+
+
+def _points(points: np.ndarray) -> str:
+    return " ".join(f"({x:.1f}, {y:.1f})" for x, y in np.asarray(points, np.float64))
 
 
 def read_image(path: str) -> np.ndarray:
