@@ -377,6 +377,7 @@ def test_browser_click_on_a_plane_switches_the_image(monkeypatch):
                 view = explorer.views[attribute]
                 plane = page.locator(f"#plane_{attribute} img")
                 plane.wait_for(timeout=30000)
+                plane.scroll_into_view_if_needed()
                 box = plane.bounding_box()
                 natural = page.evaluate("(img) => [img.naturalWidth, img.naturalHeight]", plane.element_handle())
                 scale = min(box["width"] / natural[0], box["height"] / natural[1], 1.0)
