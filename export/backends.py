@@ -1,0 +1,205 @@
+"""Where an export's signatures run: a local SavedModel, or TF Serving's REST `:predict`.
+
+The explorer and `apply` speak to an export only through `Backend`: its metadata (the export's
+`csvae_metadata.json`, README "Serving") and `call(signature, **inputs)` with numpy arrays in and
+numpy arrays out, named as the signature names them. Nothing here imports `csvae_tf`: the
+SavedModel is loaded with `tf.saved_model.load`, the server is reached over HTTP.
+
+    SavedModelBackend("exports/digits/1")
+    RestBackend("http://localhost:8501/v1/models/digits", metadata="exports/digits/1")
+
+A REST backend sends the README's columnar request body,
+`{"signature_name": ..., "inputs": {name: nested list}}` (a `*_bytes` input as `{"b64": ...}`),
+and reads `{"outputs": value}` (one output) or `{"outputs": {name: value}}`. TF Serving's own
+`/metadata` endpoint describes tensors, not label names or W priors, so the REST backend reads the
+export's metadata file (the export folder or `assets/csvae_metadata.json` copied from it).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from typing import Dict, Mapping, Optional
+
+import numpy as np
+
+METADATA_FILE = "csvae_metadata.json"  # export/saved_model.py writes it into assets/
+
+
+class BackendError(RuntimeError):
+    """A signature call or the metadata failed; the message (one line) says why and what to do."""
+
+
+def read_metadata_file(path: str) -> dict:
+    """The metadata of an export folder, or of a csvae_metadata.json file itself."""
+    candidates = [path] if path.endswith(".json") else [os.path.join(path, "assets", METADATA_FILE)]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            with open(candidate) as f:
+                return json.load(f)
+    raise BackendError(
+        f"No export metadata at {candidates[0]}: pass an export folder (EXPORT/<version>, holding "
+        f"assets/{METADATA_FILE}) or that JSON file; `python -m export.saved_model` writes both.")
+
+
+class Backend:
+    """An export's signatures. Subclasses implement `_call`.
+
+    Attributes:
+      metadata: the export's metadata dict (model, input_shape, num_labels, label_names, dim_w and
+        the W priors for CSVAE, switching for the baselines, signatures: {name: {"inputs": {...}}}).
+      description: where the signatures run, for messages and the page title.
+    """
+
+    metadata: dict
+    description: str
+
+    def signature_inputs(self, signature: str) -> Dict[str, list]:
+        """{input name: [shape, dtype]} of `signature`, from the metadata."""
+        specs = self.metadata.get("signatures", {})
+        if signature not in specs:
+            raise BackendError(
+                f"The {self.metadata.get('model', '?')} export has no {signature!r} signature "
+                f"(it has {', '.join(sorted(specs))}).")
+        return specs[signature]["inputs"]
+
+    def has_signature(self, signature: str) -> bool:
+        return signature in self.metadata.get("signatures", {})
+
+    def call(self, signature: str, **inputs) -> Dict[str, np.ndarray]:
+        """Run `signature` on a batch: numpy inputs by name -> numpy outputs by name."""
+        expected = self.signature_inputs(signature)
+        if set(inputs) != set(expected):
+            raise BackendError(f"{signature} takes inputs {sorted(expected)}, got {sorted(inputs)}.")
+        arrays = {}
+        for name, value in inputs.items():
+            dtype = expected[name][1]
+            arrays[name] = np.asarray(value, dtype=object if dtype == "string" else dtype)
+        return self._call(signature, arrays)
+
+    def _call(self, signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class SavedModelBackend(Backend):
+    """An export loaded in this process with `tf.saved_model.load` (no Keras, no csvae_tf)."""
+
+    def __init__(self, export_dir: str):
+        import tensorflow as tf  # noqa: PLC0415 - a REST client needs no TensorFlow
+
+        if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+            versions = sorted((n for n in os.listdir(export_dir) if n.isdigit()), key=int) \
+                if os.path.isdir(export_dir) else []
+            hint = f" It holds versions {', '.join(versions)}: pass {os.path.join(export_dir, versions[-1])}." \
+                if versions else " Export a run with `python -m export.saved_model` first."
+            raise BackendError(f"{export_dir} is not a SavedModel (no saved_model.pb).{hint}")
+        self._tf = tf
+        self._loaded = tf.saved_model.load(export_dir)
+        self.metadata = json.loads(self._loaded.metadata_json.numpy().decode())
+        self.description = f"SavedModel {export_dir}"
+
+    def _call(self, signature, inputs):
+        tf = self._tf
+        function = self._loaded.signatures[signature]
+        specs = function.structured_input_signature[1]
+        tensors = {name: tf.constant(value, dtype=specs[name].dtype) for name, value in inputs.items()}
+        try:
+            outputs = function(**tensors)
+        except tf.errors.InvalidArgumentError as error:
+            raise BackendError(f"{signature}: {_first_line(error.message)}") from None
+        return {name: value.numpy() for name, value in outputs.items()}
+
+
+class RestBackend(Backend):
+    """TF Serving's REST API: POST {model_url}:predict with the README's columnar body.
+
+    Args:
+      model_url: http://HOST:8501/v1/models/NAME (optionally .../versions/N).
+      metadata: the export folder or its csvae_metadata.json (the server does not serve it).
+      timeout: seconds per request.
+    """
+
+    def __init__(self, model_url: str, metadata: str, timeout: float = 30.0):
+        model_url = model_url.rstrip("/")
+        if not model_url.startswith(("http://", "https://")) or "/v1/models/" not in model_url:
+            raise BackendError(
+                f"--serving_url={model_url!r}: expected TF Serving's model URL, "
+                f"http://HOST:8501/v1/models/NAME (or .../versions/N).")
+        if model_url.endswith(":predict"):
+            model_url = model_url[: -len(":predict")]
+        self.model_url = model_url
+        self.metadata = read_metadata_file(metadata)
+        self.timeout = timeout
+        self.description = f"TF Serving {model_url}"
+
+    def request_body(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict:
+        """The columnar :predict body (README, "Serving"); *_bytes inputs travel as {"b64": ...}."""
+        body = {}
+        for name, value in inputs.items():
+            if name.endswith("_bytes"):
+                body[name] = [{"b64": base64.b64encode(bytes(item)).decode("ascii")} for item in value]
+            else:
+                body[name] = value.tolist()
+        return {"signature_name": signature, "inputs": body}
+
+    def _call(self, signature, inputs):
+        data = json.dumps(self.request_body(signature, inputs)).encode()
+        request = urllib.request.Request(
+            self.model_url + ":predict", data=data, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            try:
+                reason = json.loads(error.read()).get("error", "")
+            except ValueError:
+                reason = ""
+            raise BackendError(
+                f"{signature}: TF Serving answered HTTP {error.code} {_first_line(reason) or error.reason}") from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise BackendError(
+                f"Cannot reach TF Serving at {self.model_url} ({reason}); is the server running and the "
+                f"model loaded (GET {self.model_url})?") from None
+        if "error" in answer:
+            raise BackendError(f"{signature}: {_first_line(answer['error'])}")
+        outputs = answer.get("outputs")
+        names = list(self.metadata["signatures"][signature]["outputs"])
+        if not isinstance(outputs, dict):
+            outputs = {names[0]: outputs}  # TF Serving drops the name of a lone output
+        return {name: np.asarray(outputs[name], np.float32) for name in names}
+
+
+def open_backend(export_dir: Optional[str] = None, serving_url: Optional[str] = None,
+                 metadata: Optional[str] = None) -> Backend:
+    """A SavedModelBackend for `export_dir`, or a RestBackend for `serving_url`.
+
+    With `serving_url`, the metadata comes from `metadata`, else from `export_dir`.
+    """
+    if serving_url:
+        source = metadata or export_dir
+        if not source:
+            raise BackendError(
+                "--serving_url needs the export's metadata: pass --metadata=EXPORT/<version> (or its "
+                f"assets/{METADATA_FILE}).")
+        return RestBackend(serving_url, source)
+    if not export_dir:
+        raise BackendError("Pass --export_dir=EXPORT/<version> (a SavedModel) or --serving_url (TF Serving REST).")
+    return SavedModelBackend(export_dir)
+
+
+def _first_line(text: str) -> str:
+    """The user's part of a TensorFlow error: an assertion's own message (and the value it got), else
+    the first line that is not TensorFlow's preamble."""
+    text = str(text)
+    assertion = re.search(r"assertion failed: \[(.*?)\]", text)
+    if assertion:
+        got = re.search(r"\[x \([^)]*\) = \] \[([^\]]*)\]", text)
+        return assertion.group(1) + (f" [{got.group(1)}]" if got else "")
+    lines = [line.strip() for line in text.strip().splitlines()
+             if line.strip() and not line.strip().startswith(("Graph execution error", "Detected at node"))]
+    return lines[0] if lines else ""

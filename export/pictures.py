@@ -1,0 +1,171 @@
+"""An export's inputs as pictures, and pictures (photos, files) as an export's inputs.
+
+Exports take float32 [*input_shape] in [0, 1] (README, "Serving"). Three input shapes occur:
+
+  [H, W, C]   images (CelebA 64x64x3, TFD 48x48x1): shown as they are;
+  [n], n = s*s  a flattened square greyscale image (the digits' [64] = 8x8): shown as s x s;
+  [n], other  a vector (the swiss roll's [3]): shown as a bar chart of its values.
+
+A photo becomes an image export's input through `photo_to_inputs`: the face aligned into CelebA's
+frame and cropped as in training (`export.face_alignment`), or, with align=False, an image that is
+already aligned (CelebA's 218x178 frames get the training crop; anything else is only resized).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from export import face_alignment
+
+DISPLAY_SIZE = 160  # px: small inputs are enlarged (nearest neighbour) to at least this
+
+
+class PictureError(ValueError):
+    """The input cannot be shown or made from a picture; the message says what to do."""
+
+
+def picture_shape(input_shape: Sequence[int]) -> Optional[Tuple[int, int, int]]:
+    """(height, width, channels) of an export's inputs seen as images, or None for plain vectors."""
+    shape = list(input_shape)
+    if len(shape) == 3:
+        return tuple(shape)
+    if len(shape) == 1:
+        side = math.isqrt(shape[0])
+        if side * side == shape[0] and side > 1:
+            return (side, side, 1)
+    return None
+
+
+def enlarge(image: np.ndarray, size: int = DISPLAY_SIZE) -> np.ndarray:
+    """uint8 [h, w, 3] -> enlarged by an integer factor (nearest) so its larger side is >= size."""
+    factor = max(1, math.ceil(size / max(image.shape[:2])))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def to_picture(x: np.ndarray, input_shape: Sequence[int], size: int = DISPLAY_SIZE) -> np.ndarray:
+    """One input float [*input_shape] -> uint8 [h, w, 3] for display (vectors: a bar chart)."""
+    x = np.asarray(x, np.float32)
+    shape = picture_shape(input_shape)
+    if shape is None:
+        return _bar_chart(x.reshape(-1), size)
+    image = np.clip(np.round(x.reshape(shape) * 255.0), 0, 255).astype(np.uint8)
+    if shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    return enlarge(image, size)
+
+
+def _bar_chart(values: np.ndarray, size: int) -> np.ndarray:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt  # noqa: PLC0415
+
+    figure, axes = plt.subplots(figsize=(size / 50, size / 50), dpi=50)
+    axes.bar(range(len(values)), values, color="#4c72b0")
+    axes.set_xticks(range(len(values)))
+    axes.axhline(0, color="black", linewidth=0.5)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    from PIL import Image  # noqa: PLC0415
+
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    import cv2  # noqa: PLC0415
+
+    shrinking = image.shape[0] > height or image.shape[1] > width
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def _channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """float [h, w, 3] -> [h, w, channels] (1: ITU-R 601 luma, as PIL's "L")."""
+    if channels == 3:
+        return image
+    return (image @ np.array([0.299, 0.587, 0.114], np.float32))[:, :, None]
+
+
+class PreparedPhoto(NamedTuple):
+    """inputs: float32 [*input_shape] in [0, 1]; aligned: uint8 [218, 178, 3] or None; note: what was done."""
+
+    inputs: np.ndarray
+    aligned: Optional[np.ndarray]
+    note: str
+
+
+def photo_to_inputs(photo: np.ndarray, input_shape: Sequence[int], align: bool = True,
+                    eyes: Optional[Sequence[float]] = None,
+                    min_face: int = face_alignment.DEFAULT_MIN_FACE) -> PreparedPhoto:
+    """A photo (uint8 [h, w, 3], [h, w] or [h, w, 4]) -> an export's input.
+
+    Image exports: aligned into CelebA's frame and cropped as in training (align=True), or, when
+    align=False, given the training crop if the image is a 218x178 CelebA frame and resized as it
+    is otherwise. Square-vector exports (digits): greyscale, resized, flattened (no alignment: the
+    digits have no face). Raises PictureError / face_alignment.AlignmentError with what to do.
+    """
+    shape = picture_shape(input_shape)
+    if shape is None:
+        raise PictureError(f"This export's inputs are vectors of {list(input_shape)} values, not pictures: "
+                           f"pass them as arrays (an .npz with `inputs`).")
+    height, width, channels = shape
+    rgb = face_alignment.as_rgb(photo)
+    if len(input_shape) == 1:
+        image = _resize(rgb, height, width).astype(np.float32) / 255.0
+        return PreparedPhoto(_channels(image, 1).reshape(input_shape), None, f"resized to {height}x{width} greyscale")
+    aligned = None
+    if align:
+        result = face_alignment.align(rgb, eyes=eyes, min_face=min_face)
+        aligned = result.aligned
+        where = "eyes placed by hand" if result.face is None else f"face at {result.face[:2]}, {result.face[2]} px"
+        note = (f"aligned ({where}; eyes {_points(result.eyes)} -> CelebA's {_points(face_alignment.CELEBA_EYES)}), "
+                f"training crop, {height}x{width}")
+        crop = face_alignment.training_crop(aligned, (height, width))
+    elif rgb.shape[:2] == (face_alignment.ALIGNED_HEIGHT, face_alignment.ALIGNED_WIDTH):
+        aligned = rgb
+        crop = face_alignment.training_crop(rgb, (height, width))
+        note = f"CelebA-aligned 218x178 frame: training crop, {height}x{width}"
+    else:
+        crop = _resize(rgb, height, width).astype(np.float32) / 255.0
+        note = f"taken as an aligned crop: resized {rgb.shape[1]}x{rgb.shape[0]} -> {width}x{height}"
+    return PreparedPhoto(np.clip(_channels(crop, channels), 0.0, 1.0).astype(np.float32), aligned, note)
+
+
+def _points(points: np.ndarray) -> str:
+    return " ".join(f"({x:.1f}, {y:.1f})" for x, y in np.asarray(points, np.float64))
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file (PNG, JPEG, ...) -> uint8 [h, w, 3] RGB."""
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except FileNotFoundError:
+        raise PictureError(f"No image at {path}.") from None
+    except UnidentifiedImageError:
+        raise PictureError(f"{path} is not an image PIL can read (PNG, JPEG, ...).") from None
+
+
+def write_image(path: str, image: np.ndarray) -> None:
+    from PIL import Image  # noqa: PLC0415
+
+    Image.fromarray(np.asarray(image, np.uint8)).save(path)
+
+
+def side_by_side(images: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
+    """uint8 [h_i, w_i, 3] images -> one row, top-aligned on a white background."""
+    height = max(image.shape[0] for image in images)
+    width = sum(image.shape[1] for image in images) + gap * (len(images) - 1)
+    row = np.full([height, width, 3], 255, np.uint8)
+    x = 0
+    for image in images:
+        row[: image.shape[0], x : x + image.shape[1]] = image
+        x += image.shape[1] + gap
+    return row

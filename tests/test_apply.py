@@ -1,0 +1,163 @@
+"""Your own photo: face and eye detection, the warp to CelebA's eye template, the training crop, and
+`python -m export.apply` on every family with a switch. The photo is scikit-image's `astronaut`
+(Eileen Collins, one frontal face), which ships inside the package."""
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+from skimage import data as skimage_data
+
+import tiny_exports
+from csvae_tf.data import celeba
+from export import apply, backends, face_alignment, pictures
+from export.switcher import Switcher, SwitchError
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The eye centres (x, y) of the astronaut photo, read by hand off a 5x enlargement of the face.
+ASTRONAUT_EYES = np.array([[202.0, 101.0], [247.0, 103.0]])
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage_data.astronaut()  # uint8 [512, 512, 3]
+
+
+def _eyes_in_frame(aligned):
+    gray = cv2.equalizeHist(cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY))
+    faces = face_alignment.detect_faces(gray)
+    assert len(faces) == 1, faces
+    return face_alignment.detect_eyes(gray, faces[0])
+
+
+def test_eyes_are_found_and_land_on_celeba_template(astronaut):
+    result = face_alignment.align(astronaut)
+    assert np.abs(result.eyes - ASTRONAUT_EYES).max() <= 3.0, result.eyes  # the detector finds the real eyes
+    # the warp sends the detected eyes exactly onto the template ...
+    mapped = np.c_[result.eyes, np.ones(2)] @ result.matrix.T
+    np.testing.assert_allclose(mapped, face_alignment.CELEBA_EYES, atol=1e-9)
+    # ... and, detected again in the aligned frame, the eyes are within a few pixels of it
+    assert result.aligned.shape == (218, 178, 3) and result.aligned.dtype == np.uint8
+    again = _eyes_in_frame(result.aligned)
+    assert np.abs(again - face_alignment.CELEBA_EYES).max() <= 3.0, again
+
+
+def test_alignment_is_a_similarity_that_undoes_rotation_and_scale(astronaut):
+    """Rotate the photo by 20 degrees and enlarge it 3x: the aligned frame hardly changes."""
+    reference = face_alignment.align(astronaut)
+    centre = tuple(ASTRONAUT_EYES.mean(0))
+    rotation = cv2.getRotationMatrix2D(centre, 20.0, 3.0)
+    rotation[:, 2] += [512.0, 512.0]
+    rotated = cv2.warpAffine(astronaut, rotation, (1536, 1536), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    eyes = np.c_[reference.eyes, np.ones(2)] @ rotation.T  # where the same eyes now are
+    by_hand = face_alignment.align(rotated, eyes=eyes.ravel())
+    difference = np.abs(by_hand.aligned.astype(int) - reference.aligned.astype(int))[40:188, 15:163]
+    assert difference.mean() < 6, difference.mean()  # resampling only; a wrong warp differs by ~50
+    # the 3x larger photo is reduced before the warp and still lands on the template
+    np.testing.assert_allclose(np.c_[eyes, np.ones(2)] @ by_hand.matrix.T, face_alignment.CELEBA_EYES, atol=1e-9)
+
+
+def test_training_crop_is_celebas_preprocessing(astronaut):
+    aligned = face_alignment.align(astronaut).aligned
+    crop = face_alignment.training_crop(aligned)
+    np.testing.assert_array_equal(crop, celeba.preprocess(tf.constant(aligned)).numpy())
+    assert crop.shape == (64, 64, 3)
+    assert face_alignment.training_crop(aligned, (16, 16)).shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda a: np.full((300, 300, 3), 120, np.uint8), r"^No face found.*--no_align"),
+        (lambda a: np.concatenate([a, a], axis=1), r"^2 faces found at .*crop the photo"),
+        (lambda a: cv2.resize(a, (200, 200), interpolation=cv2.INTER_AREA), r"^The face is too small: \d+ px wide"),
+    ],
+    ids=["no_face", "two_faces", "too_small"],
+)
+def test_photos_that_cannot_be_aligned_say_why(astronaut, make, message):
+    with pytest.raises(face_alignment.AlignmentError, match=message):
+        face_alignment.align(make(astronaut))
+
+
+def test_a_covered_eye_is_reported(astronaut):
+    covered = astronaut.copy()
+    covered[88:114, 188:216] = astronaut[125:135, 195:205].reshape(-1, 3).mean(0)  # skin over the left eye
+    with pytest.raises(face_alignment.AlignmentError, match="not both eyes.*--eyes=x1,y1,x2,y2"):
+        face_alignment.align(covered)
+
+
+def test_photo_to_inputs_without_alignment():
+    frame = np.random.default_rng(0).integers(0, 256, (218, 178, 3), dtype=np.uint8)
+    prepared = pictures.photo_to_inputs(frame, [64, 64, 3], align=False)  # a CelebA frame: the training crop
+    np.testing.assert_array_equal(prepared.inputs, celeba.preprocess(tf.constant(frame)).numpy())
+    crop = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    prepared = pictures.photo_to_inputs(crop, [16, 16, 1], align=False)  # anything else: resized
+    expected = cv2.resize(crop, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    np.testing.assert_allclose(prepared.inputs[..., 0], expected @ [0.299, 0.587, 0.114], atol=1e-6)
+    with pytest.raises(pictures.PictureError, match=r"vectors of \[3\] values"):
+        pictures.photo_to_inputs(crop, [3])
+
+
+@pytest.mark.parametrize("key", ["csvae_image", "condvae_info_image", "condvae_square"])
+def test_apply_switches_the_aligned_photo(astronaut, key):
+    switcher = Switcher(backends.SavedModelBackend(tiny_exports.export_path(key)))
+    value = dict(point=[3.0, 3.0]) if switcher.kind == "subspace" else dict(strength=[2.0])
+    row, prepared, switched = apply.apply_to_photo(switcher, astronaut, ["Eyeglasses"], labels=["Smiling"], **value)
+    shape = switcher.input_shape
+    x = prepared.inputs[None]
+    y = np.array([[0.0, 1.0]], np.float32)
+    np.testing.assert_allclose(switched, switcher.switch_one(x, y, 0, list(value.values())[0])[0], atol=1e-6)
+    pieces = [pictures.to_picture(v, shape) for v in (prepared.inputs, switcher.reconstruct(x, y)[0], switched)]
+    np.testing.assert_array_equal(row, pictures.side_by_side(pieces))
+    if len(shape) == 3:  # a face export gets the aligned photo's training crop
+        np.testing.assert_allclose(prepared.inputs, face_alignment.training_crop(prepared.aligned, shape[:2]), atol=1e-6)
+
+
+def test_apply_value_errors():
+    csvae = Switcher(backends.SavedModelBackend(tiny_exports.export_path("csvae_image")))
+    condvae = Switcher(backends.SavedModelBackend(tiny_exports.export_path("condvae_square")))
+    vae = Switcher(backends.SavedModelBackend(tiny_exports.export_path("vae_square")))
+    with pytest.raises(apply.ApplyError, match="pass --point, not --strength|not --strength"):
+        apply.switch_values(csvae, ["Eyeglasses"], None, [1.0])
+    with pytest.raises(apply.ApplyError, match=r"present prior mean is 3,3"):
+        apply.switch_values(csvae, ["Eyeglasses"], None, None)
+    with pytest.raises(apply.ApplyError, match=r"2 attribute\(s\) x dim_w=2 = 4 expected"):
+        apply.switch_values(csvae, ["Eyeglasses", "Smiling"], [1.0, 2.0], None)
+    values = apply.switch_values(csvae, ["Eyeglasses", "Smiling"], [1.0, 2.0, 3.0, 4.0], None)
+    np.testing.assert_array_equal(values[1], [3.0, 4.0])
+    with pytest.raises(apply.ApplyError, match="not --point"):
+        apply.switch_values(condvae, ["Smiling"], [1.0, 2.0], None)
+    assert apply.switch_values(condvae, ["smiling"], None, None) == {1: 1.0}
+    with pytest.raises(SwitchError, match="no switch signature"):
+        apply.apply_to_photo(vae, np.zeros((16, 16, 3), np.uint8), ["Smiling"], strength=[1.0])
+
+
+def test_apply_command_end_to_end(astronaut, tmp_path):
+    """`python -m export.apply` in a fresh process: the row it writes, and one-line errors."""
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(astronaut).save(photo, quality=95)
+    export = tiny_exports.export_path("csvae_image")
+    out, aligned = tmp_path / "out.png", tmp_path / "aligned.png"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO_ROOT}
+    command = [sys.executable, "-m", "export.apply", f"--export_dir={export}", f"--image={photo}",
+               "--attribute=Eyeglasses", "--point=3,3", f"--out={out}", f"--out_aligned={aligned}"]
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "aligned (face at" in completed.stdout and "Wrote" in completed.stdout
+    switcher = Switcher(backends.SavedModelBackend(export))
+    row, _, _ = apply.apply_to_photo(switcher, np.asarray(Image.open(photo).convert("RGB")), ["Eyeglasses"],
+                                     point=[3.0, 3.0])
+    np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")), row)
+    assert np.asarray(Image.open(aligned)).shape == (218, 178, 3)
+    Image.fromarray(np.full((100, 100, 3), 90, np.uint8)).save(tmp_path / "wall.png")
+    failed = subprocess.run(command[:4] + [f"--image={tmp_path / 'wall.png'}", "--attribute=Eyeglasses",
+                                           "--point=3,3", f"--out={tmp_path / 'x.png'}"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert failed.returncode != 0
+    assert failed.stderr.strip().splitlines()[-1].startswith("error: No face found in the photo")
+    assert not (tmp_path / "x.png").exists()

@@ -1,0 +1,437 @@
+"""The explorer: backends (SavedModel and TF Serving REST), the §4.3 switch over signatures, W planes,
+the Gradio page, and a real browser clicking a plane."""
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import urllib.request
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import tiny_exports
+from export import backends, explore, pictures, w_plane
+from export.switcher import Switcher, SwitchError
+from tf_serving_stub import TFServingStub
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SWITCHING = ["csvae_image", "csvae_square", "condvae_square", "condvae_info_image"]
+
+
+def _switcher(key):
+    return Switcher(backends.SavedModelBackend(tiny_exports.export_path(key)))
+
+
+def _inputs(key, n=3):
+    shape = json.loads(tf.saved_model.load(tiny_exports.export_path(key)).metadata_json.numpy().decode())["input_shape"]
+    return tiny_exports.examples(shape, n=n)
+
+
+# ---------------------------------------------------------------------------- the switch
+def test_csvae_switch_is_the_signatures():
+    """Reconstruction = switch_attribute at encode's w_mean; one attribute = switch_one_attribute;
+    two = switch_attribute with both points and the others at the origin (Fig. 5)."""
+    switcher = _switcher("csvae_image")
+    sig = tf.saved_model.load(tiny_exports.export_path("csvae_image")).signatures
+    x, y = _inputs("csvae_image")
+    w_mean = sig["encode"](inputs=x, labels=y)["w_mean"]
+    np.testing.assert_allclose(switcher.reconstruct(x, y), sig["switch_attribute"](inputs=x, w=w_mean)["outputs"],
+                               atol=1e-6)
+    # the labels matter: q(w|x, y) is conditioned on them
+    assert not np.allclose(switcher.w_means(x, y), switcher.w_means(x, 1 - y))
+    point = np.array([2.0, -1.0], np.float32)
+    one = sig["switch_one_attribute"](inputs=x, attribute=np.ones(3, np.int32), point=np.tile(point, [3, 1]))
+    np.testing.assert_allclose(switcher.switch_one(x, y, 1, point), one["outputs"], atol=1e-6)
+    np.testing.assert_allclose(switcher.switch_many(x, y, {1: point}), one["outputs"], atol=1e-6)
+    w = np.zeros([3, 2, 2], np.float32)
+    w[:, 0], w[:, 1] = [3.0, 3.0], point
+    both = switcher.switch_many(x, y, {0: [3.0, 3.0], 1: point})
+    np.testing.assert_allclose(both, sig["switch_attribute"](inputs=x, w=w)["outputs"], atol=1e-6)
+    assert not np.allclose(both, one["outputs"], atol=1e-4)
+    with pytest.raises(SwitchError, match="dim_w=2 coordinates, got 3"):
+        switcher.switch_one(x, y, 0, [1.0, 2.0, 3.0])
+    with pytest.raises(SwitchError, match="Unknown attribute 'Glasses'.*Eyeglasses, Smiling"):
+        switcher.attribute_index("Glasses")
+    assert switcher.attribute_index("smiling") == 1
+
+
+@pytest.mark.parametrize("key", ["condvae_square", "condvae_info_image"])
+def test_conditional_switch_is_the_signatures(key):
+    """Reconstruction = G(x, y, y); one attribute = switch_one_attribute(strength); several =
+    target_labels = sum_i p_i one_hot(i)."""
+    switcher = _switcher(key)
+    sig = tf.saved_model.load(tiny_exports.export_path(key)).signatures
+    x, y = _inputs(key)
+    labels = {"labels": y} if key == "condvae_square" else {}
+    np.testing.assert_allclose(
+        switcher.reconstruct(x, y), sig["switch_attribute"](inputs=x, target_labels=y, **labels)["outputs"], atol=1e-6)
+    one = sig["switch_one_attribute"](inputs=x, attribute=np.zeros(3, np.int32), strength=np.full(3, 2.5, np.float32),
+                                      **labels)["outputs"]
+    np.testing.assert_allclose(switcher.switch_one(x, y, 0, 2.5), one, atol=1e-6)
+    target = np.tile([[2.5, 1.5]], [3, 1]).astype(np.float32)
+    np.testing.assert_allclose(switcher.switch_many(x, y, {0: 2.5, 1: 1.5}),
+                               sig["switch_attribute"](inputs=x, target_labels=target, **labels)["outputs"], atol=1e-6)
+    with pytest.raises(SwitchError, match="one strength p"):
+        switcher.switch_one(x, y, 0, [1.0, 1.0])
+
+
+def test_vae_export_reconstructs_and_refuses_to_switch():
+    switcher = _switcher("vae_square")
+    sig = tf.saved_model.load(tiny_exports.export_path("vae_square")).signatures
+    x, y = _inputs("vae_square")
+    z = sig["encode"](inputs=x)["z_mean"]
+    np.testing.assert_allclose(switcher.reconstruct(x, y), sig["decode"](z=z)["outputs"], atol=1e-6)
+    assert not switcher.can_switch
+    with pytest.raises(SwitchError, match="cannot switch attributes.*latent arithmetic"):
+        switcher.switch_one(x, y, 0, 1.0)
+
+
+# ---------------------------------------------------------------------------- REST backend
+@pytest.mark.parametrize("key", SWITCHING + ["vae_square"])
+def test_rest_backend_answers_as_the_savedmodel(key):
+    """The same switch through TF Serving's REST :predict (a stub serving the SavedModel) and in process."""
+    path = tiny_exports.export_path(key)
+    local = Switcher(backends.SavedModelBackend(path))
+    x, y = _inputs(key)
+    with TFServingStub({"faces": tf.saved_model.load(path)}) as stub:
+        remote = Switcher(backends.RestBackend(stub.url("faces") + "/versions/1", metadata=path))
+        assert remote.backend.metadata == local.backend.metadata
+        np.testing.assert_allclose(remote.reconstruct(x, y), local.reconstruct(x, y), atol=1e-5)
+        if local.can_switch:
+            value = [1.0, -2.0] if local.kind == "subspace" else 2.0
+            np.testing.assert_allclose(remote.switch_one(x, y, 1, value), local.switch_one(x, y, 1, value), atol=1e-5)
+            np.testing.assert_allclose(remote.switch_many(x, y, {0: value, 1: value}),
+                                       local.switch_many(x, y, {0: value, 1: value}), atol=1e-5)
+        # what went over the wire: the README's columnar body, named signature, a list per input
+        assert stub.requests and all(set(body) == {"signature_name", "inputs"} for body in stub.requests)
+        assert {body["signature_name"] for body in stub.requests} <= set(local.backend.metadata["signatures"])
+
+
+def _readme_serving_json():
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    serving = readme[readme.index("## Serving"):]
+    serving = serving[: serving.index("\n## ", 1)]
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", serving, re.S)]
+
+
+def _structure(value):
+    if isinstance(value, dict):
+        return {k: _structure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_structure(v) for v in value]
+    return None
+
+
+def test_stub_answers_the_readme_request_bodies():
+    """The REST bodies README "Serving" documents, POSTed to the stub, get the documented answers' shape,
+    with the values the SavedModel gives; so the stub speaks the documented protocol."""
+    path = tiny_exports.export_path("csvae_roll")
+    loaded = tf.saved_model.load(path)
+    blocks = _readme_serving_json()
+    requests = [b for b in blocks if "instances" in b or "inputs" in b]
+    responses = [b for b in blocks if "predictions" in b or "outputs" in b]
+    assert len(requests) == len(responses) >= 5
+    with TFServingStub({"swiss_roll": loaded}) as stub:
+        for request, documented in zip(requests, responses):
+            answer = _post(stub.url("swiss_roll") + ":predict", request)
+            assert _structure(answer) == _structure(documented), json.dumps(request)
+        # values: the columnar switch_attribute body against the signature itself
+        body = next(b for b in requests if "inputs" in b and "signature_name" not in b)
+        expected = loaded.signatures["serving_default"](
+            inputs=np.array(body["inputs"]["inputs"], np.float32), w=np.array(body["inputs"]["w"], np.float32))
+        np.testing.assert_allclose(_post(stub.url("swiss_roll") + ":predict", body)["outputs"],
+                                   expected["outputs"].numpy(), atol=1e-5)
+        # the README's base64 body for an image model (its shape, written out here in full)
+    image_path = tiny_exports.export_path("csvae_image")
+    image_loaded = tf.saved_model.load(image_path)
+    pixels = (np.random.default_rng(0).uniform(size=(16, 16, 3)) * 255).astype(np.uint8)
+    png = tf.io.encode_png(pixels).numpy()
+    body = {"signature_name": "switch_attribute_bytes",
+            "instances": [{"image_bytes": {"b64": base64.b64encode(png).decode()}, "w": [[3.0, 3.0], [0.0, 0.0]]}]}
+    with TFServingStub({"faces": image_loaded}) as stub:
+        answer = _post(stub.url("faces") + ":predict", body)
+        bad = _post(stub.url("faces") + ":predict", {"signature_name": "nope", "inputs": {}}, expect=400)
+    expected = image_loaded.signatures["switch_attribute_bytes"](
+        image_bytes=tf.constant([png]), w=tf.constant([[[3.0, 3.0], [0.0, 0.0]]]))["outputs"]
+    np.testing.assert_allclose(answer["predictions"], expected.numpy(), atol=1e-5)
+    assert "not found in signature def" in bad["error"]
+
+
+def _post(url, body, expect=200):
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == expect
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        assert error.code == expect, error.read()
+        return json.loads(error.read())
+
+
+def test_rest_backend_errors_say_what_to_do(tmp_path):
+    path = tiny_exports.export_path("csvae_image")
+    x, y = _inputs("csvae_image")
+    with TFServingStub({"faces": tf.saved_model.load(path)}) as stub:
+        remote = Switcher(backends.RestBackend(stub.url("faces"), metadata=os.path.join(path, "assets",
+                                                                                          "csvae_metadata.json")))
+        with pytest.raises(backends.BackendError, match=r"HTTP 400 .*images must be 16x16"):
+            remote.reconstruct(np.zeros([1, 8, 8, 3], np.float32))
+        url = stub.url("faces")
+    with pytest.raises(backends.BackendError, match="Cannot reach TF Serving.*is the server running"):
+        backends.RestBackend(url, metadata=path).call("encode", inputs=x, labels=y)
+    with pytest.raises(backends.BackendError, match="expected TF Serving's model URL"):
+        backends.RestBackend("localhost:8501/faces", metadata=path)
+    with pytest.raises(backends.BackendError, match="No export metadata"):
+        backends.RestBackend(url, metadata=str(tmp_path))
+    with pytest.raises(backends.BackendError, match="needs the export's metadata"):
+        backends.open_backend(serving_url=url)
+    with pytest.raises(backends.BackendError, match="holds versions 1: pass"):
+        backends.SavedModelBackend(os.path.dirname(path))
+
+
+# ---------------------------------------------------------------------------- W planes
+def test_plane_pixels_and_points_map_one_to_one():
+    """A point drawn at a pixel maps back to itself, and the chosen point's red star is drawn there."""
+    prior = {"present_loc": np.array([3.0, 3.0]), "present_scale": np.ones(2),
+             "absent_loc": np.zeros(2), "absent_scale": np.full(2, 0.1)}
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(50, 2)) + [1.0, 1.0]
+    view = w_plane.PlaneView("W_0", w_plane.make_plane(2, prior["present_loc"]), prior, reference,
+                             rng.uniform(size=50) > 0.5)
+    point = np.array([2.2, -0.7])
+    pixel = view.coords_to_pixel(point)
+    np.testing.assert_allclose(view.pixel_to_w(*pixel), point, atol=1e-9)
+    assert view.contains(*pixel) and not view.contains(2, 2)
+    image = view.render(chosen=point).astype(int)
+    x, y = np.round(pixel).astype(int)
+    red = image[y - 1 : y + 2, x - 1 : x + 2]
+    assert ((red[..., 0] > 180) & (red[..., 1] < 60) & (red[..., 2] < 80)).any(), red
+    plain = view.render().astype(int)
+    assert not ((plain[y - 1 : y + 2, x - 1 : x + 2, 0] > 180) & (plain[y - 1 : y + 2, x - 1 : x + 2, 1] < 60)).any()
+    # one unit is as long on both axes (the figure's axes are square, its limits too)
+    x0, x1, y0, y1 = view.limits
+    assert abs((x1 - x0) - (y1 - y0)) < 1e-9
+
+
+def test_plane_of_a_higher_dimensional_w_follows_the_principal_directions():
+    """dim_w = 3: the plane through the present class's mean along its two principal directions (§4.3)."""
+    rng = np.random.default_rng(1)
+    present = rng.normal(size=(200, 3)) * [3.0, 1.0, 0.05] @ np.linalg.qr(rng.normal(size=(3, 3)))[0] + [1, 2, 3]
+    plane = w_plane.make_plane(3, np.zeros(3), present)
+    np.testing.assert_allclose(plane.basis @ plane.basis.T, np.eye(2), atol=1e-9)
+    np.testing.assert_allclose(plane.origin, present.mean(0), atol=1e-9)
+    # the points lie (almost) in the plane: projecting and lifting back changes them by ~ the third std
+    residual = plane.to_w(plane.to_coords(present)) - present
+    assert np.sqrt((residual ** 2).sum(1).mean()) < 0.1
+    assert np.allclose(w_plane.make_plane(2, np.zeros(2)).basis, np.eye(2))
+
+
+# ---------------------------------------------------------------------------- the explorer
+def test_explorer_planes_clicks_and_combination():
+    switcher = _switcher("csvae_image")
+    x, y = tiny_exports.examples([16, 16, 3], n=12)
+    explorer = explore.Explorer(switcher, explore.Examples(x, y, [str(i) for i in range(12)]), num_reference=8)
+    assert "8 examples" in explorer.reference_note
+    # every plane shows the posterior means of the same 8 examples, coloured by that attribute's label
+    chosen = np.sort(np.random.default_rng(0).permutation(12)[:8])
+    means = switcher.w_means(x[chosen], y[chosen])
+    for i, view in enumerate(explorer.views):
+        np.testing.assert_allclose(view.points, means[:, i], atol=1e-5)
+        np.testing.assert_array_equal(view.present, y[chosen, i] > 0.5)
+    session = explorer.example_session(3)
+    np.testing.assert_array_equal(session.labels, y[3])
+    view = explorer.views[0]
+    pixel = view.coords_to_pixel([2.0, 1.0])
+    clicked = explorer.click(session, 0, *pixel)
+    np.testing.assert_allclose(clicked.values[0], [2.0, 1.0], atol=1e-9)
+    assert explorer.click(session, 0, 1, 1) is None  # outside the axes
+    expected = pictures.to_picture(switcher.switch_one(x[3:4], y[3:4], 0, [2.0, 1.0])[0], [16, 16, 3])
+    np.testing.assert_array_equal(explorer.switched(clicked, 0), expected)
+    both = explorer.click(clicked, 1, *explorer.views[1].coords_to_pixel([2.5, 3.5]))
+    combined = switcher.switch_many(x[3:4], y[3:4], {0: [2.0, 1.0], 1: both.values[1]})[0]
+    np.testing.assert_array_equal(explorer.combined(both), pictures.to_picture(combined, [16, 16, 3]))
+    np.testing.assert_allclose(both.values[1], [2.5, 3.5], atol=1e-9)
+    assert explorer.combined(session) is None and explorer.switched(session, 1) is None
+
+
+def test_explorer_without_labels_shows_the_prior_and_baselines_use_strengths():
+    switcher = _switcher("csvae_square")
+    x, _ = tiny_exports.examples([16], n=6)
+    explorer = explore.Explorer(switcher, explore.Examples(x, None, list("abcdef")))
+    assert "prior's two components" in explorer.reference_note
+    view = explorer.views[1]
+    prior = switcher.prior()
+    present = view.points[view.present]
+    assert np.linalg.norm(present.mean(0) - prior["present_loc"]) < 0.3  # 300 draws around the present mean
+    baseline = explore.Explorer(_switcher("condvae_square"))
+    assert baseline.views == []
+    session = baseline.set_strength(baseline.session(x[0], [1.0, 0.0]), 1, 2.0)
+    np.testing.assert_array_equal(
+        baseline.switched(session, 1),
+        pictures.to_picture(baseline.switcher.switch_one(x[:1], [[1.0, 0.0]], 1, 2.0)[0], [16]))
+    assert 1 not in baseline.set_strength(session, 1, 0.0).values
+
+
+def test_examples_from_an_npz_and_a_folder(tmp_path):
+    switcher = _switcher("csvae_image")
+    x, y = tiny_exports.examples([16, 16, 3], n=4)
+    np.savez(tmp_path / "set.npz", inputs=x, labels=y)
+    loaded = explore.load_examples(str(tmp_path / "set.npz"), switcher)
+    np.testing.assert_array_equal(loaded.inputs, x)
+    np.testing.assert_array_equal(loaded.labels, y)
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray((x[i] * 255).round().astype(np.uint8)).save(folder / f"{i}.png")
+    (folder / "labels.csv").write_text("file,Smiling,Eyeglasses\n0.png,1,0\n1.png,0,1\n2.png,1,1\n")
+    loaded = explore.load_examples(str(folder), switcher, align=False)
+    np.testing.assert_allclose(loaded.inputs, x[:3], atol=0.5 / 255 + 1e-6)  # 16x16 PNGs: only rescaled
+    np.testing.assert_array_equal(loaded.labels, [[0, 1], [1, 0], [1, 1]])  # columns in the export's order
+    (folder / "labels.csv").write_text("file,Smiling\n0.png,1\n")
+    with pytest.raises(explore.ExploreError, match=r"must name every label.*missing \['Eyeglasses'\]"):
+        explore.load_examples(str(folder), switcher, align=False)
+    with pytest.raises(explore.ExploreError, match=r"inputs are \[16\] per example, the export takes \[16, 16, 3\]"):
+        np.savez(tmp_path / "bad.npz", inputs=np.zeros([2, 16], np.float32))
+        explore.load_examples(str(tmp_path / "bad.npz"), switcher)
+
+
+@pytest.mark.parametrize("key", SWITCHING + ["vae_square", "csvae_dim3"])
+def test_the_page_builds_for_every_family(key):
+    switcher = _switcher(key)
+    shape = switcher.input_shape
+    x, y = tiny_exports.examples(shape, n=4)
+    app = explore.build_app(explore.Explorer(switcher, explore.Examples(x, y, list("abcd"))))
+    config = app.get_config_file()
+    ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
+    assert {"model_input", "reconstruction", "gallery"} <= ids
+    if switcher.kind == "subspace":
+        assert {"plane_0", "plane_1", "switched_0", "switched_1", "combined"} <= ids
+    elif switcher.kind == "conditional":
+        assert {"strength_0", "strength_1", "switched_1"} <= ids and "plane_0" not in ids
+    else:
+        markdown = " ".join(str(c.get("props", {}).get("value")) for c in config["components"])
+        assert "cannot switch attributes" in markdown and "plane_0" not in ids and "strength_0" not in ids
+
+
+# ---------------------------------------------------------------------------- a real browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: `apt-get install chromium` (.ci/run does) "
+                                             "to run the browser test")
+def test_browser_click_on_a_plane_switches_the_image(monkeypatch):
+    """Headless Chromium loads the page, clicks W_0, then W_1: the switched and combined images appear
+    and change, show what the export computes for the clicked points, and nothing leaves 127.0.0.1."""
+    from playwright.sync_api import sync_playwright
+
+    outside = []
+    connect = socket.socket.connect
+
+    def local_only(sock, address):  # the server side: no connection leaves the machine
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and sock.family in (socket.AF_INET, socket.AF_INET6) and \
+                not (host.startswith("127.") or host in ("::1", "localhost")):
+            outside.append(address)
+            raise OSError("network closed in this test")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", local_only)
+    switcher = _switcher("csvae_image")
+    x, y = tiny_exports.examples([16, 16, 3], n=6)
+    explorer = explore.Explorer(switcher, explore.Examples(x, y, list("abcdef")))
+    port = _free_port()
+    app = explore.build_app(explorer)
+    explore.launch(app, port=port, block=False)
+    requested = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1400})
+
+            def route(r):
+                if r.request.url.startswith(f"http://127.0.0.1:{port}"):
+                    return r.continue_()
+                requested.append(r.request.url)
+                return r.abort()
+
+            page.route("**/*", route)
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+            page.wait_for_selector("#reconstruction img", timeout=30000)
+            images = []
+            for attribute, point in ((0, [2.0, 1.5]), (0, [4.5, 4.0]), (1, [1.0, 3.5])):
+                view = explorer.views[attribute]
+                plane = page.locator(f"#plane_{attribute} img")
+                plane.wait_for(timeout=30000)
+                plane.scroll_into_view_if_needed()
+                box = plane.bounding_box()
+                natural = page.evaluate("(img) => [img.naturalWidth, img.naturalHeight]", plane.element_handle())
+                scale = min(box["width"] / natural[0], box["height"] / natural[1], 1.0)
+                pixel = view.coords_to_pixel(point)
+                before = _srcs(page)
+                page.mouse.click(box["x"] + (box["width"] - natural[0] * scale) / 2 + pixel[0] * scale,
+                                 box["y"] + (box["height"] - natural[1] * scale) / 2 + pixel[1] * scale)
+                page.wait_for_function(
+                    "([id, old]) => { const i = document.querySelector(`#${id} img`); return i && i.src !== old; }",
+                    arg=[f"switched_{attribute}", before[f"switched_{attribute}"]], timeout=30000)
+                page.wait_for_function(
+                    "(old) => { const i = document.querySelector('#combined img'); return i && i.src !== old; }",
+                    arg=before["combined"], timeout=30000)
+                page.wait_for_function(
+                    "(name) => document.querySelector('#status').innerText.includes(name + ' = (')",
+                    arg=switcher.label_names[attribute], timeout=30000)
+                shown = {key: _fetch(src) for key, src in _srcs(page).items()}
+                shown["status"] = page.locator("#status").inner_text()
+                images.append(shown)
+            browser.close()
+    finally:
+        app.close()
+    assert requested == [] and outside == []
+    # the first example is on screen; each click set the point under the mouse (to a pixel: a pixel is
+    # < 0.1 of W here) and the page shows what the export computes for it
+    unit = np.abs(explorer.views[0].pixel_to_w(1, 1) - explorer.views[0].pixel_to_w(0, 0)).max()
+    assert unit < 0.1
+    x0, y0 = x[:1], y[:1]
+    chosen = [_points(shown["status"], switcher.label_names) for shown in images]
+    for shown, points, (attribute, intended) in zip(images, chosen, ((0, [2.0, 1.5]), (0, [4.5, 4.0]), (1, [1.0, 3.5]))):
+        assert np.abs(points[attribute] - intended).max() <= 1.5 * unit, (points, intended)
+        expected = pictures.to_picture(switcher.switch_one(x0, y0, attribute, points[attribute])[0], [16, 16, 3])
+        assert np.abs(shown[f"switched_{attribute}"].astype(int) - expected).max() <= 1
+        combined = pictures.to_picture(switcher.switch_many(x0, y0, points)[0], [16, 16, 3])
+        assert np.abs(shown["combined"].astype(int) - combined).max() <= 1
+        np.testing.assert_array_equal(shown["model_input"], pictures.to_picture(x[0], [16, 16, 3]))
+    assert set(chosen[2]) == {0, 1}  # the second plane adds to the first: their combination (Fig. 5)
+    assert not np.array_equal(images[0]["switched_0"], images[1]["switched_0"])  # another point, another image
+    assert images[1]["switched_1"] is None and images[2]["switched_1"] is not None
+
+
+def _points(status, names):
+    """{attribute: point} from the page's status line "Eyeglasses = (2.001, 1.497); ..."."""
+    found = re.findall(r"(\w+) = \(([^)]*)\)", status)
+    return {names.index(name): np.array([float(v) for v in values.split(",")]) for name, values in found}
+
+
+def _srcs(page):
+    return page.evaluate("""() => Object.fromEntries(['model_input', 'switched_0', 'switched_1', 'combined'].map(
+        id => { const i = document.querySelector(`#${id} img`); return [id, i ? i.src : null]; }))""")
+
+
+def _fetch(src):
+    if src is None:
+        return None
+    with urllib.request.urlopen(src, timeout=30) as response:
+        return np.asarray(Image.open(io.BytesIO(response.read())).convert("RGB"))
