@@ -38,9 +38,9 @@ def _celeba_data():
         annotations = celeba.read_annotations(FLAGS.manual_dir)
         train = celeba.select_subset(annotations, FLAGS.subset, "train", FLAGS.seed)
         validation = celeba.select_subset(annotations, FLAGS.subset, "validation", FLAGS.seed)
-    except (celeba.CelebAFilesMissing, ValueError) as error:
+        builder = celeba.prepare(FLAGS.manual_dir, FLAGS.data_dir)
+    except (celeba.CelebAFilesMissing, ValueError) as error:  # DataError is a ValueError
         sys.exit(f"error: {error}")
-    builder = celeba.prepare(FLAGS.manual_dir, FLAGS.data_dir)
     images, labels = _arrays(celeba.subset_dataset(builder, train, "train"))
     held_out_images, held_out_labels = _arrays(
         celeba.subset_dataset(builder, validation, "validation").take(FLAGS.validation_images)
