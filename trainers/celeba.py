@@ -26,7 +26,6 @@ common.define_image_flags(dim_z=64)
 flags.DEFINE_string("subset", "glasses", "glasses, facial_hair, glasses_facial_hair, or a CelebA attribute name.")
 flags.DEFINE_string("manual_dir", None, "Directory with the official CelebA files (see --helpfull).")
 flags.DEFINE_string("data_dir", None, "Where the prepared TFDS copy goes (default TFDS's, ~/tensorflow_datasets).")
-flags.DEFINE_integer("validation_images", 256, "Held-out images for validation losses and image grids.")
 
 IMAGE_SHAPE = (celeba.IMAGE_SIZE, celeba.IMAGE_SIZE, 3)
 
@@ -67,6 +66,7 @@ def _fake_data():
 def main(argv):
     del argv
     common.quiet_tensorflow()
+    common.check_model_dir()
     strategy = distribute.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
     images, labels, validation, label_names = _fake_data() if FLAGS.fake_data else _celeba_data()
     common.train_images(__name__, strategy, images, labels, validation, IMAGE_SHAPE, label_names, "binary")
