@@ -1,5 +1,6 @@
 """Run-directory and flag checks made before training: one line each, never a traceback (issue 13)."""
 
+import json
 import os
 import stat
 import subprocess
@@ -131,19 +132,24 @@ def test_trainer_refuses_a_model_dir_that_is_a_file(tmp_path):
 
 
 def test_rerun_with_another_dim_z_after_model_json_was_deleted(tmp_path):
+    # The run directory trainers.swiss_roll leaves with --dim_z=2 once model.json is deleted: a
+    # checkpoint of its CSVAE (built here as the trainer builds it) and run_config.json.
+    model = registry.get("csvae")(input_shape=(3,), num_labels=1, hidden_units=[64, 64], adversary_units=[64, 64],
+                                  dim_z=2, dim_w=2, seed=0)
+    model.compile()
+    tf.train.CheckpointManager(train_lib.make_checkpoint(model), str(tmp_path / train_lib.CHECKPOINT_DIR), 1).save()
+    (tmp_path / train_lib.RUN_CONFIG_FILE).write_text(json.dumps({"train": {}, "run": {"dim_z": 2, "dim_w": 2}}))
     flags = ["-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", f"--model_dir={tmp_path}",
              "--n_samples=200", "--epochs=1", "--batch_size=32", "--notensorboard"]
-    first = _run(*flags, "--dim_z=2")
-    assert first.returncode == 0, first.stderr[-3000:]
-    os.remove(tmp_path / "model.json")
     rerun = _run(*flags, "--dim_z=3")
     assert rerun.returncode != 0 and "Traceback" not in rerun.stderr
     line = _last_line(rerun.stderr)
     assert line.startswith("error: ") and "holds a model of another configuration" in line
-    assert "checkpoint [64, 2], this model [64, 3]" in line
+    assert "z_encoder_stddev_raw/kernel: checkpoint [64, 2], this model [64, 3]" in line
     assert line.endswith("(--dim_z=2), or pass a new --model_dir.")
+    assert not (tmp_path / train_lib.MODEL_FILE).exists()  # nothing was trained or overwritten
     # Without run_config.json either, the shapes are all there is to go by.
-    os.remove(tmp_path / "run_config.json")
+    os.remove(tmp_path / train_lib.RUN_CONFIG_FILE)
     rerun = _run(*flags, "--dim_z=3")
     line = _last_line(rerun.stderr)
     assert rerun.returncode != 0 and line.startswith("error: ") and "e.g. --dim_z" in line
