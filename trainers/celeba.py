@@ -16,7 +16,6 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from csvae_tf import distribute
 from csvae_tf.data import celeba, fake
 from trainers import common
 
@@ -67,7 +66,7 @@ def main(argv):
     del argv
     common.quiet_tensorflow()
     common.check_model_dir()
-    strategy = distribute.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
+    strategy = common.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
     images, labels, validation, label_names = _fake_data() if FLAGS.fake_data else _celeba_data()
     common.train_images(__name__, strategy, images, labels, validation, IMAGE_SHAPE, label_names, "binary")
     print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")

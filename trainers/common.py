@@ -44,6 +44,9 @@ def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, valid
                       "Keras dtype policy: float32, or mixed precision (mixed_bfloat16: ~1.5x faster on CPUs with "
                       "AVX512-BF16/AMX and on recent GPUs; mixed_float16: GPUs). Resume with the same value.")
     flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
+    flags.DEFINE_float("worker_timeout_seconds", distribute.DEFAULT_PEER_TIMEOUT_SECONDS,
+                       "Several workers (TF_CONFIG): how long a worker waits for the others to start listening.")
+    flags.register_validator("worker_timeout_seconds", lambda v: v > 0, "--worker_timeout_seconds must be > 0.")
     flags.register_validator("keep_checkpoints", lambda v: v >= 1,
                              "--keep_checkpoints must be >= 1 (the latest checkpoint is what a run resumes from).")
 
@@ -57,6 +60,17 @@ def define_units_flag(name: str, default, help_text: str) -> None:
     flags.DEFINE_list(name, default, help_text)
     flags.register_validator(name, _positive_ints,
                              f"--{name} must be comma-separated positive integers (layer sizes), e.g. 64,64.")
+
+
+def make_strategy():
+    """distribute.make_strategy() with --worker_timeout_seconds; a malformed TF_CONFIG, a peer that
+    never starts or a SIGTERM/SIGINT while waiting for one ends the program in one line."""
+    try:
+        return distribute.make_strategy(FLAGS.worker_timeout_seconds)
+    except (distribute.ClusterConfigError, distribute.PeerTimeout) as error:
+        sys.exit(f"error: {error}")
+    except distribute.WaitInterrupted as error:
+        sys.exit(f"error: stopped by {error} while waiting for the other workers; nothing was trained.")
 
 
 def check_model_dir() -> None:
@@ -206,7 +220,7 @@ def train_images(
 
     Args:
       module_name: the trainer's module (its flags go to run_config.json).
-      strategy: from distribute.make_strategy(), made before any other TensorFlow op (as
+      strategy: from make_strategy(), made before any other TensorFlow op (as
         MultiWorkerMirroredStrategy requires).
       train_images_uint8: uint8 [n, H, W, C], held in memory (a CelebA subset is < 1 GB) so each
         epoch's order is a stateless shuffle of (seed, epoch) and resume is exact.

@@ -56,7 +56,7 @@ def main(argv):
     del argv
     common.quiet_tensorflow()
     common.check_model_dir()
-    strategy = distribute.make_strategy()
+    strategy = common.make_strategy()
     names = [n for n in comparison.ORDER if n in registry.MODELS] if FLAGS.model == "all" else [FLAGS.model]
     try:  # bad flag values end in one line, before any training
         distribute.check_batch_size(FLAGS.batch_size, strategy)

@@ -37,7 +37,7 @@ def main(argv):
     del argv
     common.quiet_tensorflow()
     common.check_model_dir()
-    strategy = distribute.make_strategy()
+    strategy = common.make_strategy()
     try:  # bad flag values end in one line, before any training
         distribute.check_batch_size(FLAGS.batch_size, strategy)
         config = common.train_config()

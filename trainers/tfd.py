@@ -14,7 +14,6 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from csvae_tf import distribute
 from csvae_tf.data import fake, tfd
 from trainers import common
 
@@ -49,7 +48,7 @@ def main(argv):
     del argv
     common.quiet_tensorflow()
     common.check_model_dir()
-    strategy = distribute.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
+    strategy = common.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
     images, labels, validation, shape = _fake_data() if FLAGS.fake_data else _tfd_data()
     common.train_images(__name__, strategy, images, labels, validation, shape, tfd.EXPRESSIONS, "categorical")
     print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")
