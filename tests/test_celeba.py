@@ -3,8 +3,9 @@
 Every file is written by the test in CelebA's on-disk format; nothing is downloaded.
 """
 
-import io
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -14,6 +15,7 @@ import tensorflow as tf
 from csvae_tf.data import celeba
 
 ATTRIBUTES = list(celeba.ATTRIBUTE_NAMES)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _framed_face(value: int) -> np.ndarray:
@@ -340,3 +342,19 @@ def test_a_data_dir_prepared_from_other_files_is_refused(tmp_path):
     write_celeba(tmp_path / "bigger", num_images=20)
     _data_error(lambda: celeba.prepare(str(tmp_path / "bigger"), str(tmp_path / "tfds")), "holds 6 train images",
                 "assigns 12")
+
+
+def test_celeba_trainer_ends_a_damaged_zip_in_one_line(tmp_path):
+    """Through the trainer's main: `error: ...` naming the file, no traceback, nothing trained."""
+    manual = tmp_path / "celeba"
+    write_celeba(manual, num_images=20)
+    path = manual / celeba.IMAGES_ZIP
+    path.write_bytes(path.read_bytes()[:1000])
+    run = subprocess.run(
+        [sys.executable, "-m", "trainers.celeba", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={manual}",
+         f"--data_dir={tmp_path / 'tfds'}", "--subset=Male", "--epochs=1"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith(f"error: {path} is not a readable zip archive")
+    assert not (tmp_path / "run" / "checkpoints").exists()
