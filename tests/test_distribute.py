@@ -52,7 +52,9 @@ TWO = ["127.0.0.1:20001", "127.0.0.1:20002"]
     (json.dumps(_config(["127.0.0.1:20001", "127.0.0.1:http"])), "the port must be a number"),
     (json.dumps(_config(["127.0.0.1:20001", "127.0.0.1:20001"])), "lists 127.0.0.1:20001 twice"),
     (json.dumps({"cluster": {"chief": TWO}, "task": {"type": "chief", "index": 0}}), "names 2 chiefs"),
-])
+], ids=["not_json", "a_list", "no_cluster", "cluster_is_a_string", "job_not_a_list", "no_task", "index_too_big",
+        "index_negative", "index_not_int", "ps_task", "task_type_not_in_cluster", "address_without_port",
+        "port_not_a_number", "address_twice", "two_chiefs"])
 def test_malformed_tf_config_is_one_line_naming_the_fault(tf_config, expected):
     with pytest.raises(distribute.ClusterConfigError) as error:
         distribute.cluster_workers({"TF_CONFIG": tf_config})
