@@ -221,7 +221,8 @@ def wait_for_peers(
                         f"addresses, or raise --worker_timeout_seconds."
                     )
                 if not reported or now - last_report >= report_every_seconds:
-                    print(f"waiting for {awaited} ({now - start:.0f}s of {timeout_seconds:g}s)", file=stream, flush=True)
+                    print(f"waiting for {awaited} ({now - start:.0f}s of {timeout_seconds:g}s)", file=stream,
+                          flush=True)
                     last_report, reported = now, True
                 time.sleep(poll_seconds)
     finally:

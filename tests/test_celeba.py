@@ -238,7 +238,8 @@ def test_vague_parse_errors_now_name_the_file_and_line(tmp_path):
     write_celeba(tmp_path, num_images=6)
     attributes = tmp_path / celeba.ATTRIBUTES_FILE
     _rewrite_line(attributes, 1, lambda line: "six")  # was: invalid literal for int()
-    _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.ATTRIBUTES_FILE, "line 1", "image count", "'six'")
+    _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.ATTRIBUTES_FILE, "line 1", "image count",
+                "'six'")
     _rewrite_line(attributes, 1, lambda line: "6")
     _rewrite_line(attributes, 7, lambda line: line.rsplit(" ", 1)[0])  # was: "announces 6 images ... but has 6 rows"
     _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.ATTRIBUTES_FILE, "line 7", "000005.jpg",

@@ -169,7 +169,8 @@ def test_images_of_the_wrong_size_are_refused(tmp_path, shape, name):
     images = np.zeros(shape, np.uint8)
     path = str(tmp_path / name)
     _write_v5(path, images, np.ones(20, np.int64))
-    _data_error(path, f"images has shape {list(shape)}", "[N, 48, 48]" if name.startswith("TFD_48") else "multiple of 8")
+    expected = "[N, 48, 48]" if name.startswith("TFD_48") else "multiple of 8"
+    _data_error(path, f"images has shape {list(shape)}", expected)
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "version", "not_hdf5"])

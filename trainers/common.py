@@ -95,13 +95,11 @@ def check_checkpoint_fits(model_dir: str, build_model, module_name: str) -> None
     checkpoint = train_lib.latest_checkpoint(model_dir)
     if checkpoint is None or os.path.exists(os.path.join(model_dir, train_lib.MODEL_FILE)):
         return
-    model = build_model()
     try:
-        run_checks.check_checkpoint_fits(checkpoint, model)
+        run_checks.check_checkpoint_fits(checkpoint, build_model())
     except run_checks.CheckpointMismatch as error:
-        sys.exit(f"error: {error}. {model_dir}/{train_lib.MODEL_FILE} is missing, so {_flags_to_resume(model_dir, module_name)}")
-    finally:
-        del model
+        sys.exit(f"error: {error}. {model_dir}/{train_lib.MODEL_FILE} is missing, so "
+                 f"{_flags_to_resume(model_dir, module_name)}")
 
 
 def _flags_to_resume(model_dir: str, module_name: str) -> str:
@@ -113,10 +111,13 @@ def _flags_to_resume(model_dir: str, module_name: str) -> str:
     except (OSError, ValueError, AttributeError):
         recorded = {}
     current = resolved_flags(module_name)
-    differing = [name for name in MODEL_FLAGS if name in recorded and name in current and recorded[name] != current[name]]
+    differing = [name for name in MODEL_FLAGS
+                 if name in recorded and name in current and recorded[name] != current[name]]
     if differing:
-        shown = " ".join(f"--{name}={','.join(map(str, recorded[name])) if isinstance(recorded[name], list) else recorded[name]}"
-                         for name in differing)
+        def value(name):
+            return ",".join(map(str, recorded[name])) if isinstance(recorded[name], list) else recorded[name]
+
+        shown = " ".join(f"--{name}={value(name)}" for name in differing)
         return f"resume with the settings {path} records ({shown}), or pass a new --model_dir."
     return ("resume with the settings the run was trained with (e.g. --dim_z, --dim_w, --hidden_units), "
             "or pass a new --model_dir.")

@@ -206,8 +206,9 @@ def _read_attribute_table(path: str) -> Tuple[List[str], np.ndarray]:
     bad = np.argwhere(~(present | absent))
     if len(bad):
         row, column = bad[0]
+        value = str(values[row, column])
         raise DataError(
-            f"{path} line {lines[2 + row][0]} ({names[row]}): {ATTRIBUTE_NAMES[column]} is {str(values[row, column])!r}, "
+            f"{path} line {lines[2 + row][0]} ({names[row]}): {ATTRIBUTE_NAMES[column]} is {value!r}, "
             f"expected 1 (present) or -1 (absent); re-download the file."
         )
     if len(names) != count:
