@@ -3,8 +3,9 @@
 Every file is written by the test in CelebA's on-disk format; nothing is downloaded.
 """
 
-import io
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -14,6 +15,7 @@ import tensorflow as tf
 from csvae_tf.data import celeba
 
 ATTRIBUTES = list(celeba.ATTRIBUTE_NAMES)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _framed_face(value: int) -> np.ndarray:
@@ -165,3 +167,195 @@ def test_subset_label_names_and_unknown_subsets():
     assert celeba.subset_label_names("Heavy_Makeup") == ["Heavy_Makeup"]
     with pytest.raises(ValueError, match="Unknown subset 'beards'"):
         celeba.subset_label_names("beards")
+
+
+# ---------------------------------------------------------------------------- bad files (issue 13)
+# Each case edits one official file of a small valid copy; every one must end in a DataError whose
+# single-line message names the file and the row, key or member at fault.
+
+
+def _rewrite_line(path, number, edit):
+    """Apply `edit` (str -> str) to 1-based line `number` of a text file."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    lines[number - 1] = edit(lines[number - 1])
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def _data_error(call, *fragments):
+    with pytest.raises(celeba.DataError) as error:
+        call()
+    message = str(error.value)
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message
+
+
+def test_a_partition_code_other_than_0_1_2_is_refused(tmp_path):
+    write_celeba(tmp_path, num_images=10)
+    _rewrite_line(tmp_path / celeba.PARTITION_FILE, 4, lambda line: "000004.jpg 3")
+    _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.PARTITION_FILE, "line 4", "000004.jpg",
+                "'3'", "0 (train), 1 (validation) or 2 (test)")
+
+
+@pytest.mark.parametrize("value", ["yes", "0", "2"])
+def test_an_attribute_value_other_than_1_or_minus_1_is_refused(tmp_path, value):
+    write_celeba(tmp_path, num_images=10)
+    # Line 5 is the third image; its 16th value is Eyeglasses.
+    _rewrite_line(tmp_path / celeba.ATTRIBUTES_FILE, 5,
+                  lambda line: " ".join(line.split()[:16] + [value] + line.split()[17:]))
+    _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.ATTRIBUTES_FILE, "line 5", "000003.jpg",
+                f"Eyeglasses is '{value}'", "1 (present) or -1 (absent)")
+
+
+def test_a_renamed_attribute_in_the_header_is_named(tmp_path):
+    write_celeba(tmp_path, num_images=6)
+    _rewrite_line(tmp_path / celeba.ATTRIBUTES_FILE, 2, lambda line: line.replace("Eyeglasses", "Glasses"))
+    _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.ATTRIBUTES_FILE, "line 2",
+                "name 16 is 'Glasses' where 'Eyeglasses' belongs")
+
+
+def test_an_empty_attribute_file_is_named(tmp_path):
+    write_celeba(tmp_path, num_images=4)
+    open(tmp_path / celeba.ATTRIBUTES_FILE, "w").close()
+    _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.ATTRIBUTES_FILE, "is empty")
+
+
+def test_a_duplicated_row_is_named_with_both_lines(tmp_path):
+    write_celeba(tmp_path, num_images=6)
+    _rewrite_line(tmp_path / celeba.ATTRIBUTES_FILE, 6, lambda line: line.replace("000004.jpg", "000002.jpg"))
+    _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.ATTRIBUTES_FILE, "line 6",
+                "000002.jpg is listed twice (also on line 4)")
+    write_celeba(tmp_path / "partition", num_images=6)
+    _rewrite_line(tmp_path / "partition" / celeba.PARTITION_FILE, 3, lambda line: "000001.jpg 1")
+    _data_error(lambda: celeba.read_annotations(str(tmp_path / "partition")), celeba.PARTITION_FILE, "line 3",
+                "000001.jpg is listed twice (also on line 1)")
+
+
+def test_vague_parse_errors_now_name_the_file_and_line(tmp_path):
+    write_celeba(tmp_path, num_images=6)
+    attributes = tmp_path / celeba.ATTRIBUTES_FILE
+    _rewrite_line(attributes, 1, lambda line: "six")  # was: invalid literal for int()
+    _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.ATTRIBUTES_FILE, "line 1", "image count",
+                "'six'")
+    _rewrite_line(attributes, 1, lambda line: "6")
+    _rewrite_line(attributes, 7, lambda line: line.rsplit(" ", 1)[0])  # was: "announces 6 images ... but has 6 rows"
+    _data_error(lambda: celeba.read_annotations(str(tmp_path)), celeba.ATTRIBUTES_FILE, "line 7", "000005.jpg",
+                "got 39 values")
+    write_celeba(tmp_path / "b", num_images=6)
+    _rewrite_line(tmp_path / "b" / celeba.ATTRIBUTES_FILE, 1, lambda line: "7")
+    _data_error(lambda: celeba.read_annotations(str(tmp_path / "b")), "announces 7 images on line 1 but lists 6")
+    _rewrite_line(tmp_path / "b" / celeba.ATTRIBUTES_FILE, 1, lambda line: "6")
+    _rewrite_line(tmp_path / "b" / celeba.PARTITION_FILE, 2, lambda line: "000002.jpg 0 extra")  # too many values
+    _data_error(lambda: celeba.read_annotations(str(tmp_path / "b")), celeba.PARTITION_FILE, "line 2",
+                "got 3 fields")
+    _rewrite_line(tmp_path / "b" / celeba.PARTITION_FILE, 2, lambda line: "000002.jpg 0")
+    _rewrite_line(tmp_path / "b" / celeba.IDENTITY_FILE, 5, lambda line: "000005.jpg anna")
+    _data_error(lambda: celeba.read_annotations(str(tmp_path / "b")), celeba.IDENTITY_FILE, "line 5", "000005.jpg",
+                "'anna', expected an integer")
+
+
+def test_no_validation_images_and_an_empty_subset_are_refused(tmp_path):
+    write_celeba(tmp_path, num_images=20)
+    with open(tmp_path / celeba.PARTITION_FILE, "w") as f:
+        f.writelines(f"{i + 1:06d}.jpg {0 if i < 16 else 2}\n" for i in range(20))
+    annotations = celeba.read_annotations(str(tmp_path))
+    celeba.select_subset(annotations, "Male", "train")
+    _data_error(lambda: celeba.select_subset(annotations, "Male", "validation"), celeba.PARTITION_FILE,
+                "no image to the validation split (code 1)")
+    no_glasses = annotations._replace(attributes=annotations.attributes.copy())
+    no_glasses.attributes[:, ATTRIBUTES.index("Eyeglasses")] = False
+    _data_error(lambda: celeba.select_subset(no_glasses, "glasses", "train"), "No train image",
+                "has Eyeglasses", "'glasses' subset is empty")
+
+
+def _zip_images(directory):
+    with zipfile.ZipFile(directory / celeba.IMAGES_ZIP) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def _write_zip(directory, members, compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(directory / celeba.IMAGES_ZIP, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_zip_is_named(tmp_path, damage):
+    write_celeba(tmp_path, num_images=6)
+    path = tmp_path / celeba.IMAGES_ZIP
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else os.urandom(len(data)))
+    _data_error(lambda: celeba.prepare(str(tmp_path), str(tmp_path / "tfds")), str(path),
+                "not a readable zip archive", "download it again")
+
+
+def test_an_image_missing_from_the_zip_is_named_before_preparing(tmp_path):
+    write_celeba(tmp_path, num_images=6)
+    members = _zip_images(tmp_path)
+    del members[f"{celeba.IMAGES_DIR}/000005.jpg"]
+    _write_zip(tmp_path, members)
+    _data_error(lambda: celeba.prepare(str(tmp_path), str(tmp_path / "tfds")), "1 of the 6 images",
+                celeba.IMAGES_ZIP, "e.g. 000005.jpg")
+    assert not (tmp_path / "tfds" / "celeb_a64").exists()
+
+
+def test_a_member_with_a_bad_crc_is_named(tmp_path):
+    write_celeba(tmp_path, num_images=6)
+    _write_zip(tmp_path, _zip_images(tmp_path), zipfile.ZIP_STORED)
+    path = tmp_path / celeba.IMAGES_ZIP
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(f"{celeba.IMAGES_DIR}/000002.jpg")
+    data = bytearray(path.read_bytes())
+    # A stored member's bytes follow its 30-byte local header, name and extra field.
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + 500] ^= 0xFF
+    path.write_bytes(bytes(data))
+    _data_error(lambda: celeba.prepare(str(tmp_path), str(tmp_path / "tfds")), celeba.IMAGES_ZIP, "000002.jpg",
+                "cannot be read", "CRC")
+
+
+@pytest.mark.parametrize("content", ["not_jpeg", "wrong_size"])
+def test_a_member_that_is_not_an_aligned_jpeg_is_named(tmp_path, content):
+    write_celeba(tmp_path, num_images=6)
+    members = _zip_images(tmp_path)
+    members[f"{celeba.IMAGES_DIR}/000003.jpg"] = (
+        b"this is a text file" if content == "not_jpeg" else _jpeg(np.zeros((250, 250, 3), np.uint8))
+    )
+    _write_zip(tmp_path, members)
+    expected = "is not a JPEG image" if content == "not_jpeg" else "is 250x250, expected the aligned 218x178"
+    _data_error(lambda: celeba.prepare(str(tmp_path), str(tmp_path / "tfds")), celeba.IMAGES_ZIP, "000003.jpg",
+                expected)
+
+
+def test_a_data_dir_prepared_from_other_files_is_refused(tmp_path):
+    write_celeba(tmp_path / "first", num_images=10, seed=0)
+    celeba.prepare(str(tmp_path / "first"), str(tmp_path / "tfds"))
+    celeba.prepare(str(tmp_path / "first"), str(tmp_path / "tfds"))  # the same files: reused
+    write_celeba(tmp_path / "other", num_images=10, seed=1)  # other attributes, same image names
+    _data_error(lambda: celeba.prepare(str(tmp_path / "other"), str(tmp_path / "tfds")),
+                "was prepared from other CelebA files", celeba.ATTRIBUTES_FILE, "--data_dir")
+    # A copy prepared before the fingerprint was recorded is checked by its split sizes.
+    builder = celeba.CelebA64(data_dir=str(tmp_path / "tfds"))
+    os.remove(os.path.join(builder.data_dir, celeba.SOURCE_FILE))
+    write_celeba(tmp_path / "bigger", num_images=20)
+    _data_error(lambda: celeba.prepare(str(tmp_path / "bigger"), str(tmp_path / "tfds")), "holds 6 train images",
+                "assigns 12")
+
+
+def test_celeba_trainer_ends_a_damaged_zip_in_one_line(tmp_path):
+    """Through the trainer's main: `error: ...` naming the file, no traceback, nothing trained."""
+    manual = tmp_path / "celeba"
+    write_celeba(manual, num_images=20)
+    path = manual / celeba.IMAGES_ZIP
+    path.write_bytes(path.read_bytes()[:1000])
+    run = subprocess.run(
+        [sys.executable, "-m", "trainers.celeba", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={manual}",
+         f"--data_dir={tmp_path / 'tfds'}", "--subset=Male", "--epochs=1"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith(f"error: {path} is not a readable zip archive")
+    assert not (tmp_path / "run" / "checkpoints").exists()

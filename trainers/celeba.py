@@ -16,7 +16,6 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from csvae_tf import distribute
 from csvae_tf.data import celeba, fake
 from trainers import common
 
@@ -26,7 +25,6 @@ common.define_image_flags(dim_z=64)
 flags.DEFINE_string("subset", "glasses", "glasses, facial_hair, glasses_facial_hair, or a CelebA attribute name.")
 flags.DEFINE_string("manual_dir", None, "Directory with the official CelebA files (see --helpfull).")
 flags.DEFINE_string("data_dir", None, "Where the prepared TFDS copy goes (default TFDS's, ~/tensorflow_datasets).")
-flags.DEFINE_integer("validation_images", 256, "Held-out images for validation losses and image grids.")
 
 IMAGE_SHAPE = (celeba.IMAGE_SIZE, celeba.IMAGE_SIZE, 3)
 
@@ -38,9 +36,9 @@ def _celeba_data():
         annotations = celeba.read_annotations(FLAGS.manual_dir)
         train = celeba.select_subset(annotations, FLAGS.subset, "train", FLAGS.seed)
         validation = celeba.select_subset(annotations, FLAGS.subset, "validation", FLAGS.seed)
-    except (celeba.CelebAFilesMissing, ValueError) as error:
+        builder = celeba.prepare(FLAGS.manual_dir, FLAGS.data_dir)
+    except (celeba.CelebAFilesMissing, ValueError) as error:  # DataError is a ValueError
         sys.exit(f"error: {error}")
-    builder = celeba.prepare(FLAGS.manual_dir, FLAGS.data_dir)
     images, labels = _arrays(celeba.subset_dataset(builder, train, "train"))
     held_out_images, held_out_labels = _arrays(
         celeba.subset_dataset(builder, validation, "validation").take(FLAGS.validation_images)
@@ -67,7 +65,8 @@ def _fake_data():
 def main(argv):
     del argv
     common.quiet_tensorflow()
-    strategy = distribute.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
+    common.check_model_dir()
+    strategy = common.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
     images, labels, validation, label_names = _fake_data() if FLAGS.fake_data else _celeba_data()
     common.train_images(__name__, strategy, images, labels, validation, IMAGE_SHAPE, label_names, "binary")
     print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")

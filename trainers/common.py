@@ -5,6 +5,7 @@ Only trainers import this module (it reads absl FLAGS); the library never does.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -12,7 +13,7 @@ import numpy as np
 from absl import flags, logging
 
 from csvae_tf import distribute, schedules, training
-from csvae_tf.training import image_grids
+from csvae_tf.training import image_grids, run_checks
 from csvae_tf.data import pipeline
 from csvae_tf.models import registry
 
@@ -44,6 +45,83 @@ def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, valid
                       "Keras dtype policy: float32, or mixed precision (mixed_bfloat16: ~1.5x faster on CPUs with "
                       "AVX512-BF16/AMX and on recent GPUs; mixed_float16: GPUs). Resume with the same value.")
     flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
+    flags.DEFINE_float("worker_timeout_seconds", distribute.DEFAULT_PEER_TIMEOUT_SECONDS,
+                       "Several workers (TF_CONFIG): how long a worker waits for the others to start listening.")
+    flags.register_validator("worker_timeout_seconds", lambda v: v > 0, "--worker_timeout_seconds must be > 0.")
+    flags.register_validator("keep_checkpoints", lambda v: v >= 1,
+                             "--keep_checkpoints must be >= 1 (the latest checkpoint is what a run resumes from).")
+
+
+def _positive_ints(values) -> bool:
+    return all(str(value).strip().isdigit() and int(value) > 0 for value in values)
+
+
+def define_units_flag(name: str, default, help_text: str) -> None:
+    """A comma-separated list of layer sizes, refused in one line unless every entry is a positive integer."""
+    flags.DEFINE_list(name, default, help_text)
+    flags.register_validator(name, _positive_ints,
+                             f"--{name} must be comma-separated positive integers (layer sizes), e.g. 64,64.")
+
+
+def make_strategy():
+    """distribute.make_strategy() with --worker_timeout_seconds; a malformed TF_CONFIG, a peer that
+    never starts or a SIGTERM/SIGINT while waiting for one ends the program in one line."""
+    try:
+        return distribute.make_strategy(FLAGS.worker_timeout_seconds)
+    except (distribute.ClusterConfigError, distribute.PeerTimeout) as error:
+        sys.exit(f"error: {error}")
+    except distribute.WaitInterrupted as error:
+        sys.exit(f"error: stopped by {error} while waiting for the other workers; nothing was trained.")
+
+
+def check_model_dir() -> None:
+    """Exit with one line unless --model_dir is (or can be created as) a writable directory."""
+    try:
+        run_checks.check_model_dir(FLAGS.model_dir)
+    except run_checks.RunDirectoryError as error:
+        sys.exit(f"error: --{error}")
+
+
+# Flags that change a model's variables: a run must be resumed with the values it was trained with.
+MODEL_FLAGS = ("model", "dim_z", "dim_w", "baseline_dim_z", "hidden_units", "adversary_units", "subset",
+               "label_axis", "fake_data")
+
+
+def check_checkpoint_fits(model_dir: str, build_model, module_name: str) -> None:
+    """Before resuming a run whose model.json is gone, compare its checkpoint with the model the
+    flags build; exit with one line naming the differing variables and the flags to use.
+
+    (With model.json present, csvae_tf.training compares the configurations itself.)
+    """
+    checkpoint = training.latest_checkpoint(model_dir)
+    if checkpoint is None or os.path.exists(os.path.join(model_dir, training.MODEL_FILE)):
+        return
+    try:
+        run_checks.check_checkpoint_fits(checkpoint, build_model())
+    except run_checks.CheckpointMismatch as error:
+        sys.exit(f"error: {error}. {model_dir}/{training.MODEL_FILE} is missing, so "
+                 f"{_flags_to_resume(model_dir, module_name)}")
+
+
+def _flags_to_resume(model_dir: str, module_name: str) -> str:
+    """What to pass to resume: the model flags run_config.json recorded that differ from this run's."""
+    path = os.path.join(model_dir, training.RUN_CONFIG_FILE)
+    try:
+        with open(path) as f:
+            recorded = json.load(f).get("run", {})
+    except (OSError, ValueError, AttributeError):
+        recorded = {}
+    current = resolved_flags(module_name)
+    differing = [name for name in MODEL_FLAGS
+                 if name in recorded and name in current and recorded[name] != current[name]]
+    if differing:
+        def value(name):
+            return ",".join(map(str, recorded[name])) if isinstance(recorded[name], list) else recorded[name]
+
+        shown = " ".join(f"--{name}={value(name)}" for name in differing)
+        return f"resume with the settings {path} records ({shown}), or pass a new --model_dir."
+    return ("resume with the settings the run was trained with (e.g. --dim_z, --dim_w, --hidden_units), "
+            "or pass a new --model_dir.")
 
 
 def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:
@@ -124,6 +202,9 @@ def define_image_flags(*, dim_z: int) -> None:
     flags.DEFINE_bool("fake_data", False, "Train on generated images instead of the dataset (no download needed).")
     flags.DEFINE_integer("fake_examples", 2048, "How many generated training images --fake_data makes.")
     flags.DEFINE_integer("image_grid_every_steps", 1000, "Steps between TensorBoard image grids (0: none).")
+    flags.DEFINE_integer("validation_images", 256, "Held-out images for validation losses and image grids.")
+    flags.register_validator("validation_images", lambda v: v >= 1,
+                             "--validation_images must be >= 1 (held-out images for the losses and image grids).")
     flags.mark_flag_as_required("model_dir")
 
 
@@ -141,7 +222,7 @@ def train_images(
 
     Args:
       module_name: the trainer's module (its flags go to run_config.json).
-      strategy: from distribute.make_strategy(), made before any other TensorFlow op (as
+      strategy: from make_strategy(), made before any other TensorFlow op (as
         MultiWorkerMirroredStrategy requires).
       train_images_uint8: uint8 [n, H, W, C], held in memory (a CelebA subset is < 1 GB) so each
         epoch's order is a stateless shuffle of (seed, epoch) and resume is exact.
@@ -173,13 +254,14 @@ def train_images(
             )
     print(f"{len(train_images_uint8)} training images {list(image_shape)}, labels {list(label_names)}, "
           f"{strategy.num_replicas_in_sync} replica(s), {FLAGS.epochs} epochs of {steps_per_epoch} steps.", flush=True)
+    arguments = model_kwargs(
+        FLAGS.model,
+        {"input_shape": image_shape, "num_labels": len(label_names), "label_type": label_type,
+         "label_names": list(label_names)},
+        len(label_names),
+    )
+    check_checkpoint_fits(FLAGS.model_dir, lambda: registry.get(FLAGS.model)(**arguments), module_name)
     try:
-        arguments = model_kwargs(
-            FLAGS.model,
-            {"input_shape": image_shape, "num_labels": len(label_names), "label_type": label_type,
-             "label_names": list(label_names)},
-            len(label_names),
-        )
         return training.train(
             lambda: registry.get(FLAGS.model)(**arguments),
             FLAGS.model,

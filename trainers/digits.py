@@ -29,8 +29,8 @@ common.define_csvae_flags(dim_z=8, dim_w=2)
 flags.DEFINE_enum("model", "all", sorted(registry.MODELS) + ["all"], "The model to train, or all four.")
 flags.DEFINE_integer("baseline_dim_z", 0, "Dimension of the baselines' z (0: CSVAE's dim_z + 10 * dim_w, "
                      "the same latent size).")
-flags.DEFINE_list("hidden_units", ["256", "128"], "Dense layers of the MLP encoders (decoder mirrored).")
-flags.DEFINE_list("adversary_units", ["64", "64"], "Dense layers of the adversaries (CSVAE, CondVAE-info).")
+common.define_units_flag("hidden_units", ["256", "128"], "Dense layers of the MLP encoders (decoder mirrored).")
+common.define_units_flag("adversary_units", ["64", "64"], "Dense layers of the adversaries (CSVAE, CondVAE-info).")
 flags.DEFINE_integer("classifier_epochs", 60, "Epochs of Method 1's attribute classifier.")
 flags.DEFINE_integer("max_examples", 0, "Use only this many digits (0: all 1,797); for quick checks.")
 FLAGS.set_default("steps_per_execution", 22)
@@ -55,7 +55,8 @@ def model_arguments(name: str, num_labels: int) -> dict:
 def main(argv):
     del argv
     common.quiet_tensorflow()
-    strategy = distribute.make_strategy()
+    common.check_model_dir()
+    strategy = common.make_strategy()
     names = [n for n in comparison.ORDER if n in registry.MODELS] if FLAGS.model == "all" else [FLAGS.model]
     try:  # bad flag values end in one line, before any training
         distribute.check_batch_size(FLAGS.batch_size, strategy)
@@ -79,6 +80,7 @@ def main(argv):
     for name in names:
         print(f"--- {name}", flush=True)
         arguments = model_arguments(name, digits.NUM_CLASSES)
+        common.check_checkpoint_fits(configs[name].model_dir, lambda: registry.get(name)(**arguments), __name__)
         try:
             result = training.train(
                 lambda: registry.get(name)(**arguments),

@@ -27,8 +27,8 @@ flags.DEFINE_integer("n_samples", 10000, "Points on the roll (paper: 10000).")
 flags.DEFINE_enum("label_axis", "1", ["0", "1"], "Column compared with 10 to label a point: 1 (height) splits "
                   "the roll in half as the paper describes; 0 (t cos t) splits it 14 % / 86 %.")
 flags.DEFINE_float("test_fraction", 0.2, "Share of points held out for the metrics and the figure.")
-flags.DEFINE_list("hidden_units", ["64", "64"], "Dense layers of the MLP encoders (decoder mirrored).")
-flags.DEFINE_list("adversary_units", ["64", "64"], "Dense layers of the adversary q(y|z).")
+common.define_units_flag("hidden_units", ["64", "64"], "Dense layers of the MLP encoders (decoder mirrored).")
+common.define_units_flag("adversary_units", ["64", "64"], "Dense layers of the adversary q(y|z).")
 # The roll's steps are tiny: run 25 per compiled call (checkpoints and resume stay exact).
 FLAGS.set_default("steps_per_execution", 25)
 
@@ -36,7 +36,8 @@ FLAGS.set_default("steps_per_execution", 25)
 def main(argv):
     del argv
     common.quiet_tensorflow()
-    strategy = distribute.make_strategy()
+    common.check_model_dir()
+    strategy = common.make_strategy()
     try:  # bad flag values end in one line, before any training
         distribute.check_batch_size(FLAGS.batch_size, strategy)
         config = common.train_config()
@@ -66,6 +67,7 @@ def main(argv):
     print(f"Swiss roll: {len(data.train.features)} train / {len(data.test.features)} held-out points, "
           f"{strategy.num_replicas_in_sync} replica(s), {FLAGS.epochs} epochs of {steps_per_epoch} steps.",
           flush=True)
+    common.check_checkpoint_fits(FLAGS.model_dir, build_model, __name__)
     try:
         result = training.train(
             build_model,

@@ -14,7 +14,6 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from csvae_tf import distribute
 from csvae_tf.data import fake, tfd
 from trainers import common
 
@@ -23,7 +22,6 @@ FLAGS = flags.FLAGS
 common.define_image_flags(dim_z=64)
 flags.DEFINE_string("tfd_path", None, "Your copy of TFD_48x48.mat (the paper's 48x48 faces; TFD_96x96.mat trains at 96x96).")
 flags.DEFINE_bool("extend_labels", True, "Label the unlabelled faces with a classifier (p >= 0.9), as §5.2.1.")
-flags.DEFINE_integer("validation_images", 256, "Held-out images for validation losses and image grids.")
 
 
 def _tfd_data():
@@ -49,7 +47,8 @@ def _fake_data():
 def main(argv):
     del argv
     common.quiet_tensorflow()
-    strategy = distribute.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
+    common.check_model_dir()
+    strategy = common.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
     images, labels, validation, shape = _fake_data() if FLAGS.fake_data else _tfd_data()
     common.train_images(__name__, strategy, images, labels, validation, shape, tfd.EXPRESSIONS, "categorical")
     print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")

@@ -6,7 +6,9 @@ The official files are MATLAB files with (N examples):
                               -1 where unlabelled
     labs_id  [N, 1]           identity, -1 where unknown
     folds    [N, 5]           per official fold: 0 unlabelled, 1 train, 2 valid, 3 test
-Both MATLAB v5 (scipy.io.loadmat) and v7.3 (HDF5) copies are read.
+Both MATLAB v5 (scipy.io.loadmat) and v7.3 (HDF5) copies are read. A file that is unreadable or
+out of this layout (float images, arrays of another length, a code outside 1..7 and -1) is a
+`DataError` naming the file, the key and the row.
 
 The paper uses the seven expressions as one-hot labels. Only ~4,000 faces are labelled, so
 (§5.2.1) a classifier trained on the labelled subset labels the rest, keeping the points it gives
@@ -21,6 +23,8 @@ import os
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
+
+from csvae_tf.data.errors import DataError
 
 EXPRESSIONS = ("anger", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FILE_NAMES = {48: "TFD_48x48.mat", 96: "TFD_96x96.mat"}
@@ -53,20 +57,80 @@ class TFD(NamedTuple):
     test: Split
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def _read_mat(path: str) -> dict:
+    """{key: array} of a MATLAB v5 or v7.3 file; DataError if it is neither (empty, truncated, other)."""
     import scipy.io
 
+    advice = "copy the file again from the TFD distribution"
+    if os.path.getsize(path) == 0:
+        raise DataError(f"{path} is empty (0 bytes); {advice}.")
     try:
         return {key: np.asarray(value) for key, value in scipy.io.loadmat(path).items() if not key.startswith("__")}
     except NotImplementedError:  # MATLAB v7.3 files are HDF5, stored column-major
-        import h5py
+        pass
+    except Exception as error:  # scipy raises ValueError, TypeError, OSError... for damaged files
+        raise DataError(f"{path} cannot be read as a MATLAB v5 file ({_one_line(error)}); it is truncated, "
+                        f"damaged or of another MATLAB version (v5 and v7.3 are read): {advice}.") from None
+    import h5py
 
+    try:
         with h5py.File(path, "r") as f:
-            return {key: np.asarray(f[key]).T for key in f.keys()}
+            return {key: np.asarray(f[key]).T for key in f.keys() if isinstance(f[key], h5py.Dataset)}
+    except Exception as error:  # h5py raises OSError, KeyError... for damaged files
+        raise DataError(f"{path} cannot be read as a MATLAB v7.3 (HDF5) file ({_one_line(error)}); it is truncated "
+                        f"or damaged: {advice}.") from None
+
+
+def _integer_column(path: str, key: str, values: np.ndarray, count: int) -> np.ndarray:
+    """`values` ([N] or [N, 1]) as int64 [N]; DataError naming `key` if its length or values are wrong."""
+    if values.ndim > 2 or (values.ndim == 2 and 1 not in values.shape):
+        raise DataError(f"{path}: {key} has shape {list(values.shape)}, expected [{count}, 1] (one value per image).")
+    flat = values.reshape(-1)
+    if len(flat) != count:
+        raise DataError(f"{path}: {key} has {len(flat)} entries but images has {count}; expected one per image: "
+                        f"the file is damaged or assembled from different files.")
+    if not np.issubdtype(flat.dtype, np.number) or not np.all(np.isfinite(flat)) or np.any(flat != np.round(flat)):
+        row = int(np.flatnonzero(~np.isfinite(flat) | (flat != np.round(flat)))[0]) if np.issubdtype(
+            flat.dtype, np.number) else 0
+        raise DataError(f"{path}: {key} row {row + 1} is {flat[row]!r}, expected an integer.")
+    return flat.astype(np.int64)
+
+
+def _images(path: str, images: np.ndarray) -> np.ndarray:
+    """images as uint8 [N, S, S]; DataError unless they are grey levels 0..255 of square S x S faces."""
+    expected_size = next((size for size, name in FILE_NAMES.items() if os.path.basename(path) == name), None)
+    if images.ndim != 3 or images.shape[1] != images.shape[2] or images.shape[1] % 8 or (
+        expected_size and images.shape[1] != expected_size
+    ):
+        expected = f"[N, {expected_size}, {expected_size}]" if expected_size else "[N, S, S] with S a multiple of 8"
+        raise DataError(f"{path}: images has shape {list(images.shape)}, expected {expected} (TFD's 48x48 or "
+                        f"96x96 grey faces); pass the right file with --tfd_path.")
+    if not len(images):
+        raise DataError(f"{path}: images is empty; the file is damaged: copy it again.")
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.number):
+        raise DataError(f"{path}: images are of type {images.dtype}, expected uint8 grey levels 0..255.")
+    integral = np.all(np.isfinite(images)) and np.all(images == np.round(images))
+    if integral and images.min() >= 0 and images.max() <= 255:
+        return images.astype(np.uint8)  # e.g. a MATLAB double copy of the uint8 array
+    low, high = float(np.nanmin(images)), float(np.nanmax(images))
+    scale = " (they look scaled to [0, 1]: multiply by 255 and store uint8)" if 0 <= low and high <= 1 else ""
+    raise DataError(f"{path}: images are {images.dtype} in [{low:g}, {high:g}], expected uint8 grey levels "
+                    f"0..255 as in the official file{scale}.")
 
 
 def read_tfd(path: str) -> TFDRaw:
-    """Parse an official TFD .mat file (see the module docstring)."""
+    """Parse an official TFD .mat file (see the module docstring).
+
+    Raises:
+      FileNotFoundError: no file at `path`.
+      DataError: the file is unreadable or not in TFD's layout (the message names the key and row).
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"TFD not found at {path}: pass the path of your copy of the Toronto Face Database "
@@ -75,17 +139,26 @@ def read_tfd(path: str) -> TFDRaw:
     contents = _read_mat(path)
     missing = [key for key in REQUIRED_KEYS if key not in contents]
     if missing:
-        raise ValueError(f"{path} is not a TFD file: it lacks {', '.join(missing)} (found {sorted(contents)}).")
-    images = contents["images"]
-    if images.ndim != 3 or images.shape[1] != images.shape[2]:
-        raise ValueError(f"TFD images must be [N, S, S]; {path} holds {images.shape}.")
-    expressions = contents["labs_ex"].reshape(-1).astype(np.int64)
-    expressions = np.where(expressions >= 1, expressions - 1, -1)
+        raise DataError(f"{path} is not a TFD file: it lacks {', '.join(missing)} (found {sorted(contents)}).")
+    images = _images(path, contents["images"])
+    count = len(images)
+    codes = _integer_column(path, "labs_ex", contents["labs_ex"], count)
+    bad = np.flatnonzero((codes != -1) & ((codes < 1) | (codes > len(EXPRESSIONS))))
+    if len(bad):
+        raise DataError(
+            f"{path}: labs_ex row {bad[0] + 1} is {codes[bad[0]]} ({len(bad)} rows out of range), expected 1..7 "
+            f"({', '.join(EXPRESSIONS)}) or -1 (unlabelled)"
+            + ("; 0-based codes must be shifted by +1." if codes.min() == 0 and codes.max() <= 6 else ".")
+        )
+    identities = _integer_column(path, "labs_id", contents["labs_id"], count)
+    folds = contents["folds"]
+    if folds.ndim != 2 or folds.shape[0] != count:
+        raise DataError(f"{path}: folds has shape {list(folds.shape)}, expected [{count}, 5] (one row per image).")
     return TFDRaw(
-        images=images.astype(np.uint8),
-        expressions=expressions,
-        identities=np.where(contents["labs_id"].reshape(-1) >= 1, contents["labs_id"].reshape(-1), -1).astype(np.int64),
-        folds=contents["folds"].astype(np.int64),
+        images=images,
+        expressions=np.where(codes >= 1, codes - 1, -1),
+        identities=np.where(identities >= 1, identities, -1),
+        folds=folds.astype(np.int64),
     )
 
 
@@ -158,4 +231,10 @@ def load(
             originally_labelled=originally[rows],
         )
 
+    for name, rows in parts.items():
+        if not sum(len(r) for r in rows):
+            raise DataError(
+                f"{path}: the {name} split is empty: only {int((expressions >= 0).sum())} faces are labelled "
+                f"(labs_ex 1..7{', or by the extension' if extend else ''}); the 80/10/10 split needs at least 10."
+            )
     return TFD(**{name: make(rows) for name, rows in parts.items()})
