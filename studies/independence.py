@@ -71,7 +71,9 @@ SETTINGS: Dict[str, Dict[str, str]] = {
     "mmd_10": {"independence_penalty": "mmd", "independence_weight": "10"},
     "mmd_30": {"independence_penalty": "mmd", "independence_weight": "30"},
     "means_hsic_30": {"adversary_on_means": "true", "independence_penalty": "hsic", "independence_weight": "30"},
+    "mmd_100": {"independence_penalty": "mmd", "independence_weight": "100"},
     "means_mmd_10": {"adversary_on_means": "true", "independence_penalty": "mmd", "independence_weight": "10"},
+    "means_mmd_30": {"adversary_on_means": "true", "independence_penalty": "mmd", "independence_weight": "30"},
     "independent": {},  # configs/<dataset>_independent.flags
 }
 STAGES = {
