@@ -291,7 +291,6 @@ def tradeoff_figure(records: List[dict], path: str) -> None:
                         textcoords="offset points")
         ax.axhline(0.05, color="gray", ls="--", lw=0.8)
         ax.axvline(1.10, color="gray", ls=":", lw=0.8)
-        ax.set_xscale("log")
         ax.set_xlabel("reconstruction MSE / paper setting's")
         ax.set_ylabel("probe accuracy on z means - majority rate")
         ax.set_title(dataset, fontsize=10)
