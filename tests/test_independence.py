@@ -170,7 +170,9 @@ def test_reset_reinitialises_one_member_per_period_round_robin_from_seed_and_ste
 
 def test_reset_on_two_replicas_keeps_replicas_in_sync():
     assert len(tf.config.list_logical_devices("CPU")) >= 2, "conftest should have split the CPU in two"
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # Reduced on one device, not with collective ops: a new strategy's collective instance keys
+    # restart and would collide with those of strategies other tests made in this process.
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
     with strategy.scope():
         model = make_model("csvae", **ALL_ON)
         model.compile()
