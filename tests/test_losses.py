@@ -190,3 +190,102 @@ def test_gaussian_learned_starts_at_the_given_scale_and_is_trainable():
 def test_likelihood_rejects_bad_arguments(kind, scale):
     with pytest.raises(ValueError):
         likelihoods.DecoderLikelihood(kind, [3], scale=scale)
+
+
+# ----------------------------------------------------------------------------- independence of z and y
+def _gaussian_kernel_expectation(mean_gap, var_a, var_b, bandwidth, dim):
+    """E k(A, B) for A ~ N(m_a, var_a I), B ~ N(m_b, var_b I) independent, Gaussian kernel of width s:
+    A - B ~ N(m_a - m_b, (var_a + var_b) I), so E exp(-|A-B|^2 / 2s^2) = (s^2/(s^2+v))^(d/2) exp(-|gap|^2 / 2(s^2+v))."""
+    v = var_a + var_b
+    return (bandwidth ** 2 / (bandwidth ** 2 + v)) ** (dim / 2) * np.exp(-mean_gap ** 2 / (2 * (bandwidth ** 2 + v)))
+
+
+def test_class_conditional_mmd_of_two_gaussians_matches_the_closed_form():
+    rng, n, dim, bandwidth = _rng(), 1500, 2, 1.0
+    shift, scale_a, scale_b = np.array([1.0, 0.5]), 1.0, 0.7
+    a = rng.normal(size=[n, dim]) * scale_a + shift
+    b = rng.normal(size=[n, dim]) * scale_b
+    z = np.concatenate([a, b]).astype(np.float32)
+    labels = np.concatenate([np.ones([n, 1]), np.zeros([n, 1])]).astype(np.float32)
+    gap = np.linalg.norm(shift)
+    expected = (_gaussian_kernel_expectation(0.0, scale_a ** 2, scale_a ** 2, bandwidth, dim)
+                + _gaussian_kernel_expectation(0.0, scale_b ** 2, scale_b ** 2, bandwidth, dim)
+                - 2 * _gaussian_kernel_expectation(gap, scale_a ** 2, scale_b ** 2, bandwidth, dim))
+
+    mmd = float(losses.class_conditional_mmd(z, labels, bandwidth=bandwidth))
+
+    assert expected > 0.1
+    np.testing.assert_allclose(mmd, expected, atol=0.01)
+
+
+def test_class_conditional_mmd_is_unbiased_near_zero_for_one_distribution_and_sums_over_classes():
+    rng, n = _rng(), 900
+    z = rng.normal(size=[n, 3]).astype(np.float32)
+    classes = rng.integers(0, 3, size=n)
+    one_hot = np.eye(3, dtype=np.float32)[classes]
+    independent = float(losses.class_conditional_mmd(z, one_hot, bandwidth=1.0))
+    # The same z with class 0 moved: only class 0's comparison and, through "the rest", the others move.
+    z_shifted = z + (classes == 0)[:, None] * 2.0
+    per_class = [float(losses.class_conditional_mmd(z_shifted, one_hot[:, [c]], bandwidth=1.0)) for c in range(3)]
+    total = float(losses.class_conditional_mmd(z_shifted, one_hot, bandwidth=1.0))
+
+    assert abs(independent) < 0.01  # the U-statistic has mean 0 here (a V-statistic would be ~ +2/n_class)
+    np.testing.assert_allclose(total, sum(per_class), rtol=1e-5)
+    assert per_class[0] > 0.3 and total > 0.5
+
+
+def test_class_conditional_mmd_skips_a_label_with_one_side_empty():
+    z = _rng().normal(size=[6, 2]).astype(np.float32)
+    labels = np.array([[1, 1], [1, 0], [1, 1], [1, 0], [1, 1], [1, 0]], np.float32)  # label 0 is always 1
+    both = float(losses.class_conditional_mmd(z, labels, bandwidth=1.0))
+    only_second = float(losses.class_conditional_mmd(z, labels[:, 1:], bandwidth=1.0))
+    assert np.isfinite(both) and both == pytest.approx(only_second)
+
+
+def test_median_bandwidth_is_the_median_distance_and_passes_no_gradient():
+    z = tf.constant([[0.0], [1.0], [3.0]])  # distances 1, 2, 3: median 2
+    assert float(losses.median_bandwidth(z)) == pytest.approx(2.0)
+    rng = _rng()
+    z = tf.constant(rng.normal(size=[32, 2]).astype(np.float32))
+    labels = tf.constant((rng.random([32, 1]) > 0.5).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        adaptive = losses.class_conditional_mmd(z, labels)
+        fixed = losses.class_conditional_mmd(z, labels, bandwidth=float(losses.median_bandwidth(z)))
+    np.testing.assert_allclose(float(adaptive), float(fixed), rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(adaptive, z).numpy(), tape.gradient(fixed, z).numpy(), rtol=1e-4,
+                               atol=1e-7)
+
+
+def test_hsic_with_linear_kernels_is_the_squared_frobenius_norm_of_the_cross_covariance():
+    rng = _rng()
+    x = rng.normal(size=[50, 3])
+    y = x[:, :2] @ rng.normal(size=[2, 4]) + rng.normal(size=[50, 4])
+    cross_covariance = (x - x.mean(0)).T @ (y - y.mean(0)) / len(x)
+    value = float(losses.hsic(x.astype(np.float32), y.astype(np.float32), x_kernel="linear", y_kernel="linear"))
+    np.testing.assert_allclose(value, np.sum(cross_covariance ** 2), rtol=1e-4)
+
+
+def test_hsic_is_near_zero_for_independent_variables_and_positive_for_a_function():
+    rng, n = _rng(), 600
+    x = rng.normal(size=[n, 2]).astype(np.float32)
+    independent = rng.normal(size=[n, 1]).astype(np.float32)
+    dependent = np.sin(2.0 * x[:, :1]).astype(np.float32)  # y = f(x), uncorrelated with x_0 in part
+    classes = np.eye(3, dtype=np.float32)[(x[:, 0] > -0.5).astype(int) + (x[:, 0] > 0.5)]
+    random_classes = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=n)]
+
+    null = float(losses.hsic(x, independent, y_kernel="gaussian"))
+    signal = float(losses.hsic(x, dependent, y_kernel="gaussian"))
+    assert signal > 0.01 and null < signal / 20
+    # With one-hot labels (linear kernel: the delta kernel on classes), as the models use it.
+    assert float(losses.hsic(x, classes)) > 20 * float(losses.hsic(x, random_classes)) > 0
+
+
+def test_independence_penalty_dispatches_and_refuses_unknown_kinds():
+    z = _rng().normal(size=[16, 2]).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[np.arange(16) % 2]
+    assert float(losses.independence_penalty("none", z, y)) == 0.0
+    assert float(losses.independence_penalty("hsic", z, y)) == pytest.approx(float(losses.hsic(z, y)))
+    assert float(losses.independence_penalty("mmd", z, y)) == pytest.approx(float(losses.class_conditional_mmd(z, y)))
+    with pytest.raises(ValueError, match="one of"):
+        losses.independence_penalty("kl", z, y)

@@ -135,6 +135,35 @@ def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:
         flags.DEFINE_float(f"beta{index}", default, f"Weight of {meaning} (appendix 7.1: {default:g}).")
     flags.register_validator("dim_z", lambda v: v >= 1, "--dim_z must be >= 1.")
     flags.register_validator("dim_w", lambda v: v >= 1, "--dim_w must be >= 1.")
+    define_independence_flags()
+
+
+def define_independence_flags() -> None:
+    """Mechanisms beyond the paper that keep y out of z (CSVAE and CondVAE-info; README "A Z no probe
+    can read"). Defaults are the paper's behaviour; configs/*_independent.flags set the recommended ones."""
+    flags.DEFINE_bool("adversary_on_means", False, "Also train the adversary on the posterior means of q(z|x) "
+                      "(what switching decodes), and average the encoder's adversarial term over sample and mean.")
+    flags.DEFINE_integer("adversary_steps", 1, "Adversary updates per VAE update.")
+    flags.DEFINE_integer("num_adversaries", 1, "Adversaries in the ensemble; the encoder plays against their mean.")
+    flags.DEFINE_integer("adversary_reset_every_steps", 0, "Re-initialise one adversary of the ensemble (round "
+                         "robin) every N steps (0: never).")
+    flags.DEFINE_enum("independence_penalty", "none", ["none", "hsic", "mmd"], "A kernel penalty on the "
+                      "dependence between z's posterior means and y: HSIC, or the class-conditional MMD of [16].")
+    flags.DEFINE_float("independence_weight", 0.0, "Weight of --independence_penalty (per batch).")
+    flags.register_validator("adversary_steps", lambda v: v >= 1, "--adversary_steps must be >= 1.")
+    flags.register_validator("num_adversaries", lambda v: v >= 1, "--num_adversaries must be >= 1.")
+    flags.register_validator("adversary_reset_every_steps", lambda v: v >= 0,
+                             "--adversary_reset_every_steps must be >= 0.")
+    flags.register_validator("independence_weight", lambda v: v >= 0, "--independence_weight must be >= 0.")
+
+
+INDEPENDENCE_FLAGS = ("adversary_on_means", "adversary_steps", "num_adversaries", "adversary_reset_every_steps",
+                      "independence_penalty", "independence_weight")
+
+
+def independence_kwargs() -> dict:
+    """The constructor arguments of CSVAE and CondVAE-info that the independence flags set."""
+    return {name: getattr(FLAGS, name) for name in INDEPENDENCE_FLAGS}
 
 
 def csvae_kwargs() -> dict:
@@ -143,6 +172,7 @@ def csvae_kwargs() -> dict:
         "dim_z": FLAGS.dim_z,
         "dim_w": FLAGS.dim_w,
         **{f"beta{i}": getattr(FLAGS, f"beta{i}") for i in range(1, 6)},
+        **independence_kwargs(),
         "seed": FLAGS.seed,
     }
 
@@ -190,7 +220,7 @@ def model_kwargs(name: str, arguments: dict, num_labels: int, adversary_units=No
         return {**arguments, **csvae_kwargs(), **adversary}
     arguments["dim_z"] = FLAGS.baseline_dim_z or FLAGS.dim_z + num_labels * FLAGS.dim_w
     if name == "condvae_info":
-        arguments.update(beta4=FLAGS.beta4, beta5=FLAGS.beta5, **adversary)
+        arguments.update(beta4=FLAGS.beta4, beta5=FLAGS.beta5, **adversary, **independence_kwargs())
     return arguments
 
 

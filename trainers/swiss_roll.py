@@ -2,8 +2,9 @@ r"""Trains CSVAE on the swiss roll (paper §5.1, Fig. 2) and writes its picture 
 
     python -m trainers.swiss_roll --flagfile=configs/swiss_roll.flags --model_dir=runs/swiss_roll
 
-Writes into --model_dir: swiss_roll.png (Fig. 2), metrics.json (reconstruction MSE and the z/w
-leakage probes), checkpoints/ and model.json (for export and evaluation), TensorBoard logs.
+Writes into --model_dir: swiss_roll.png (Fig. 2), metrics.json (reconstruction MSE, the leakage
+probes on z's means and samples, the switch accuracy), checkpoints/ and model.json (for export and
+evaluation), TensorBoard logs.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def main(argv):
         sys.exit(f"error: {error}")
     if not distribute.is_chief(strategy):
         return  # the chief evaluates and writes the run's files
-    metrics = swiss_roll_evaluation.evaluate(result.model, data, FLAGS.model_dir)
+    metrics = swiss_roll_evaluation.evaluate(result.model, data, FLAGS.model_dir, seed=FLAGS.seed)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"Wrote {FLAGS.model_dir}/{swiss_roll_evaluation.FIGURE_FILE} and {swiss_roll_evaluation.METRICS_FILE}.")
 

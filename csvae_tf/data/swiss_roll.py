@@ -33,6 +33,12 @@ class Split(NamedTuple):
 class SwissRoll(NamedTuple):
     train: Split
     test: Split
+    label_axis: int = 1  # the label is features[:, label_axis] > SPLIT_THRESHOLD
+
+
+def label_of(points: np.ndarray, label_axis: int) -> np.ndarray:
+    """The labelling rule itself, for any points [n, 3] (e.g. decoded ones): float32 [n, 1] in {0, 1}."""
+    return (np.asarray(points)[:, label_axis] > SPLIT_THRESHOLD).astype(np.float32)[:, None]
 
 
 def load(n_samples: int = 10000, label_axis: int = 1, test_fraction: float = 0.2, seed: int = 0) -> SwissRoll:
@@ -50,7 +56,7 @@ def load(n_samples: int = 10000, label_axis: int = 1, test_fraction: float = 0.2
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
     points, position = sk_datasets.make_swiss_roll(n_samples=n_samples, random_state=seed)
     points = points.astype(np.float32)
-    labels = (points[:, label_axis] > SPLIT_THRESHOLD).astype(np.float32)[:, None]
+    labels = label_of(points, label_axis)
     order = np.random.default_rng(seed).permutation(n_samples)
     num_test = max(1, int(round(n_samples * test_fraction)))
     test, train = order[:num_test], order[num_test:]
@@ -58,4 +64,5 @@ def load(n_samples: int = 10000, label_axis: int = 1, test_fraction: float = 0.2
     return SwissRoll(
         train=Split(points[train], labels[train], position[train]),
         test=Split(points[test], labels[test], position[test]),
+        label_axis=label_axis,
     )

@@ -2,8 +2,9 @@
 
 `compare(models, data, out_dir, ...)` trains the attribute classifier C of Method 1 on the real
 training examples, scores every model with Method 1 (switching each test example to each label,
-§5.4's p_j) and with the leakage probe (held-out accuracy of a logistic regression predicting y
-from the posterior mean of z, beside the majority rate), and writes into `out_dir`:
+§5.4's p_j) and with the leakage probes (held-out accuracy of fresh logistic, 15-NN and MLP probes
+predicting y from z's posterior means and from posterior samples, beside the majority rate;
+csvae_tf.evaluation.leakage), and writes into `out_dir`:
 
   comparison.md, comparison.json   the tables (Table 3's shape: a column per label and "final");
   <model>_switch.png               input / reconstruction / switched to each label (Figs. 3, 4, 10);
@@ -53,20 +54,26 @@ def markdown_tables(results: dict) -> str:
         per_target = scores["method1"]["per_target"]
         lines.append(f"| {DISPLAY_NAMES.get(name, name)} | " + " | ".join(_percent(per_target[c]) for c in columns)
                      + f" | {_percent(scores['method1']['final'])} |")
-    lines += [
-        "",
-        "Leakage: held-out accuracy of probes predicting y from the posterior mean of z (a logistic "
-        "regression and a 15-nearest-neighbour classifier, trained on the training set's), beside the "
-        "majority-class rate.",
-        "",
-        "| model | z -> y (logistic) | z -> y (15-NN) | majority rate |",
-        "| --- | --- | --- | --- |",
-    ]
-    for name, scores in models.items():
-        leak = scores["leakage"]
-        lines.append(f"| {DISPLAY_NAMES.get(name, name)} | {_percent(leak['z_logistic'])} | "
-                     f"{_percent(leak['z_knn'])} | {_percent(leak['majority_rate'])} |")
+    lines += ["", *leakage_table({DISPLAY_NAMES.get(name, name): scores["leakage"] for name, scores in models.items()})]
     return "\n".join(lines) + "\n"
+
+
+def leakage_table(reports: Dict[str, dict]) -> list:
+    """Markdown lines: one row per {row name: leakage.z_leakage report}, a column per view and probe."""
+    probe_names = {"logistic": "logistic", "knn": "15-NN", "mlp": "MLP"}
+    header = [f"z {view}: {probe_names[kind]}" for view in leakage.VIEWS for kind in leakage.PROBES]
+    lines = [
+        "Leakage: held-out accuracy of fresh probes predicting y from z (trained on the training set's z): "
+        "on the posterior means (what a switch decodes) and on one posterior sample per example (what the "
+        "adversary sees), beside the majority-class rate.",
+        "",
+        "| model | " + " | ".join(header) + " | majority rate |",
+        "| --- | " + " | ".join("---" for _ in header) + " | --- |",
+    ]
+    for name, report in reports.items():
+        cells = [leakage.format_accuracies(report[view][kind]) for view in leakage.VIEWS for kind in leakage.PROBES]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {leakage.format_accuracies(report['majority_rate'])} |")
+    return lines
 
 
 def compare(models: Dict[str, object], data, out_dir: str, image_shape: Sequence[int],
@@ -101,13 +108,9 @@ def compare(models: Dict[str, object], data, out_dir: str, image_shape: Sequence
                                                     validation.features, validation.labels)
         method1 = classifier_accuracy.switch_accuracy(classifier, switch, test.features, test.labels,
                                                       label_type, label_names)
-        train_z = switching.latent_means(model, train.features, train.labels)
-        test_z = switching.latent_means(model, test.features, test.labels)
-        probe = leakage.logistic_probe(train_z, train.labels, test_z, test.labels, seed=seed)
-        knn = leakage.knn_probe(train_z, train.labels, test_z, test.labels)
         results["models"][name] = {
             "method1": method1._asdict(),
-            "leakage": {"z_logistic": probe.accuracy, "z_knn": knn.accuracy, "majority_rate": probe.majority_rate},
+            "leakage": leakage.z_leakage(model, train.features, train.labels, test.features, test.labels, seed=seed),
         }
         switched = np.stack([switch(shown_x, shown_y, j, 1) for j in range(model.num_labels)])
         figures.switch_figure(

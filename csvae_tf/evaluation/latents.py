@@ -1,4 +1,4 @@
-"""Batched encoding of whole arrays: latent means and reconstructions as numpy."""
+"""Batched encoding of whole arrays: latent means, samples and reconstructions as numpy."""
 
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ class Latents(NamedTuple):
     reconstructions: np.ndarray  # [n, *input_shape], mu_theta(mu_phi1(x), mu_phi2(x, y))
 
 
+class ZEncoding(NamedTuple):
+    means: np.ndarray  # [n, dim_z], the posterior means of q(z|x) (q(z|x,y) for CondVAE)
+    samples: np.ndarray  # [n, dim_z], one sample of the posterior per example
+
+
 def encode_all(model, features: np.ndarray, labels: np.ndarray, batch_size: int = 512) -> Latents:
-    """Posterior means and mean reconstructions of every example (inference mode)."""
+    """Posterior means and mean reconstructions of every example (inference mode; CSVAE)."""
 
     @tf.function
     def encode_batch(x, y):
@@ -29,3 +34,18 @@ def encode_all(model, features: np.ndarray, labels: np.ndarray, batch_size: int 
         for i in range(0, len(features), batch_size)
     ]
     return Latents(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def encode_z(model, features: np.ndarray, labels: np.ndarray, seed: int = 0, batch_size: int = 512) -> ZEncoding:
+    """z's posterior mean and one posterior sample per example (any model; inference mode).
+
+    The samples are drawn with stateless seeds (seed, batch index): the same call gives the same samples.
+    """
+    means, samples = [], []
+    for index, start in enumerate(range(0, len(features), batch_size)):
+        x = tf.constant(features[start : start + batch_size], tf.float32)
+        y = tf.constant(labels[start : start + batch_size], tf.float32)
+        posterior = model.encode(x, y).z
+        means.append(np.asarray(posterior.mean()))
+        samples.append(np.asarray(posterior.sample(seed=tf.constant([seed, index], tf.int32))))
+    return ZEncoding(np.concatenate(means).astype(np.float32), np.concatenate(samples).astype(np.float32))

@@ -13,6 +13,10 @@
   2. the adversary minimises  beta5 * L  on the z sampled in step 1 behind tf.stop_gradient,
      with its own optimizer (`compile(optimizer=..., adversary_optimizer=...)`).
 beta4 = 10 and beta5 = 1 by default: CSVAE's weights on its own adversarial pair (M2, N).
+
+Its adversary has CSVAE's weakness (trained on samples, it misses what the means keep), so it
+takes the same mechanisms beyond the paper (csvae_tf.models.base, "keeping y out of z"; all off
+by default).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Sequence
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from csvae_tf import losses, networks
+from csvae_tf import losses
 from csvae_tf.models import base
 from csvae_tf.models.condvae import CondVAE
 
@@ -36,6 +40,8 @@ class CondVAEInfo(CondVAE):
       beta4: weight of the encoder's adversarial term -L (eq. 3's max over phi), default 10.
       beta5: weight of the adversary's cross-entropy L (eq. 3's min over psi), default 1.
       adversary_units: dense sizes of the adversary MLP r_psi(z).
+      adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
+        independence_penalty, independence_weight: see base.LabelledModel._init_independence.
     """
 
     TRACKERS = ("loss", "reconstruction", "kl_z", "negative_cross_entropy", "adversary_loss", "adversary_accuracy")
@@ -44,13 +50,15 @@ class CondVAEInfo(CondVAE):
     has_adversary = True
 
     def __init__(self, *args, beta4: float = 10.0, beta5: float = 1.0, adversary_units: Sequence[int] = (64, 64),
-                 name: str = "condvae_info", **kwargs):
+                 adversary_on_means: bool = False, adversary_steps: int = 1, num_adversaries: int = 1,
+                 adversary_reset_every_steps: int = 0, independence_penalty: str = "none",
+                 independence_weight: float = 0.0, name: str = "condvae_info", **kwargs):
         super().__init__(*args, name=name, **kwargs)
         self.beta4, self.beta5 = float(beta4), float(beta5)
         self.adversary_units = tuple(int(u) for u in adversary_units)
-        self.adversary = networks.classifier(
-            self.dim_z, self.num_labels, hidden_units=self.adversary_units, name="adversary"
-        )
+        self._init_independence(adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
+                                independence_penalty, independence_weight)
+        self._build_adversaries(self.adversary_units)
         self.adversary_optimizer = None
 
     def adversary_posterior(self, z: tf.Tensor) -> tfd.Distribution:
@@ -63,20 +71,25 @@ class CondVAEInfo(CondVAE):
         self._build_adversary_optimizer(adversary_optimizer)
 
     def compute_terms(self, x, y, seed, training):
-        """Eq. (2)'s terms and eq. (3)'s -L = log r(y|z) per example [batch], and the sample "z"."""
+        """Eq. (2)'s terms and eq. (3)'s -L = log r(y|z) per example [batch] (averaged over the
+        adversaries, and over sample and mean with `adversary_on_means`), "independence" when a
+        penalty is on, and the sample "z" and mean "z_mean"."""
         terms = super().compute_terms(x, y, seed, training)
-        adversary = self.adversary_posterior(terms["z"])
-        terms["negative_cross_entropy"] = losses.label_log_likelihood(adversary, tf.cast(y, tf.float32))  # -L, eq. (3)
-        return terms
+        y = tf.cast(y, tf.float32)
+        terms["negative_cross_entropy"] = self._adversarial_term(  # -L, eq. (3)
+            lambda adversary: losses.label_log_likelihood(adversary, y), terms)
+        return self._independence_terms(terms, y)
 
     def vae_objective(self, terms: dict) -> tf.Tensor:
-        """beta1 * recon + beta3 * KL_z + beta4 * log r(y|z): descending it ascends the adversary's L (eq. 3)."""
-        return super().vae_objective(terms) + self.beta4 * terms["negative_cross_entropy"]
+        """beta1 * recon + beta3 * KL_z + beta4 * log r(y|z): descending it ascends the adversary's L (eq. 3);
+        plus independence_weight * the z-y penalty when one is on."""
+        return self._with_independence(super().vae_objective(terms) + self.beta4 * terms["negative_cross_entropy"],
+                                       terms)
 
     def adversary_loss(self, z: tf.Tensor, y: tf.Tensor):
-        """beta5 * L(r(z), y) per example [batch] (eq. 3's min over psi), and the adversary."""
-        adversary = self.adversary_posterior(z)
-        return -self.beta5 * losses.label_log_likelihood(adversary, y), adversary
+        """beta5 * L(r(z), y) per example [batch] (eq. 3's min over psi), and the adversary
+        (with an ensemble: the members' mean, and the first member)."""
+        return self._ensemble_adversary_loss(z, y, self.beta5)
 
     def _all_terms(self, terms, objective, adversary_loss, adversary, y):
         return self._report({
@@ -86,17 +99,19 @@ class CondVAEInfo(CondVAE):
             "negative_cross_entropy": terms["negative_cross_entropy"],
             "adversary_loss": adversary_loss,
             "adversary_accuracy": base.label_accuracy(adversary, y, self.label_type),
+            **({"independence": terms["independence"]} if "independence" in terms else {}),
         })
 
     def train_step(self, data):
         x, y = data
         y = tf.cast(y, tf.float32)
+        self._reset_adversaries(self.optimizer.iterations)  # only with adversary_reset_every_steps
         # (1) Encoder + decoder: eq. (2) and eq. (3)'s max over phi; the adversary is held fixed.
         terms, objective = self._vae_update(x, y)
 
         # (2) Adversary: eq. (3)'s min over psi on the same z, with no gradient to the encoder.
-        adversary_loss, adversary = self._adversary_update(terms["z"], y)
-        return self._all_terms(terms, objective, adversary_loss, adversary, y)
+        adversary_loss, adversary, labels = self._adversary_updates(terms, y)
+        return self._all_terms(terms, objective, adversary_loss, adversary, labels)
 
     def test_step(self, data):
         x, y = data
@@ -111,4 +126,5 @@ class CondVAEInfo(CondVAE):
             "beta4": self.beta4,
             "beta5": self.beta5,
             "adversary_units": list(self.adversary_units),
+            **self._independence_config(),
         }

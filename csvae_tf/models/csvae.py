@@ -16,6 +16,10 @@ Latent space H = Z x W, W = W_1 x ... x W_k, one subspace of dimension dim_w per
      through tf.stop_gradient so no gradient reaches the encoder.
 Each player has its own optimizer (`compile(optimizer=..., adversary_optimizer=...)`).
 
+Beyond the paper (csvae_tf.models.base, "keeping y out of z"; all off by default): the adversary
+on the posterior means too, several adversary steps, an ensemble of adversaries re-initialised on
+a schedule, and an MMD/HSIC penalty between z's posterior means and y added to step 1.
+
 Sampling is seeded from (seed, optimizer step, replica id) with stateless tfp samplers, so a run
 restored from a checkpoint draws exactly the noise the uninterrupted run would have drawn.
 """
@@ -56,6 +60,9 @@ class CSVAE(base.LabelledModel):
       hidden_units: dense sizes of the MLP encoders (the decoder mirrors them); the conv
         networks for images use Larsen's fixed layers instead.
       adversary_units: dense sizes of the adversary MLP q(y|z).
+      adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
+        independence_penalty, independence_weight: the mechanisms beyond the paper that keep y
+        out of z; see base.LabelledModel._init_independence (defaults: the paper's behaviour).
       seed: integer seed of the model's sampling noise.
       label_names: a name per label (metadata for figures and exports); default label_0, ...
       input_mean, input_scale: per-coordinate statistics of vector data ([n] each, e.g. the
@@ -89,6 +96,12 @@ class CSVAE(base.LabelledModel):
         w_prior_absent_scale=0.1,
         hidden_units: Sequence[int] = (64, 64),
         adversary_units: Sequence[int] = (64, 64),
+        adversary_on_means: bool = False,
+        adversary_steps: int = 1,
+        num_adversaries: int = 1,
+        adversary_reset_every_steps: int = 0,
+        independence_penalty: str = "none",
+        independence_weight: float = 0.0,
         seed: int = 0,
         label_names: Optional[Sequence[str]] = None,
         input_mean: Optional[Sequence[float]] = None,
@@ -105,6 +118,8 @@ class CSVAE(base.LabelledModel):
         self.betas = tuple(float(b) for b in (beta1, beta2, beta3, beta4, beta5))
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.adversary_units = tuple(int(u) for u in adversary_units)
+        self._init_independence(adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
+                                independence_penalty, independence_weight)
 
         self.z_prior = priors.standard_normal_prior(self.dim_z)
         self.w_prior = priors.WPrior(
@@ -131,9 +146,7 @@ class CSVAE(base.LabelledModel):
             name="decoder",
         )
         self.likelihood = self._make_likelihood(likelihood, likelihood_scale)
-        self.adversary = networks.classifier(
-            self.dim_z, self.num_labels, hidden_units=self.adversary_units, name="adversary"
-        )
+        self._build_adversaries(self.adversary_units)
         self.adversary_optimizer = None
         self.built = True
 
@@ -220,15 +233,16 @@ class CSVAE(base.LabelledModel):
         self._build_adversary_optimizer(adversary_optimizer)
 
     def adversary_loss(self, z: tf.Tensor, y: tf.Tensor):
-        """-beta5 * log q(y|z) per example [batch] (N, which the adversary maximises), and q(y|z)."""
-        adversary = self.adversary_posterior(z)
-        return -self.betas[4] * losses.label_log_likelihood(adversary, y), adversary
+        """-beta5 * log q(y|z) per example [batch] (N, which the adversary maximises), and q(y|z)
+        (with an ensemble: the members' mean, and the first member's q(y|z))."""
+        return self._ensemble_adversary_loss(z, y, self.betas[4])
 
     def compute_terms(self, x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor, training: bool) -> dict:
         """Every per-example term of the objective for one batch, from one sample of (z, w).
 
-        Returns a dict of float32 [batch] tensors: reconstruction, kl_w, kl_z, m2, and the
-        sample "z" [batch, dim_z] that the adversary update reuses.
+        Returns a dict of float32 [batch] tensors: reconstruction, kl_w, kl_z, m2 (averaged over
+        the adversaries, and over sample and mean with `adversary_on_means`), "independence" when a
+        penalty is on, and the sample "z" and mean "z_mean" [batch, dim_z] the adversary update reuses.
         """
         y = tf.cast(y, tf.float32)
         z_seed, w_seed = tfp.random.split_seed(seed, n=2)
@@ -236,27 +250,31 @@ class CSVAE(base.LabelledModel):
         z = encoding.z.sample(seed=z_seed)
         w = encoding.w.sample(seed=w_seed)
         likelihood = self.likelihood_distribution(z, w, training=training)
-        return {
+        terms = {
             "reconstruction": losses.reconstruction(likelihood, x),  # eq. (5), M1
             "kl_w": losses.kl(encoding.w, self.w_prior(y)),  # eq. (5), M1
             "kl_z": losses.kl(encoding.z, self.z_prior),  # eq. (5), M1
-            "m2": losses.negative_entropy(self.adversary_posterior(z)),  # M2
             "z": z,
+            "z_mean": encoding.z.mean(),
         }
+        terms["m2"] = self._adversarial_term(losses.negative_entropy, terms)  # M2
+        return self._independence_terms(terms, y)
 
     def vae_objective(self, terms: dict) -> tf.Tensor:
-        """beta1*recon + beta2*KL_w + beta3*KL_z + beta4*M2 per example [batch] (appendix 7.1)."""
+        """beta1*recon + beta2*KL_w + beta3*KL_z + beta4*M2 per example [batch] (appendix 7.1), plus
+        independence_weight * the z-y penalty when one is on."""
         beta1, beta2, beta3, beta4, _ = self.betas
-        return (
+        return self._with_independence(
             beta1 * terms["reconstruction"]
             + beta2 * terms["kl_w"]
             + beta3 * terms["kl_z"]
-            + beta4 * terms["m2"]
+            + beta4 * terms["m2"],
+            terms,
         )
 
     def _update_trackers(self, terms, objective, adversary_loss, adversary, y):
         return self._report({
-            **{name: terms[name] for name in ("reconstruction", "kl_w", "kl_z", "m2")},
+            **{name: terms[name] for name in ("reconstruction", "kl_w", "kl_z", "m2", "independence") if name in terms},
             "loss": objective,
             "adversary_loss": adversary_loss,
             "adversary_accuracy": base.label_accuracy(adversary, y, self.label_type),
@@ -265,12 +283,13 @@ class CSVAE(base.LabelledModel):
     def train_step(self, data):
         x, y = data
         y = tf.cast(y, tf.float32)
+        self._reset_adversaries(self.optimizer.iterations)  # only with adversary_reset_every_steps
         # (1) VAE update on M1 + M2; the adversary's weights are not in this variable list.
         terms, objective = self._vae_update(x, y)
 
-        # (2) Adversary update on N with z held fixed: no gradient reaches the encoder.
-        adversary_loss, adversary = self._adversary_update(terms["z"], y)
-        return self._update_trackers(terms, objective, adversary_loss, adversary, y)
+        # (2) Adversary update(s) on N with z held fixed: no gradient reaches the encoder.
+        adversary_loss, adversary, labels = self._adversary_updates(terms, y)
+        return self._update_trackers(terms, objective, adversary_loss, adversary, labels)
 
     def test_step(self, data):
         x, y = data
@@ -349,6 +368,7 @@ class CSVAE(base.LabelledModel):
             "w_prior_absent_scale": prior["absent_scale"],
             "hidden_units": list(self.hidden_units),
             "adversary_units": list(self.adversary_units),
+            **self._independence_config(),
             "seed": self.seed,
             "label_names": labelled["label_names"],
             "input_mean": self.input_mean,

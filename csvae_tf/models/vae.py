@@ -166,7 +166,7 @@ class BaselineVAE(base.LabelledModel):
         self.optimizer.build(self.vae_variables)
 
     def compute_terms(self, x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor, training: bool) -> dict:
-        """Per-example terms [batch] of eq. (1)/(2) from one sample z, and the sample "z" [batch, dim_z]."""
+        """Per-example terms [batch] of eq. (1)/(2) from one sample z, the sample "z" and the mean "z_mean" [batch, dim_z]."""
         y = tf.cast(y, tf.float32)
         posterior = self.z_posterior(x, y if self.encoder_conditioned else None, training)
         z = posterior.sample(seed=seed)
@@ -175,6 +175,7 @@ class BaselineVAE(base.LabelledModel):
             "reconstruction": losses.reconstruction(likelihood, x),  # eq. (1)/(2), -E[log p(x|z[,y])]
             "kl_z": losses.kl(posterior, self.z_prior),  # eq. (1)/(2), KL(q(z|.) || p(z))
             "z": z,
+            "z_mean": posterior.mean(),
         }
 
     def vae_objective(self, terms: dict) -> tf.Tensor:

@@ -1,0 +1,340 @@
+r"""Study: mechanisms that keep y out of CSVAE's (and CondVAE-info's) Z, measured (README, "A Z no
+probe can read"; issue 16).
+
+    python -m studies.independence --stage=screen          # every setting, seed 0
+    python -m studies.independence --stage=final           # the candidates, seeds 0, 1, 2
+    python -m studies.independence --stage=report          # tables and the plot from what is stored
+
+Each run trains in-process with the trainers' library code (csvae_tf.train_lib.train, the
+flagfile's networks and schedule) on one dataset: the swiss roll with either --label_axis reading
+(§5.1) or the digits (CSVAE, and CondVAE-info with the same mechanisms). A setting is a set of
+flag overrides on the paper's flagfile (configs/swiss_roll.flags, configs/digits.flags); the
+settings named "independent" are configs/*_independent.flags themselves. Each run is scored on
+held-out data:
+
+  * leakage: fresh logistic, 15-NN and MLP probes y <- z on z's posterior means and on one posterior
+    sample per example (csvae_tf.evaluation.leakage), beside the majority rate;
+  * reconstruction MSE (test, per coordinate / pixel, from posterior means);
+  * Method 1 (§5.4): the digits' attribute classifier C (one per seed, shared by every setting) on
+    switched test digits; on the swiss roll the labelling rule on switched points;
+  * seconds per epoch (wall clock of training / epochs, compile included, on a shared machine).
+
+Results go to --out (default studies/results/independence.json, one record per run, appended as
+runs finish so an interrupted study resumes), and --stage=report writes the Markdown tables
+(studies/results/independence.md) and the trade-off plot (docs/independence_tradeoff.png).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import tempfile
+import time
+from typing import Dict, List
+
+import numpy as np
+from absl import app, flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("stage", "screen", ["screen", "final", "report"], "What to run (see the module docstring).")
+flags.DEFINE_list("datasets", [], "Datasets to run (default: every one of the stage).")
+flags.DEFINE_list("settings", [], "Settings to run (default: every one of the stage).")
+flags.DEFINE_list("seeds", [], "Seeds (default: 0 for screen, 0,1,2 for final).")
+flags.DEFINE_string("out", os.path.join(REPO, "studies", "results", "independence.json"), "Results file.")
+flags.DEFINE_string("figure", os.path.join(REPO, "docs", "independence_tradeoff.png"), "Trade-off plot.")
+
+# dataset -> (paper flagfile, recommended flagfile, model, extra flag overrides)
+DATASETS = {
+    "swiss_roll_axis1": ("swiss_roll.flags", "swiss_roll_independent.flags", "csvae", {"label_axis": "1"}),
+    "swiss_roll_axis0": ("swiss_roll.flags", "swiss_roll_independent.flags", "csvae", {"label_axis": "0"}),
+    "digits": ("digits.flags", "digits_independent.flags", "csvae", {}),
+    "digits_condvae_info": ("digits.flags", "digits_independent.flags", "condvae_info", {}),
+}
+
+# Flag overrides on the paper's flagfile. "independent" is the shipped flagfile.
+SETTINGS: Dict[str, Dict[str, str]] = {
+    "paper": {},
+    "means": {"adversary_on_means": "true"},
+    "steps5": {"adversary_steps": "5"},
+    "means_steps5": {"adversary_on_means": "true", "adversary_steps": "5"},
+    "big_adversary": {"adversary_units": "256,256", "adversary_steps": "3"},
+    "ensemble3_reset": {"num_adversaries": "3", "adversary_reset_every_steps": "300"},
+    "beta4_30": {"beta4": "30"},
+    "beta4_100": {"beta4": "100"},
+    "hsic_10": {"independence_penalty": "hsic", "independence_weight": "10"},
+    "hsic_30": {"independence_penalty": "hsic", "independence_weight": "30"},
+    "hsic_100": {"independence_penalty": "hsic", "independence_weight": "100"},
+    "mmd_3": {"independence_penalty": "mmd", "independence_weight": "3"},
+    "mmd_10": {"independence_penalty": "mmd", "independence_weight": "10"},
+    "mmd_30": {"independence_penalty": "mmd", "independence_weight": "30"},
+    "means_hsic_30": {"adversary_on_means": "true", "independence_penalty": "hsic", "independence_weight": "30"},
+    "mmd_100": {"independence_penalty": "mmd", "independence_weight": "100"},
+    "means_mmd_10": {"adversary_on_means": "true", "independence_penalty": "mmd", "independence_weight": "10"},
+    "means_mmd_30": {"adversary_on_means": "true", "independence_penalty": "mmd", "independence_weight": "30"},
+    "independent": {},  # configs/<dataset>_independent.flags
+}
+STAGES = {
+    "screen": (["swiss_roll_axis1", "digits"], [s for s in SETTINGS if s != "independent"], [0]),
+    "final": (list(DATASETS), ["paper", "independent"], [0, 1, 2]),
+}
+
+
+# ---------------------------------------------------------------------------- flags -> runs
+def read_flagfile(name: str) -> Dict[str, str]:
+    """--key=value lines of configs/<name> as {key: value} (--flag: "true", --noflag: "false")."""
+    values = {}
+    with open(os.path.join(REPO, "configs", name)) as f:
+        for line in f:
+            for token in shlex.split(line, comments=True):
+                key, _, value = token.lstrip("-").partition("=")
+                if not value:
+                    key, value = (key[2:], "false") if key.startswith("no") and key[2:] else (key, "true")
+                values[key] = value
+    return values
+
+
+def run_flags(dataset: str, setting: str, seed: int) -> Dict[str, str]:
+    paper, recommended, _, extra = DATASETS[dataset]
+    values = read_flagfile(recommended if setting == "independent" else paper)
+    return {**values, **SETTINGS[setting], **extra, "seed": str(seed)}
+
+
+def _ints(value: str) -> List[int]:
+    return [int(v) for v in value.split(",") if v]
+
+
+def _bool(value: str) -> bool:
+    return value.lower() in ("1", "true", "yes")
+
+
+def model_arguments(values: Dict[str, str], model: str, data_arguments: dict) -> dict:
+    """Constructor arguments from flag values, as trainers/common.model_kwargs builds them."""
+    arguments = {
+        **data_arguments,
+        "hidden_units": _ints(values["hidden_units"]),
+        "adversary_units": _ints(values["adversary_units"]),
+        "seed": int(values["seed"]),
+        "beta1": float(values["beta1"]), "beta3": float(values["beta3"]),
+        "beta4": float(values["beta4"]), "beta5": float(values["beta5"]),
+        "adversary_on_means": _bool(values.get("adversary_on_means", "false")),
+        "adversary_steps": int(values.get("adversary_steps", 1)),
+        "num_adversaries": int(values.get("num_adversaries", 1)),
+        "adversary_reset_every_steps": int(values.get("adversary_reset_every_steps", 0)),
+        "independence_penalty": values.get("independence_penalty", "none"),
+        "independence_weight": float(values.get("independence_weight", 0.0)),
+    }
+    if model == "csvae":
+        arguments.update(dim_z=int(values["dim_z"]), dim_w=int(values["dim_w"]), beta2=float(values["beta2"]))
+    else:
+        num_labels = data_arguments["num_labels"]
+        arguments["dim_z"] = int(values.get("baseline_dim_z", 0)) or int(values["dim_z"]) + num_labels * int(values["dim_w"])
+    return arguments
+
+
+_CLASSIFIERS = {}  # digits seed -> Method 1's classifier C
+
+
+def run_one(dataset: str, setting: str, seed: int) -> dict:
+    """Train one (dataset, setting, seed) in a temporary directory and score it."""
+    import tensorflow as tf  # noqa: F401 - after absl parsed the flags
+
+    from csvae_tf import distribute, train_lib
+    from csvae_tf.data import digits, pipeline, swiss_roll
+    from csvae_tf.evaluation import classifier_accuracy, leakage
+    from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation
+    from csvae_tf.models import registry
+
+    values = run_flags(dataset, setting, seed)
+    model_name = DATASETS[dataset][2]
+    epochs, batch_size = int(values["epochs"]), int(values["batch_size"])
+    if dataset.startswith("swiss_roll"):
+        data = swiss_roll.load(int(values["n_samples"]), int(values["label_axis"]), float(values["test_fraction"]), seed)
+        train, test = data.train, data.test
+        data_arguments = {
+            "input_shape": [3], "num_labels": 1, "label_type": "binary", "label_names": [f"x{values['label_axis']} > 10"],
+            "input_mean": train.features.mean(axis=0).tolist(), "input_scale": train.features.std(axis=0).tolist(),
+        }
+    else:
+        data = digits.load(seed)
+        train, test = data.train, data.test
+        data_arguments = {"input_shape": [64], "num_labels": digits.NUM_CLASSES, "label_type": "categorical",
+                          "label_names": list(digits.LABEL_NAMES)}
+    arguments = model_arguments(values, model_name, data_arguments)
+    steps_per_epoch = pipeline.steps_per_epoch(len(train.features), batch_size)
+    with tempfile.TemporaryDirectory() as model_dir:
+        config = train_lib.TrainConfig(
+            model_dir=model_dir, epochs=epochs, batch_size=batch_size, learning_rate=float(values["learning_rate"]),
+            seed=seed, checkpoint_every_steps=epochs * steps_per_epoch, keep_checkpoints=1,
+            steps_per_execution=int(values["steps_per_execution"]), log_every_seconds=1e9, tensorboard=False,
+        )
+        started = time.perf_counter()
+        result = train_lib.train(
+            lambda: registry.get(model_name)(**arguments), model_name,
+            lambda first_epoch, skip: pipeline.epoch_indexed_batches(
+                train.features, train.labels, batch_size, seed, first_epoch, skip),
+            steps_per_epoch, config, distribute.make_strategy(),
+        )
+        seconds = time.perf_counter() - started
+    model = result.model
+    record = {"dataset": dataset, "setting": setting, "seed": seed, "model": model_name,
+              "overrides": SETTINGS[setting] if setting != "independent" else
+              {k: v for k, v in values.items() if k not in read_flagfile(DATASETS[dataset][0])
+               or read_flagfile(DATASETS[dataset][0])[k] != v},
+              "seconds_per_epoch": seconds / epochs}
+    record["leakage"] = leakage.z_leakage(model, train.features, train.labels, test.features, test.labels, seed=seed)
+    if dataset.startswith("swiss_roll"):
+        scores = swiss_roll_evaluation.metrics(model, data, seed)
+        record["reconstruction_mse"] = scores["reconstruction_mse"]
+        record["method1"] = scores["switch_accuracy"]
+    else:
+        reconstructions = np.asarray(model((test.features, test.labels)))
+        record["reconstruction_mse"] = float(np.mean((reconstructions - test.features) ** 2))
+        if seed not in _CLASSIFIERS:
+            _CLASSIFIERS[seed] = classifier_accuracy.AttributeClassifier(
+                [64], digits.NUM_CLASSES, "categorical", seed=seed,
+            ).fit(train.features, train.labels, test.features, test.labels, epochs=int(values["classifier_epochs"]))
+        switch = classifier_accuracy.method1_switch(model, train.features, train.labels,
+                                                    data.validation.features, data.validation.labels)
+        record["method1"] = classifier_accuracy.switch_accuracy(
+            _CLASSIFIERS[seed], switch, test.features, test.labels, "categorical", model.label_names).final
+        record["classifier_held_out_accuracy"] = _CLASSIFIERS[seed].held_out_accuracy
+    return record
+
+
+# ---------------------------------------------------------------------------- storage and report
+def load_records(path: str) -> List[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_records(path: str, records: List[dict]) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(records, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def _value(report_part: Dict[str, float]) -> float:
+    return float(np.mean(list(report_part.values())))
+
+
+def summary(records: List[dict]) -> Dict[tuple, dict]:
+    """(dataset, setting) -> means (and per-seed values) of every score over the stored seeds."""
+    groups: Dict[tuple, List[dict]] = {}
+    for record in records:
+        groups.setdefault((record["dataset"], record["setting"]), []).append(record)
+    rows = {}
+    for key, group in groups.items():
+        columns = {
+            **{f"{view}_{kind}": [_value(r["leakage"][view][kind]) for r in group]
+               for view in ("means", "samples") for kind in ("logistic", "knn", "mlp")},
+            "majority": [_value(r["leakage"]["majority_rate"]) for r in group],
+            "mse": [r["reconstruction_mse"] for r in group],
+            "method1": [r["method1"] for r in group],
+            "seconds_per_epoch": [r["seconds_per_epoch"] for r in group],
+        }
+        rows[key] = {"seeds": sorted(r["seed"] for r in group), **{k: float(np.mean(v)) for k, v in columns.items()},
+                     "per_seed": columns}
+    return rows
+
+
+def markdown(records: List[dict]) -> str:
+    rows = summary(records)
+    lines = []
+    for dataset in DATASETS:
+        keys = [k for k in rows if k[0] == dataset]
+        if not keys:
+            continue
+        paper = rows.get((dataset, "paper"))
+        lines += [f"### {dataset}", "",
+                  "| setting | seeds | z means: logistic / 15-NN / MLP | z samples: logistic / 15-NN / MLP | majority | "
+                  "recon. MSE (vs paper) | Method 1 | s / epoch |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for key in sorted(keys, key=lambda k: list(SETTINGS).index(k[1])):
+            row = rows[key]
+            ratio = f" ({row['mse'] / paper['mse'] - 1:+.0%})" if paper and key[1] != "paper" else ""
+            lines.append(
+                f"| {key[1]} | {','.join(map(str, row['seeds']))} | "
+                f"{row['means_logistic']:.3f} / {row['means_knn']:.3f} / {row['means_mlp']:.3f} | "
+                f"{row['samples_logistic']:.3f} / {row['samples_knn']:.3f} / {row['samples_mlp']:.3f} | "
+                f"{row['majority']:.3f} | {row['mse']:.4f}{ratio} | {row['method1']:.1%} | {row['seconds_per_epoch']:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def tradeoff_figure(records: List[dict], path: str) -> None:
+    """Leakage (MLP probe on the means, above the majority rate) against reconstruction MSE (relative
+    to the paper setting), one point per (dataset, setting), one panel per dataset."""
+    from csvae_tf.evaluation import figures  # noqa: F401 - selects the Agg backend
+    import matplotlib.pyplot as plt
+
+    rows = summary(records)
+    datasets = [d for d in DATASETS if (d, "paper") in rows]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 4.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        paper = rows[(dataset, "paper")]
+        for (name, setting), row in rows.items():
+            if name != dataset:
+                continue
+            x = row["mse"] / paper["mse"]
+            for kind, marker in (("mlp", "o"), ("knn", "^")):
+                y = row[f"means_{kind}"] - row["majority"]
+                ax.scatter(x, y, marker=marker, c="tab:red" if setting == "independent" else
+                           "black" if setting == "paper" else "tab:blue", s=25)
+            ax.annotate(setting, (x, row["means_mlp"] - row["majority"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.axhline(0.05, color="gray", ls="--", lw=0.8)
+        ax.axvline(1.10, color="gray", ls=":", lw=0.8)
+        ax.set_xlabel("reconstruction MSE / paper setting's")
+        ax.set_ylabel("probe accuracy on z means - majority rate")
+        ax.set_title(dataset, fontsize=10)
+    fig.suptitle("Leakage against reconstruction (o MLP probe, ^ 15-NN probe; dashed: +0.05, dotted: +10 % MSE)",
+                 fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv):
+    del argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    records = load_records(FLAGS.out)
+    if FLAGS.stage != "report":
+        datasets, settings, seeds = STAGES[FLAGS.stage]
+        datasets = FLAGS.datasets or datasets
+        settings = FLAGS.settings or settings
+        seeds = [int(s) for s in FLAGS.seeds] or seeds
+        unknown = [d for d in datasets if d not in DATASETS] + [s for s in settings if s not in SETTINGS]
+        if unknown:
+            raise app.UsageError(f"Unknown dataset/setting {unknown}: choose from {list(DATASETS)} and {list(SETTINGS)}.")
+        done = {(r["dataset"], r["setting"], r["seed"]) for r in records}
+        for seed in seeds:
+            for dataset in datasets:
+                for setting in settings:
+                    if (dataset, setting, seed) in done:
+                        continue
+                    record = run_one(dataset, setting, seed)
+                    records.append(record)
+                    save_records(FLAGS.out, records)
+                    means = record["leakage"]["means"]
+                    print(f"{dataset} {setting} seed {seed}: MLP {_value(means['mlp']):.3f} 15-NN "
+                          f"{_value(means['knn']):.3f} logistic {_value(means['logistic']):.3f} (majority "
+                          f"{_value(record['leakage']['majority_rate']):.3f}), MSE {record['reconstruction_mse']:.4f}, "
+                          f"Method 1 {record['method1']:.1%}, {record['seconds_per_epoch']:.2f} s/epoch", flush=True)
+    table = markdown(records)
+    with open(os.path.splitext(FLAGS.out)[0] + ".md", "w") as f:
+        f.write(table + "\n")
+    if records:
+        tradeoff_figure(records, FLAGS.figure)
+    print(table)
+
+
+if __name__ == "__main__":
+    app.run(main)

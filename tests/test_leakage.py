@@ -1,0 +1,110 @@
+"""Leakage probes (csvae_tf.evaluation.leakage) and the swiss roll's switch check, on hand-made data
+with known answers."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_model
+from csvae_tf.data import swiss_roll
+from csvae_tf.evaluation import leakage
+from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation
+
+
+def _features_and_labels(n, rng):
+    """Two non-exclusive binary labels: y_0 readable from feature 0, y_1 from nothing (30 % ones)."""
+    y = np.stack([rng.random(n) > 0.5, rng.random(n) > 0.7], axis=1).astype(np.float32)
+    x = np.stack([y[:, 0] * 3.0 + rng.normal(size=n) * 0.3, rng.normal(size=n)], axis=1)
+    return x, y
+
+
+@pytest.mark.parametrize("kind", leakage.PROBES)
+def test_binary_labels_get_one_probe_each_with_their_own_majority_rate(kind):
+    rng = np.random.default_rng(0)
+    (train_x, train_y), (test_x, test_y) = _features_and_labels(800, rng), _features_and_labels(400, rng)
+
+    results = leakage.probe(kind, train_x, train_y, test_x, test_y, "binary", ["glasses", "beard"])
+
+    assert [r.target for r in results] == ["glasses", "beard"]
+    glasses, beard = results
+    assert glasses.accuracy > 0.97  # readable
+    assert beard.majority_rate == pytest.approx(np.mean(test_y[:, 1] == 0))  # its own majority (~70 %)
+    assert abs(beard.accuracy - beard.majority_rate) < 0.06  # not readable: near its majority rate
+    assert glasses.majority_rate != beard.majority_rate
+
+
+def test_one_hot_labels_get_one_probe_over_the_classes():
+    rng = np.random.default_rng(1)
+    classes = rng.integers(0, 4, size=600)
+    x = np.eye(4)[classes] + rng.normal(size=[600, 4]) * 0.1
+    y = np.eye(4, dtype=np.float32)[classes]
+    for kind in leakage.PROBES:
+        (result,) = leakage.probe(kind, x[:400], y[:400], x[400:], y[400:], "categorical", seed=3)
+        assert result.target == leakage.CLASSES_TARGET and result.accuracy > 0.95
+        assert result.majority_rate == pytest.approx(np.mean(classes[400:] == np.bincount(classes[:400]).argmax()))
+    with pytest.raises(ValueError, match="binary"):
+        leakage.probe("mlp", x, y[:, :1], x, y[:, :1], "categorical")
+
+
+def test_mlp_probe_reads_what_a_linear_probe_cannot_and_is_seeded():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, size=[1500, 2])
+    y = (np.linalg.norm(x, axis=1) < 0.7).astype(np.float32)[:, None]  # a disc: not linearly separable
+    args = (x[:1000], y[:1000], x[1000:], y[1000:], "binary")
+    (linear,) = leakage.logistic_probe(*args)
+    (mlp,) = leakage.mlp_probe(*args, seed=4)
+    (again,) = leakage.mlp_probe(*args, seed=4)
+    assert linear.accuracy < linear.majority_rate + 0.05 and mlp.accuracy > 0.9 and again == mlp
+
+
+def test_a_constant_training_label_scores_its_majority_rate():
+    x = np.random.default_rng(3).normal(size=[40, 2])
+    y = np.stack([np.ones(40), np.arange(40) % 2], axis=1).astype(np.float32)
+    constant, _ = leakage.probe("mlp", x[:30], y[:30], x[30:], y[30:], "binary")
+    assert constant.accuracy == constant.majority_rate == 1.0
+
+
+def test_z_leakage_probes_means_and_samples_of_any_model():
+    model = make_model("condvae_info")
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=[120, 4]).astype(np.float32)
+    y = (x[:, :2] > 0).astype(np.float32)
+    report = leakage.z_leakage(model, x[:80], y[:80], x[80:], y[80:], seed=1)
+    assert set(report) == {"means", "samples", "majority_rate"}
+    for view in leakage.VIEWS:
+        assert set(report[view]) == set(leakage.PROBES)
+        assert all(set(report[view][kind]) == set(model.label_names) for kind in leakage.PROBES)
+    assert leakage.format_accuracies({"a": 0.5}) == "50.0 %"
+    assert leakage.format_accuracies({"a": 0.5, "b": 0.25}) == "a 50.0 % / b 25.0 %"
+
+
+# ----------------------------------------------------------------------------- the swiss roll's switch check
+class _RuleSwitcher:
+    """A stand-in CSVAE whose switch moves the height (column 1) to 15 when W_0 is on, 5 when off."""
+
+    switching, num_labels, dim_w, label_type, label_names = "subspace", 1, 2, "binary", ("x1 > 10",)
+
+    def encode(self, x, y):
+        return SimpleNamespace(w=SimpleNamespace(mean=lambda: tf.constant(3.0 * np.asarray(y)[:, :, None]
+                                                                          * np.ones([1, 1, 2], np.float32))))
+
+    def switch_attribute(self, x, w):
+        out = np.array(x, copy=True)
+        out[:, 1] = np.where(np.abs(np.asarray(w)).sum() > 0, 15.0, 5.0)
+        return out
+
+
+def test_swiss_roll_switch_check_scores_a_perfect_switcher_100_percent_and_an_untrained_csvae_far_below():
+    data = swiss_roll.load(n_samples=400, label_axis=1, seed=0)
+    perfect = swiss_roll_evaluation.switch_accuracy(_RuleSwitcher(), data)
+    assert perfect.final == 1.0 and list(perfect.per_target) == ["x1 > 10", "not x1 > 10"]
+
+    # The former "w -> y" probe read q(w|x, y)'s mean, which is given y: ~100 % for any model,
+    # even an untrained one. The switch check is not fooled.
+    untrained = make_model("csvae", input_shape=[3], num_labels=1, label_names=["x1 > 10"])
+    scores = swiss_roll_evaluation.metrics(untrained, data)
+    assert not any(key.startswith("w_") for key in scores)
+    assert scores["switch_accuracy"] < 0.8
+    assert {f"z_{v}_{k}" for v in leakage.VIEWS for k in leakage.PROBES} <= set(scores)
