@@ -5,7 +5,7 @@ probe can read"; issue 16).
     python -m studies.independence --stage=final           # the candidates, seeds 0, 1, 2
     python -m studies.independence --stage=report          # tables and the plot from what is stored
 
-Each run trains in-process with the trainers' library code (csvae_tf.train_lib.train, the
+Each run trains in-process with the trainers' library code (csvae_tf.training.train, the
 flagfile's networks and schedule) on one dataset: the swiss roll with either --label_axis reading
 (§5.1) or the digits (CSVAE, and CondVAE-info with the same mechanisms). A setting is a set of
 flag overrides on the paper's flagfile (configs/swiss_roll.flags, configs/digits.flags); the
@@ -141,7 +141,7 @@ def run_one(dataset: str, setting: str, seed: int) -> dict:
     """Train one (dataset, setting, seed) in a temporary directory and score it."""
     import tensorflow as tf  # noqa: F401 - after absl parsed the flags
 
-    from csvae_tf import distribute, train_lib
+    from csvae_tf import distribute, training
     from csvae_tf.data import digits, pipeline, swiss_roll
     from csvae_tf.evaluation import classifier_accuracy, leakage
     from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation
@@ -165,13 +165,13 @@ def run_one(dataset: str, setting: str, seed: int) -> dict:
     arguments = model_arguments(values, model_name, data_arguments)
     steps_per_epoch = pipeline.steps_per_epoch(len(train.features), batch_size)
     with tempfile.TemporaryDirectory() as model_dir:
-        config = train_lib.TrainConfig(
+        config = training.TrainConfig(
             model_dir=model_dir, epochs=epochs, batch_size=batch_size, learning_rate=float(values["learning_rate"]),
             seed=seed, checkpoint_every_steps=epochs * steps_per_epoch, keep_checkpoints=1,
             steps_per_execution=int(values["steps_per_execution"]), log_every_seconds=1e9, tensorboard=False,
         )
         started = time.perf_counter()
-        result = train_lib.train(
+        result = training.train(
             lambda: registry.get(model_name)(**arguments), model_name,
             lambda first_epoch, skip: pipeline.epoch_indexed_batches(
                 train.features, train.labels, batch_size, seed, first_epoch, skip),

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_model, vector_batch
-from csvae_tf import distribute, losses, train_lib
+from csvae_tf import distribute, losses, training
 from csvae_tf.data import pipeline
 from csvae_tf.models import registry
 
@@ -187,9 +187,9 @@ def test_reset_on_two_replicas_keeps_replicas_in_sync():
 
 
 def _run(model_dir, name, epochs, x, y):
-    config = train_lib.TrainConfig(model_dir=str(model_dir), epochs=epochs, batch_size=8, tensorboard=False,
+    config = training.TrainConfig(model_dir=str(model_dir), epochs=epochs, batch_size=8, tensorboard=False,
                                    log_every_seconds=1e9, steps_per_execution=2)
-    return train_lib.train(
+    return training.train(
         lambda: make_model(name, **ALL_ON), name,
         lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 8, 1, first_epoch, skip),
         4, config, distribute.make_strategy(),
