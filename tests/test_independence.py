@@ -1,4 +1,4 @@
-"""The mechanisms beyond the paper that keep y out of z (csvae_tf.models.base, "keeping y out of z"),
+"""The mechanisms beyond the paper that keep y out of z (csvae_tf.models.adversaries),
 on CSVAE and CondVAE-info: each one's property, exact resume with all of them on, two replicas.
 
 The estimators themselves (MMD, HSIC) are tested against closed forms in test_losses.py.

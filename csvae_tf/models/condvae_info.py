@@ -15,7 +15,7 @@
 beta4 = 10 and beta5 = 1 by default: CSVAE's weights on its own adversarial pair (M2, N).
 
 Its adversary has CSVAE's weakness (trained on samples, it misses what the means keep), so it
-takes the same mechanisms beyond the paper (csvae_tf.models.base, "keeping y out of z"; all off
+takes the same mechanisms beyond the paper (csvae_tf.models.adversaries; all off
 by default).
 """
 
@@ -27,13 +27,13 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from csvae_tf import losses
-from csvae_tf.models import base
+from csvae_tf.models import adversaries, base
 from csvae_tf.models.condvae import CondVAE
 
 tfd = tfp.distributions
 
 
-class CondVAEInfo(CondVAE):
+class CondVAEInfo(adversaries.AdversarialModel, CondVAE):
     """CondVAE-info: q(z|x), p(x|z,y) and an adversary r(y|z) the encoder plays against.
 
     Args: as `csvae_tf.models.vae.BaselineVAE`, and
@@ -41,13 +41,12 @@ class CondVAEInfo(CondVAE):
       beta5: weight of the adversary's cross-entropy L (eq. 3's min over psi), default 1.
       adversary_units: dense sizes of the adversary MLP r_psi(z).
       adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
-        independence_penalty, independence_weight: see base.LabelledModel._init_independence.
+        independence_penalty, independence_weight: see adversaries.AdversarialModel._init_independence.
     """
 
     TRACKERS = ("loss", "reconstruction", "kl_z", "negative_cross_entropy", "adversary_loss", "adversary_accuracy")
     encoder_conditioned = False
     decoder_conditioned = True
-    has_adversary = True
 
     def __init__(self, *args, beta4: float = 10.0, beta5: float = 1.0, adversary_units: Sequence[int] = (64, 64),
                  adversary_on_means: bool = False, adversary_steps: int = 1, num_adversaries: int = 1,

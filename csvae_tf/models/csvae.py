@@ -16,7 +16,7 @@ Latent space H = Z x W, W = W_1 x ... x W_k, one subspace of dimension dim_w per
      through tf.stop_gradient so no gradient reaches the encoder.
 Each player has its own optimizer (`compile(optimizer=..., adversary_optimizer=...)`).
 
-Beyond the paper (csvae_tf.models.base, "keeping y out of z"; all off by default): the adversary
+Beyond the paper (csvae_tf.models.adversaries; all off by default): the adversary
 on the posterior means too, several adversary steps, an ensemble of adversaries re-initialised on
 a schedule, and an MMD/HSIC penalty between z's posterior means and y added to step 1.
 
@@ -33,13 +33,13 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from csvae_tf import likelihoods, losses, networks, priors, schedules, serving
-from csvae_tf.models import base
+from csvae_tf.models import adversaries, base
 from csvae_tf.models.base import LABEL_TYPES, Encoding  # noqa: F401 - re-exported
 
 tfd = tfp.distributions
 
 
-class CSVAE(base.LabelledModel):
+class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
     """Conditional Subspace VAE.
 
     Args:
@@ -62,7 +62,7 @@ class CSVAE(base.LabelledModel):
       adversary_units: dense sizes of the adversary MLP q(y|z).
       adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
         independence_penalty, independence_weight: the mechanisms beyond the paper that keep y
-        out of z; see base.LabelledModel._init_independence (defaults: the paper's behaviour).
+        out of z; see adversaries.AdversarialModel._init_independence (defaults: the paper's behaviour).
       seed: integer seed of the model's sampling noise.
       label_names: a name per label (metadata for figures and exports); default label_0, ...
       input_mean, input_scale: per-coordinate statistics of vector data ([n] each, e.g. the
@@ -72,7 +72,6 @@ class CSVAE(base.LabelledModel):
     """
 
     TRACKERS = ("loss", "reconstruction", "kl_w", "kl_z", "m2", "adversary_loss", "adversary_accuracy")
-    has_adversary = True
     switching = "subspace"
     SERVING_DEFAULT = "switch_attribute"  # G(x, p) of §4.3: the model's purpose, and label-free
 

@@ -1,0 +1,228 @@
+"""The adversary of CSVAE and CondVAE-info, and the mechanisms beyond the paper that keep y out of z.
+
+CSVAE's q_delta(y|z) (§4.1: N, and M2 for the encoder) and CondVAE-info's r_psi(y|z) (§3.3, eq. 3)
+are the same construction: a classifier of y from z, trained by its own optimizer on z held fixed
+(tf.stop_gradient), while the encoder plays against it. `AdversarialModel` holds that player for
+both models, mixed into their `base.LabelledModel`:
+
+  * `_adversary_update(z, y)`: one step of `adversary_optimizer` on the model's `adversary_loss`
+    over the adversaries' variables only, the second half of the alternating `train_step`;
+  * `_build_adversary_optimizer`: the adversary's Adam, built inside the caller's strategy scope;
+  * the mechanisms (issue 16; README, "A Z no probe can read"), each off by default: the adversary
+    trained on the posterior means too, several adversary steps per VAE step, an ensemble of
+    adversaries re-initialised on a (seed, step) schedule, and a z-y independence penalty
+    (csvae_tf.losses: MMD, [16] in the paper's §2, or HSIC) on the posterior means.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from csvae_tf import losses, networks, schedules
+from csvae_tf.models.base import apply_counting_every_step, global_mean, label_distribution
+
+# The paper's behaviour: one adversary, trained one step per VAE step on samples of q(z|x), no penalty.
+INDEPENDENCE_DEFAULTS = {
+    "adversary_on_means": False,
+    "adversary_steps": 1,
+    "num_adversaries": 1,
+    "adversary_reset_every_steps": 0,
+    "independence_penalty": "none",
+    "independence_weight": 0.0,
+}
+
+
+def _assign_on_every_replica(updates) -> None:
+    """variable.assign(value) for (Keras variable, value) pairs, from a replica context or none.
+
+    Under tf.distribute a mirrored variable cannot be assigned from the replica context directly;
+    as optimizers do, the assignment goes through merge_call and strategy.extended.update, each
+    replica's copy taking that replica's value (here the same on every replica)."""
+    def assign(strategy, *values):
+        for (variable, _), value in zip(updates, values):
+            target = variable.value if isinstance(variable, keras.Variable) else variable
+            strategy.extended.update(target, lambda v, t: v.assign(t), args=(value,), group=False)
+
+    context = tf.distribute.get_replica_context()
+    values = tuple(value for _, value in updates)
+    if context is None:
+        assign(tf.distribute.get_strategy(), *values)
+    else:
+        context.merge_call(assign, args=values)
+
+
+class AdversarialModel:
+    """Mixed into a `base.LabelledModel` that has an adversary (CSVAE, CondVAE-info): set
+    `has_adversary = True`, call `_init_independence(...)` and `_build_adversaries(units)` in the
+    constructor, and `_build_adversary_optimizer` in `compile`."""
+
+    has_adversary = True
+
+    def _adversary_update(self, z: tf.Tensor, y: tf.Tensor):
+        """One step of `self.adversary_optimizer` on `adversary_loss(z, y)` over the adversary's
+        variables, with z behind tf.stop_gradient so no gradient reaches the encoder.
+        Returns (adversary_loss [batch], the adversary's distribution)."""
+        z = tf.stop_gradient(z)
+        with tf.GradientTape() as tape:
+            adversary_loss, adversary = self.adversary_loss(z, y)
+            loss = self.adversary_optimizer.scale_loss(global_mean(adversary_loss))
+        variables = self.adversary_variables
+        apply_counting_every_step(self.adversary_optimizer, tape.gradient(loss, variables), variables)
+        return adversary_loss, adversary
+
+    def _build_adversary_optimizer(self, optimizer) -> None:
+        """Set and build `adversary_optimizer` (default appendix 7.1's Adam) inside the caller's
+        strategy scope; under the "mixed_float16" policy it is wrapped in a LossScaleOptimizer, as
+        Keras's compile wraps `self.optimizer`."""
+        optimizer = optimizer or schedules.paper_adam(name="adversary_adam")
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        self.adversary_optimizer = optimizer
+        self.adversary_optimizer.build(self.adversary_variables)
+
+    # ------------------------------------------------------------------ keeping y out of z (beyond the paper)
+    def _init_independence(self, adversary_on_means: bool = False, adversary_steps: int = 1,
+                           num_adversaries: int = 1, adversary_reset_every_steps: int = 0,
+                           independence_penalty: str = "none", independence_weight: float = 0.0) -> None:
+        """Settings of the mechanisms that keep y out of z; the defaults are the paper's behaviour.
+
+        Call after `_init_labelled` (it adds an "independence" tracker when a penalty is on).
+
+        Args:
+          adversary_on_means: also train the adversary on the posterior means mu_phi(x), and let the
+            encoder's adversarial term (CSVAE's M2, CondVAE-info's -L) average over samples and means.
+            Switching (§4.3) decodes the means, and a probe reads them; an adversary that only ever
+            sees noisy samples of q(z|x) does not see what the means keep (README, "Leakage").
+          adversary_steps: adversary updates per VAE update, on the same batch (as in GAN practice,
+            Goodfellow et al. 2014, Alg. 1's k steps of the discriminator).
+          num_adversaries: an ensemble of this many adversaries, each trained on N; the encoder's
+            adversarial term is their mean.
+          adversary_reset_every_steps: every this many VAE steps re-initialise one adversary of the
+            ensemble (round robin) with fresh weights and zeroed Adam moments, so the encoder keeps
+            facing a probe that has not co-adapted with it; 0: never. The fresh weights are a
+            stateless function of (seed, step), so resumed runs reset exactly as uninterrupted ones.
+          independence_penalty: "none", "hsic" or "mmd": a kernel estimate of the dependence between
+            the posterior means of z and y (csvae_tf.losses.independence_penalty), added to the VAE
+            objective with weight `independence_weight` — [16]'s MMD, which the paper's §2 leaves
+            untried, or HSIC (Gretton et al. 2005).
+          independence_weight: its weight (a scalar per batch, added to every example's objective).
+        """
+        if adversary_steps < 1 or num_adversaries < 1 or adversary_reset_every_steps < 0:
+            raise ValueError(
+                f"adversary_steps and num_adversaries must be >= 1 and adversary_reset_every_steps >= 0, got "
+                f"{adversary_steps}, {num_adversaries} and {adversary_reset_every_steps}."
+            )
+        if independence_penalty not in losses.INDEPENDENCE_PENALTIES:
+            raise ValueError(f"independence_penalty must be one of {losses.INDEPENDENCE_PENALTIES}, "
+                             f"got {independence_penalty!r}.")
+        if independence_weight < 0:
+            raise ValueError(f"independence_weight must be >= 0, got {independence_weight}.")
+        self.adversary_on_means = bool(adversary_on_means)
+        self.adversary_steps = int(adversary_steps)
+        self.num_adversaries = int(num_adversaries)
+        self.adversary_reset_every_steps = int(adversary_reset_every_steps)
+        self.independence_penalty = independence_penalty
+        self.independence_weight = float(independence_weight)
+        if self.penalises_dependence:
+            self.TRACKERS = (*type(self).TRACKERS, "independence")
+            self._trackers["independence"] = keras.metrics.Mean(name="independence")
+
+    @property
+    def penalises_dependence(self) -> bool:
+        return self.independence_penalty != "none" and self.independence_weight > 0
+
+    def _independence_config(self) -> dict:
+        return {name: getattr(self, name) for name in INDEPENDENCE_DEFAULTS}
+
+    def _build_adversaries(self, units: Sequence[int]) -> None:
+        """`self.adversary` (the paper's q(y|z) / r(y|z), [batch, dim_z] -> logits [batch, k]) and the
+        ensemble's other members, `self.extra_adversaries` (empty by default)."""
+        self.adversary = networks.classifier(self.dim_z, self.num_labels, hidden_units=units, name="adversary")
+        self.extra_adversaries = [
+            networks.classifier(self.dim_z, self.num_labels, hidden_units=units, name=f"adversary_{m}")
+            for m in range(1, self.num_adversaries)
+        ]
+
+    @property
+    def adversaries(self) -> list:
+        return [self.adversary, *self.extra_adversaries]
+
+    @property
+    def adversary_variables(self) -> list:
+        """Every adversary's trainable variables (delta / psi): what `adversary_optimizer` updates."""
+        return [v for network in self.adversaries for v in network.trainable_variables]
+
+    def _adversary_posteriors(self, z: tf.Tensor) -> list:
+        """q_m(y | z) of every adversary m: batch [batch], event [k]."""
+        return [label_distribution(network(z), self.label_type, name="adversary") for network in self.adversaries]
+
+    def _adversarial_term(self, term, terms: dict) -> tf.Tensor:
+        """The encoder's adversarial term [batch]: `term(q_m(y|z))` averaged over the ensemble's members
+        m and over z = the sample (and, with `adversary_on_means`, the posterior mean)."""
+        inputs = [terms["z"], terms["z_mean"]] if self.adversary_on_means else [terms["z"]]
+        values = [term(posterior) for z in inputs for posterior in self._adversary_posteriors(z)]
+        return tf.add_n(values) / len(values)
+
+    def _ensemble_adversary_loss(self, z: tf.Tensor, y: tf.Tensor, weight: float):
+        """-weight * log q_m(y|z) per example [batch], averaged over the members (each member's
+        gradient is its own N), and the first member's q(y|z)."""
+        posteriors = self._adversary_posteriors(z)
+        values = [-weight * losses.label_log_likelihood(posterior, y) for posterior in posteriors]
+        return tf.add_n(values) / len(values), posteriors[0]
+
+    def _independence_terms(self, terms: dict, y: tf.Tensor) -> dict:
+        """Adds "independence" (the penalty on the posterior means, repeated per example [batch]) when on."""
+        if self.penalises_dependence:
+            penalty = losses.independence_penalty(self.independence_penalty, terms["z_mean"], y)
+            terms["independence"] = tf.fill(tf.shape(terms["z_mean"])[:1], penalty)
+        return terms
+
+    def _with_independence(self, objective: tf.Tensor, terms: dict) -> tf.Tensor:
+        if self.penalises_dependence:
+            return objective + self.independence_weight * terms["independence"]
+        return objective
+
+    def _adversary_updates(self, terms: dict, y: tf.Tensor):
+        """`adversary_steps` adversary updates on the VAE step's z (sample, and mean with
+        `adversary_on_means`). Returns (adversary_loss, the first adversary, the labels it saw)."""
+        z, labels = terms["z"], y
+        if self.adversary_on_means:
+            z, labels = tf.concat([terms["z"], terms["z_mean"]], 0), tf.concat([y, y], 0)
+        for _ in range(self.adversary_steps):
+            adversary_loss, adversary = self._adversary_update(z, labels)
+        return adversary_loss, adversary, labels
+
+    def _reset_adversaries(self, step: tf.Tensor) -> None:
+        """At steps s > 0 with s % every == 0 re-initialise adversary (s / every - 1) % M: Keras's Dense
+        initialisation (Glorot-uniform kernels, zero biases) from a stateless seed of (seed, s, m,
+        variable), and zeroed Adam moments. Written as a select that every step executes, so that it
+        needs no control flow around the cross-replica assignment."""
+        every = self.adversary_reset_every_steps
+        if not every:
+            return
+        step = tf.cast(step, tf.int64)
+        due = tf.logical_and(step > 0, tf.equal(step % every, 0))
+        member = (step // every - 1) % self.num_adversaries
+        seed = tf.random.experimental.stateless_fold_in(tf.constant([self.seed, 0], tf.int64), 0x5EED)
+        seed = tf.random.experimental.stateless_fold_in(seed, step)
+        optimizer = getattr(self.adversary_optimizer, "inner_optimizer", self.adversary_optimizer)
+        updates = []
+        for m, network in enumerate(self.adversaries):
+            reset = tf.logical_and(due, tf.equal(member, m))
+            for index, variable in enumerate(network.trainable_variables):
+                if len(variable.shape) == 2:
+                    fan_in, fan_out = variable.shape
+                    limit = (6.0 / (fan_in + fan_out)) ** 0.5
+                    fresh = tf.random.stateless_uniform(
+                        variable.shape, tf.random.experimental.stateless_fold_in(seed, 1000 * m + index),
+                        -limit, limit, dtype=variable.dtype)
+                else:
+                    fresh = tf.zeros(variable.shape, variable.dtype)
+                updates.append((variable, tf.where(reset, fresh, variable)))
+                slot = optimizer._get_variable_index(variable)
+                for moments in (optimizer._momentums, optimizer._velocities):
+                    updates.append((moments[slot], tf.where(reset, tf.zeros_like(moments[slot]), moments[slot])))
+        _assign_on_every_replica(updates)
