@@ -16,7 +16,7 @@ softplus(head) + 1e-4, never derived from the mean head, and never an unbounded 
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Sequence
 
 import keras
 from keras import layers

@@ -101,7 +101,7 @@ def load_examples(path: str, switcher: Switcher, align: bool = True, min_face: i
         raise ExploreError(f"No usable image in {path} ({len(files)} image files, {len(skipped)} skipped).")
     have_labels = table and all(row is not None for row in labels)
     if table and not have_labels:
-        log(f"labels.csv does not list every image: the W planes show the prior instead of the posterior.")
+        log("labels.csv does not list every image: the W planes show the prior instead of the posterior.")
     return Examples(np.stack(inputs), np.stack(labels) if have_labels else None, names)
 
 

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from csvae_tf import losses, networks, schedules
-from csvae_tf.models.base import apply_counting_every_step, global_mean, label_distribution
+from csvae_tf.models.base import apply_counting_every_step, global_mean, label_accuracy, label_distribution
 
 # The paper's behaviour: one adversary, trained one step per VAE step on samples of q(z|x), no penalty.
 INDEPENDENCE_DEFAULTS = {
@@ -60,6 +60,43 @@ class AdversarialModel:
     constructor, and `_build_adversary_optimizer` in `compile`."""
 
     has_adversary = True
+    REPORTED_TERMS: Sequence[str] = ()  # the model's terms train_step and test_step report
+
+    def adversary_posterior(self, z: tf.Tensor):
+        """The adversary's q(y | z) (CSVAE's q_delta, CondVAE-info's r_psi): batch [batch], event [k]
+        (a Bernoulli per binary label, or a one-hot categorical)."""
+        return label_distribution(self.adversary(z), self.label_type, name="adversary")
+
+    def train_step(self, data):
+        """The alternation on one batch (appendix 7.1; eq. 3 for CondVAE-info):
+          (1) the encoders and decoder descend the model's `vae_objective` (CSVAE: M1 + M2, eq. 5;
+              CondVAE-info: eq. 2 and eq. 3's max over phi); the adversaries' weights are not in
+              that update's variable list;
+          (2) the adversary (or adversaries) descend `adversary_loss` (CSVAE: -N; CondVAE-info:
+              eq. 3's min over psi) on the z of step (1) behind tf.stop_gradient, so no gradient
+              reaches the encoder.
+        """
+        x, y = data
+        y = tf.cast(y, tf.float32)
+        self._reset_adversaries(self.optimizer.iterations)  # only with adversary_reset_every_steps
+        terms, objective = self._vae_update(x, y)  # (1)
+        adversary_loss, adversary, labels = self._adversary_updates(terms, y)  # (2)
+        return self._report_terms(terms, objective, adversary_loss, adversary, labels)
+
+    def test_step(self, data):
+        x, y = data
+        y = tf.cast(y, tf.float32)
+        terms = self.compute_terms(x, y, self._sampling_seed(tf.constant(-1)), training=False)
+        adversary_loss, adversary = self.adversary_loss(terms["z"], y)
+        return self._report_terms(terms, self.vae_objective(terms), adversary_loss, adversary, y)
+
+    def _report_terms(self, terms, objective, adversary_loss, adversary, y):
+        return self._report({
+            **{name: terms[name] for name in (*self.REPORTED_TERMS, "independence") if name in terms},
+            "loss": objective,
+            "adversary_loss": adversary_loss,
+            "adversary_accuracy": label_accuracy(adversary, y, self.label_type),
+        })
 
     def _adversary_update(self, z: tf.Tensor, y: tf.Tensor):
         """One step of `self.adversary_optimizer` on `adversary_loss(z, y)` over the adversary's

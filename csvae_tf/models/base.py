@@ -30,7 +30,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from csvae_tf import likelihoods, serving
+from csvae_tf import likelihoods
 
 tfd = tfp.distributions
 

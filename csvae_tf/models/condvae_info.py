@@ -6,7 +6,7 @@
 
     eq. (3):  max_phi min_psi  L(r_psi(q_phi(z|x)), y),   L the cross-entropy -log r_psi(y|z)
 
-`train_step` alternates two updates on every batch, like CSVAE's:
+`train_step` (csvae_tf.models.adversaries) alternates two updates on every batch, like CSVAE's:
   1. encoder + decoder minimise  beta1 * recon + beta3 * KL_z - beta4 * L      (eq. 2 and eq. 3's max)
      i.e. the term they descend is beta4 * log r(y|z) ("negative_cross_entropy"); the
      adversary's weights are not in this update's variable list;
@@ -24,13 +24,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from csvae_tf import losses
-from csvae_tf.models import adversaries, base
+from csvae_tf.models import adversaries
 from csvae_tf.models.condvae import CondVAE
-
-tfd = tfp.distributions
 
 
 class CondVAEInfo(adversaries.AdversarialModel, CondVAE):
@@ -45,6 +42,7 @@ class CondVAEInfo(adversaries.AdversarialModel, CondVAE):
     """
 
     TRACKERS = ("loss", "reconstruction", "kl_z", "negative_cross_entropy", "adversary_loss", "adversary_accuracy")
+    REPORTED_TERMS = ("reconstruction", "kl_z", "negative_cross_entropy")  # train_step: models.adversaries
     encoder_conditioned = False
     decoder_conditioned = True
 
@@ -59,10 +57,6 @@ class CondVAEInfo(adversaries.AdversarialModel, CondVAE):
                                 independence_penalty, independence_weight)
         self._build_adversaries(self.adversary_units)
         self.adversary_optimizer = None
-
-    def adversary_posterior(self, z: tf.Tensor) -> tfd.Distribution:
-        """r_psi(y | z): batch [batch], event [k] (binary) or [k] one-hot (categorical)."""
-        return base.label_distribution(self.adversary(z), self.label_type, name="adversary")
 
     def compile(self, optimizer=None, adversary_optimizer=None, **kwargs):
         """Two optimizers, both built here inside the caller's strategy scope (see CSVAE.compile)."""
@@ -89,35 +83,6 @@ class CondVAEInfo(adversaries.AdversarialModel, CondVAE):
         """beta5 * L(r(z), y) per example [batch] (eq. 3's min over psi), and the adversary
         (with an ensemble: the members' mean, and the first member)."""
         return self._ensemble_adversary_loss(z, y, self.beta5)
-
-    def _all_terms(self, terms, objective, adversary_loss, adversary, y):
-        return self._report({
-            "loss": objective,
-            "reconstruction": terms["reconstruction"],
-            "kl_z": terms["kl_z"],
-            "negative_cross_entropy": terms["negative_cross_entropy"],
-            "adversary_loss": adversary_loss,
-            "adversary_accuracy": base.label_accuracy(adversary, y, self.label_type),
-            **({"independence": terms["independence"]} if "independence" in terms else {}),
-        })
-
-    def train_step(self, data):
-        x, y = data
-        y = tf.cast(y, tf.float32)
-        self._reset_adversaries(self.optimizer.iterations)  # only with adversary_reset_every_steps
-        # (1) Encoder + decoder: eq. (2) and eq. (3)'s max over phi; the adversary is held fixed.
-        terms, objective = self._vae_update(x, y)
-
-        # (2) Adversary: eq. (3)'s min over psi on the same z, with no gradient to the encoder.
-        adversary_loss, adversary, labels = self._adversary_updates(terms, y)
-        return self._all_terms(terms, objective, adversary_loss, adversary, labels)
-
-    def test_step(self, data):
-        x, y = data
-        y = tf.cast(y, tf.float32)
-        terms = self.compute_terms(x, y, self._sampling_seed(tf.constant(-1)), training=False)
-        adversary_loss, adversary = self.adversary_loss(terms["z"], y)
-        return self._all_terms(terms, self.vae_objective(terms), adversary_loss, adversary, y)
 
     def get_config(self) -> dict:
         return {

@@ -9,7 +9,7 @@ Latent space H = Z x W, W = W_1 x ... x W_k, one subspace of dimension dim_w per
                        or Categorical(y | pi_delta(z))         (one-hot labels, §4.2's Cat)
     p(z) = N(0, I),  p(w | y) = prod_i p(w_i | y_i)            priors (csvae_tf.priors)
 
-`train_step` alternates two updates on every batch (appendix 7.1):
+`train_step` (csvae_tf.models.adversaries) alternates two updates on every batch (appendix 7.1):
   1. encoders + decoder minimise  beta1*recon + beta2*KL_w + beta3*KL_z + beta4*M2   (eq. 5, M2);
      the adversary's weights are held fixed (they are not in this update's variable list);
   2. the adversary maximises  beta5 * log q(y | z)  (N) on the z sampled in step 1, passed
@@ -72,6 +72,7 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
     """
 
     TRACKERS = ("loss", "reconstruction", "kl_w", "kl_z", "m2", "adversary_loss", "adversary_accuracy")
+    REPORTED_TERMS = ("reconstruction", "kl_w", "kl_z", "m2")  # train_step: csvae_tf.models.adversaries
     switching = "subspace"
     SERVING_DEFAULT = "switch_attribute"  # G(x, p) of §4.3: the model's purpose, and label-free
 
@@ -167,10 +168,6 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
     def likelihood_distribution(self, z: tf.Tensor, w: tf.Tensor, training: bool = False) -> tfd.Distribution:
         """p(x | w, z): batch [batch], event [*input_shape]."""
         return self.likelihood.distribution(self._decoder_raw(z, w, training))
-
-    def adversary_posterior(self, z: tf.Tensor) -> tfd.Distribution:
-        """q(y | z): batch [batch], event [k] (binary) or [k] one-hot (categorical)."""
-        return base.label_distribution(self.adversary(z), self.label_type, name="adversary")
 
     # ------------------------------------------------------------------ user methods
     def encode(self, x: tf.Tensor, y: Optional[tf.Tensor] = None, training: bool = False) -> Encoding:
@@ -270,32 +267,6 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
             + beta4 * terms["m2"],
             terms,
         )
-
-    def _update_trackers(self, terms, objective, adversary_loss, adversary, y):
-        return self._report({
-            **{name: terms[name] for name in ("reconstruction", "kl_w", "kl_z", "m2", "independence") if name in terms},
-            "loss": objective,
-            "adversary_loss": adversary_loss,
-            "adversary_accuracy": base.label_accuracy(adversary, y, self.label_type),
-        })
-
-    def train_step(self, data):
-        x, y = data
-        y = tf.cast(y, tf.float32)
-        self._reset_adversaries(self.optimizer.iterations)  # only with adversary_reset_every_steps
-        # (1) VAE update on M1 + M2; the adversary's weights are not in this variable list.
-        terms, objective = self._vae_update(x, y)
-
-        # (2) Adversary update(s) on N with z held fixed: no gradient reaches the encoder.
-        adversary_loss, adversary, labels = self._adversary_updates(terms, y)
-        return self._update_trackers(terms, objective, adversary_loss, adversary, labels)
-
-    def test_step(self, data):
-        x, y = data
-        y = tf.cast(y, tf.float32)
-        terms = self.compute_terms(x, y, self._sampling_seed(tf.constant(-1)), training=False)
-        adversary_loss, adversary = self.adversary_loss(terms["z"], y)
-        return self._update_trackers(terms, self.vae_objective(terms), adversary_loss, adversary, y)
 
     # ------------------------------------------------------------------ serving
     def serving_metadata(self) -> dict:
