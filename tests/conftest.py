@@ -4,7 +4,10 @@ The logical-device split has to happen before TensorFlow initialises its runtime
 import time, before any test module (or the library) executes a TF op.
 """
 
+import json
 import os
+import re
+import socket
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -88,3 +91,23 @@ def make_model(name: str, init_seed: int = 0, **overrides):
     tf.random.set_seed(init_seed)
     arguments = dict(input_shape=[VECTOR_DIM], num_labels=NUM_LABELS, dim_z=2, hidden_units=(16, 16), seed=0)
     return registry.get(name)(**{**arguments, **MODEL_EXTRAS.get(name, {}), **overrides})
+
+
+def free_ports(count: int) -> list:
+    """`count` TCP ports on 127.0.0.1 that were free a moment ago (for worker clusters in tests)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def readme_serving_json() -> list:
+    """The ```json blocks of README.md's "Serving" section, parsed: the documented REST bodies."""
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    serving = readme[readme.index("## Serving"):]
+    serving = serving[: serving.index("\n## ", 1)]
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", serving, re.S)]

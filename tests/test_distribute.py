@@ -12,19 +12,10 @@ import threading
 
 import pytest
 
+from conftest import free_ports
 from csvae_tf import distribute
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _config(workers, index=0, **extra):
@@ -74,7 +65,7 @@ def test_valid_tf_configs_count_their_workers():
 
 
 def test_a_peer_that_never_starts_times_out_naming_it():
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(3)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(3)]
     stream = io.StringIO()
     with pytest.raises(distribute.PeerTimeout) as error:
         distribute.wait_for_peers(_config(workers, index=1), timeout_seconds=1.0, report_every_seconds=0.3,
@@ -88,7 +79,7 @@ def test_a_peer_that_never_starts_times_out_naming_it():
 
 def test_peers_waiting_for_each_other_all_proceed():
     """Each waiting worker listens on its own port, so two waits started together both end."""
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     errors = []
 
     def wait(index):
@@ -135,7 +126,7 @@ def _first_line(stream, seconds):
 
 
 def test_trainer_waiting_for_a_peer_stops_on_sigterm(tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     worker = _start_worker(tmp_path, workers)
     try:
         first = _first_line(worker.stdout, seconds=180)  # the wait has begun
@@ -150,7 +141,7 @@ def test_trainer_waiting_for_a_peer_stops_on_sigterm(tmp_path):
 
 
 def test_trainer_waiting_for_a_peer_times_out_in_one_line(tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     worker = _start_worker(tmp_path, workers, "--worker_timeout_seconds=1")
     try:
         out, err = worker.communicate(timeout=120)

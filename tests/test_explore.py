@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from conftest import readme_serving_json
 import tiny_exports
 from export import backends, explore, pictures, w_plane
 from export.switcher import Switcher, SwitchError
@@ -113,14 +114,6 @@ def test_rest_backend_answers_as_the_savedmodel(key):
         assert {body["signature_name"] for body in stub.requests} <= set(local.backend.metadata["signatures"])
 
 
-def _readme_serving_json():
-    with open(os.path.join(REPO_ROOT, "README.md")) as f:
-        readme = f.read()
-    serving = readme[readme.index("## Serving"):]
-    serving = serving[: serving.index("\n## ", 1)]
-    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", serving, re.S)]
-
-
 def _structure(value):
     if isinstance(value, dict):
         return {k: _structure(v) for k, v in value.items()}
@@ -134,7 +127,7 @@ def test_stub_answers_the_readme_request_bodies():
     with the values the SavedModel gives; so the stub speaks the documented protocol."""
     path = tiny_exports.export_path("csvae_roll")
     loaded = tf.saved_model.load(path)
-    blocks = _readme_serving_json()
+    blocks = readme_serving_json()
     requests = [b for b in blocks if "instances" in b or "inputs" in b]
     responses = [b for b in blocks if "predictions" in b or "outputs" in b]
     assert len(requests) == len(responses) >= 5

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import readme_serving_json
 from csvae_tf import distribute, switching, training
 from csvae_tf.data import pipeline
 from csvae_tf.models.condvae import CondVAE
@@ -188,14 +189,6 @@ def test_fresh_process_without_our_package_matches_in_memory_model(runs, tmp_pat
 
 
 # ---------------------------------------------------------------------------- REST bodies
-def _readme_json_blocks():
-    with open(os.path.join(REPO_ROOT, "README.md")) as f:
-        readme = f.read()
-    serving = readme[readme.index("## Serving"):]
-    serving = serving[: serving.index("\n## ", 1)]
-    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", serving, re.S)]
-
-
 def _to_tensors(signature, values: dict) -> dict:
     specs = signature.structured_input_signature[1]
     assert set(values) == set(specs), f"inputs {sorted(values)} != signature inputs {sorted(specs)}"
@@ -226,7 +219,7 @@ def _structure(value):
 
 
 def test_readme_rest_bodies_give_the_documented_outputs(runs):
-    blocks = _readme_json_blocks()
+    blocks = readme_serving_json()
     requests = [b for b in blocks if "signature_name" in b or "instances" in b or "inputs" in b]
     responses = [b for b in blocks if "predictions" in b or "outputs" in b]
     assert len(requests) == len(responses) >= 5

@@ -43,7 +43,8 @@ def _celeba_data():
     held_out_images, held_out_labels = _arrays(
         celeba.subset_dataset(builder, validation, "validation").take(FLAGS.validation_images)
     )
-    return images, labels, (held_out_images.astype(np.float32) / 255.0, held_out_labels), train.label_names
+    held_out = (held_out_images.astype(np.float32) / 255.0, held_out_labels)
+    return images, labels, held_out, IMAGE_SHAPE, train.label_names
 
 
 def _arrays(dataset):
@@ -59,17 +60,12 @@ def _fake_data():
         sys.exit(f"error: {error}")
     splits = fake.fake_splits(FLAGS.fake_examples, FLAGS.validation_images, IMAGE_SHAPE, len(label_names),
                               seed=FLAGS.seed)
-    return (*splits, label_names)
+    return (*splits, IMAGE_SHAPE, label_names)
 
 
 def main(argv):
     del argv
-    common.quiet_tensorflow()
-    common.check_model_dir()
-    strategy = common.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
-    images, labels, validation, label_names = _fake_data() if FLAGS.fake_data else _celeba_data()
-    common.train_images(__name__, strategy, images, labels, validation, IMAGE_SHAPE, label_names, "binary")
-    print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")
+    common.run_image_trainer(__name__, _fake_data if FLAGS.fake_data else _celeba_data, "binary")
 
 
 if __name__ == "__main__":

@@ -238,6 +238,23 @@ def define_image_flags(*, dim_z: int) -> None:
     flags.mark_flag_as_required("model_dir")
 
 
+def run_image_trainer(module_name: str, load_data, label_type: str) -> None:
+    """The image trainers' main: console, run directory and strategy checks, then `train_images`.
+
+    Args:
+      module_name: the trainer's module (its flags go to run_config.json).
+      load_data: () -> (train images uint8 [n, H, W, C], labels [n, k], held-out (images, labels),
+        image shape [H, W, C], k label names); called once the strategy exists.
+      label_type: "binary" or "categorical".
+    """
+    quiet_tensorflow()
+    check_model_dir()
+    strategy = make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
+    images, labels, validation, shape, label_names = load_data()
+    train_images(module_name, strategy, images, labels, validation, shape, label_names, label_type)
+    print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")
+
+
 def train_images(
     module_name: str,
     strategy,

@@ -34,24 +34,19 @@ def _tfd_data():
     train = data.train
     images = np.round(train.images * 255).astype(np.uint8)
     held_out = (data.validation.images[: FLAGS.validation_images], data.validation.labels[: FLAGS.validation_images])
-    return images, train.labels, held_out, tuple(train.images.shape[1:])
+    return images, train.labels, held_out, tuple(train.images.shape[1:]), tfd.EXPRESSIONS
 
 
 def _fake_data():
     shape = (48, 48, 1)
     splits = fake.fake_splits(FLAGS.fake_examples, FLAGS.validation_images, shape, len(tfd.EXPRESSIONS),
                               "categorical", FLAGS.seed)
-    return (*splits, shape)
+    return (*splits, shape, tfd.EXPRESSIONS)
 
 
 def main(argv):
     del argv
-    common.quiet_tensorflow()
-    common.check_model_dir()
-    strategy = common.make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
-    images, labels, validation, shape = _fake_data() if FLAGS.fake_data else _tfd_data()
-    common.train_images(__name__, strategy, images, labels, validation, shape, tfd.EXPRESSIONS, "categorical")
-    print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")
+    common.run_image_trainer(__name__, _fake_data if FLAGS.fake_data else _tfd_data, "categorical")
 
 
 if __name__ == "__main__":
