@@ -111,3 +111,12 @@ def readme_serving_json() -> list:
     serving = readme[readme.index("## Serving"):]
     serving = serving[: serving.index("\n## ", 1)]
     return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", serving, re.S)]
+
+
+def json_structure(value):
+    """Names and nested lengths of a JSON value, numbers as None: what a documented response promises."""
+    if isinstance(value, dict):
+        return {k: json_structure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_structure(v) for v in value]
+    return None

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import readme_serving_json
+from conftest import json_structure, readme_serving_json
 import tiny_exports
 from export import backends, explore, pictures, w_plane
 from export.switcher import Switcher, SwitchError
@@ -114,14 +114,6 @@ def test_rest_backend_answers_as_the_savedmodel(key):
         assert {body["signature_name"] for body in stub.requests} <= set(local.backend.metadata["signatures"])
 
 
-def _structure(value):
-    if isinstance(value, dict):
-        return {k: _structure(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_structure(v) for v in value]
-    return None
-
-
 def test_stub_answers_the_readme_request_bodies():
     """The REST bodies README "Serving" documents, POSTed to the stub, get the documented answers' shape,
     with the values the SavedModel gives; so the stub speaks the documented protocol."""
@@ -134,7 +126,7 @@ def test_stub_answers_the_readme_request_bodies():
     with TFServingStub({"swiss_roll": loaded}) as stub:
         for request, documented in zip(requests, responses):
             answer = _post(stub.url("swiss_roll") + ":predict", request)
-            assert _structure(answer) == _structure(documented), json.dumps(request)
+            assert json_structure(answer) == json_structure(documented), json.dumps(request)
         # values: the columnar switch_attribute body against the signature itself
         body = next(b for b in requests if "inputs" in b and "signature_name" not in b)
         expected = loaded.signatures["serving_default"](

@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import readme_serving_json
+from conftest import json_structure, readme_serving_json
 from csvae_tf import distribute, switching, training
 from csvae_tf.data import pipeline
 from csvae_tf.models.condvae import CondVAE
@@ -209,15 +208,6 @@ def _serve_json(loaded, body: dict) -> dict:
     return {"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
 
 
-def _structure(value):
-    """Names and nested lengths of a JSON value; numbers become None."""
-    if isinstance(value, dict):
-        return {k: _structure(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_structure(v) for v in value]
-    return None
-
-
 def test_readme_rest_bodies_give_the_documented_outputs(runs):
     blocks = readme_serving_json()
     requests = [b for b in blocks if "signature_name" in b or "instances" in b or "inputs" in b]
@@ -229,7 +219,7 @@ def test_readme_rest_bodies_give_the_documented_outputs(runs):
     loaded = tf.saved_model.load(runs["vector_export"])
     for request, documented in zip(requests, responses):
         answer = _serve_json(loaded, request)
-        assert _structure(answer) == _structure(documented), json.dumps(request)
+        assert json_structure(answer) == json_structure(documented), json.dumps(request)
 
 
 # ---------------------------------------------------------------------------- input checks
