@@ -241,7 +241,7 @@ def load_trained_model(model_dir: str):
         model = training.restore_model(model_dir, checkpoint)
         with open(os.path.join(model_dir, training.MODEL_FILE)) as f:
             model_name = json.load(f)["model"]
-    except FileNotFoundError as error:
+    except (FileNotFoundError, training.CheckpointError) as error:
         raise ExportError(str(error)) from None
     except (tf.errors.OpError, AssertionError, ValueError, KeyError, IndexError, EOFError, OSError) as error:
         # A truncated data file surfaces as IndexError ("Read less bytes than requested"), a

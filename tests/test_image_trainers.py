@@ -62,8 +62,10 @@ def test_image_trainer_refuses_bad_flags(tmp_path):
 
 
 def _final_weights(model_dir):
-    """Every saved variable (weights, reached through the optimizers, and both Adams' state) and the step."""
-    reader = tf.train.load_checkpoint(str(model_dir / training.CHECKPOINT_DIR))
+    """Every saved variable (weights, reached through the optimizers, and both Adams' state) and the step,
+    from the checkpoint a resumed run would restore (the newest whole one; a kill can precede the
+    `checkpoint` state file)."""
+    reader = tf.train.load_checkpoint(training.latest_checkpoint(str(model_dir)))
     names = sorted(n for n in reader.get_variable_to_shape_map() if n.endswith("VARIABLE_VALUE") and "save_counter" not in n)
     return {n: reader.get_tensor(n) for n in names}, int(reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
 

@@ -74,6 +74,8 @@ def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path):
     # Pretend the run was killed right after step 4: keep only that checkpoint.
     ckpt_dir = tmp_path / "resumed" / training.CHECKPOINT_DIR
     assert (ckpt_dir / "ckpt-4.index").exists()
+    for later in [*ckpt_dir.glob("ckpt-8.*"), *ckpt_dir.glob("ckpt-12.*")]:
+        later.unlink()
     (ckpt_dir / "checkpoint").write_text('model_checkpoint_path: "ckpt-4"\nall_model_checkpoint_paths: "ckpt-4"\n')
     resumed = _run(tmp_path / "resumed", 2, x, y, checkpoint_every_steps=4)
     assert first.final_step == 12 and resumed.resumed_from_step == 4 and resumed.final_step == 12
