@@ -126,12 +126,12 @@ class CheckpointKeeper:
         if reason is not None:
             raise CheckpointError(f"The checkpoint just written, {prefix}, does not read back ({reason}); the "
                                   f"earlier checkpoints are kept. Check the disk (space, errors) and run again.")
-        kept = numbered_checkpoints(self.directory)[: self.keep]
+        # The manager's `checkpoint` state file keeps naming deleted ones; nothing relies on it: its
+        # newest entry is right, and runs resume from what the folder holds (newest_restorable).
         for old in numbered_checkpoints(self.directory)[self.keep:]:
             for file_name in os.listdir(self.directory):
                 if file_name.startswith(os.path.basename(old) + "."):
                     os.remove(os.path.join(self.directory, file_name))
-        tf.compat.v1.train.update_checkpoint_state(self.directory, prefix, all_model_checkpoint_paths=kept[::-1])
         return prefix
 
 
