@@ -124,7 +124,6 @@ def main(argv):
     from absl import flags  # noqa: PLC0415
 
     FLAGS = flags.FLAGS
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not FLAGS.image or not FLAGS.attribute:
         sys.exit("error: --image and --attribute are required (and --export_dir, or --serving_url with --metadata).")
     try:
