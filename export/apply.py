@@ -23,7 +23,6 @@ values of each attribute in turn), which sets both (Fig. 5).
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import List, Optional, Sequence
 
