@@ -23,7 +23,6 @@ values of each attribute in turn), which sets both (Fig. 5).
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import List, Optional, Sequence
 
@@ -124,7 +123,6 @@ def main(argv):
     from absl import flags  # noqa: PLC0415
 
     FLAGS = flags.FLAGS
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not FLAGS.image or not FLAGS.attribute:
         sys.exit("error: --image and --attribute are required (and --export_dir, or --serving_url with --metadata).")
     try:

@@ -411,7 +411,6 @@ def main(argv):
     from absl import flags  # noqa: PLC0415
 
     FLAGS = flags.FLAGS
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     align = FLAGS.align and not FLAGS.no_align
     try:
         backend = open_backend(FLAGS.export_dir, FLAGS.serving_url, FLAGS.metadata)

@@ -304,7 +304,6 @@ def tradeoff_figure(records: List[dict], path: str) -> None:
 
 def main(argv):
     del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     records = load_records(FLAGS.out)
     if FLAGS.stage != "report":
         datasets, settings, seeds = STAGES[FLAGS.stage]
