@@ -121,7 +121,7 @@ def load_export(path: str):
     if not hasattr(loaded, "metadata_json"):
         raise ValueError(
             f"{path} has no metadata_json: it was not written by export.saved_model, so the shapes "
-            f"behind its open (-1) input dimensions are unknown. Export it with `python -m export.saved_model`."
+            f"behind its open (unknown-rank) inputs are unknown. Export it with `python -m export.saved_model`."
         )
     return loaded, json.loads(loaded.metadata_json.numpy().decode())
 
