@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO_ROOT
 
 
+@pytest.mark.slow  # builds and times the paper's conv nets, ~40 s: `pytest -m slow`
 def test_train_step_benchmark_prints_a_consistent_record():
     command = [sys.executable, "-m", "benchmarks.train_step", "--configs=swiss_roll", "--modes=plain,mixed",
                "--steps=2", "--warmup=1", "--peak_size=128", "--swiss_roll_batch_size=32"]

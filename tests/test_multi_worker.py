@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import free_ports
@@ -60,6 +61,7 @@ def test_two_local_workers_train_in_lockstep(tmp_path):
         np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
 
 
+@pytest.mark.slow  # three two-worker launches, ~70 s: `pytest -m slow`
 def test_workers_with_their_own_model_dirs_resume_each_from_its_own_checkpoints(tmp_path):
     """No shared folder: worker 1 restores from its own checkpoints, so a stopped two-worker run resumes."""
     dirs = [tmp_path / "machine0", tmp_path / "machine1"]
