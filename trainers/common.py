@@ -93,8 +93,10 @@ def check_checkpoint_fits(model_dir: str, build_model, module_name: str) -> None
 
     (With model.json present, csvae_tf.training compares the configurations itself.)
     """
-    checkpoint = training.latest_checkpoint(model_dir)
-    if checkpoint is None or os.path.exists(os.path.join(model_dir, training.MODEL_FILE)):
+    if os.path.exists(os.path.join(model_dir, training.MODEL_FILE)):
+        return
+    checkpoint = training.latest_checkpoint(model_dir)  # reads every tensor: only when model.json is gone
+    if checkpoint is None:
         return
     try:
         run_checks.check_checkpoint_fits(checkpoint, build_model())

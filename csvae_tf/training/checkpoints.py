@@ -84,13 +84,17 @@ def newest_restorable(directory: str) -> Tuple[Optional[str], List[Tuple[str, st
 def set_aside(prefix: str) -> str:
     """Move checkpoint `prefix`'s files into DIR/unreadable/ (kept for inspection, out of the way of
     the numbers training will write again); returns that folder."""
-    directory, name = os.path.split(prefix)
-    target = os.path.join(directory, UNREADABLE_DIR)
+    target = os.path.join(os.path.dirname(prefix), UNREADABLE_DIR)
     os.makedirs(target, exist_ok=True)
-    for file_name in os.listdir(directory):
-        if file_name.startswith(name + "."):
-            os.replace(os.path.join(directory, file_name), os.path.join(target, file_name))
+    for path in _files_of(prefix):
+        os.replace(path, os.path.join(target, os.path.basename(path)))
     return target
+
+
+def _files_of(prefix: str) -> List[str]:
+    """The files of checkpoint DIR/ckpt-N: its index and data shards."""
+    directory, name = os.path.split(prefix)
+    return [os.path.join(directory, f) for f in os.listdir(directory) if f.startswith(name + ".")]
 
 
 def latest_checkpoint(model_dir: str) -> Optional[str]:
@@ -129,9 +133,8 @@ class CheckpointKeeper:
         # The manager's `checkpoint` state file keeps naming deleted ones; nothing relies on it: its
         # newest entry is right, and runs resume from what the folder holds (newest_restorable).
         for old in numbered_checkpoints(self.directory)[self.keep:]:
-            for file_name in os.listdir(self.directory):
-                if file_name.startswith(os.path.basename(old) + "."):
-                    os.remove(os.path.join(self.directory, file_name))
+            for path in _files_of(old):
+                os.remove(path)
         return prefix
 
 
