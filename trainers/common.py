@@ -84,7 +84,7 @@ def check_model_dir() -> None:
 
 # Flags that change a model's variables: a run must be resumed with the values it was trained with.
 MODEL_FLAGS = ("model", "dim_z", "dim_w", "baseline_dim_z", "hidden_units", "adversary_units", "subset",
-               "label_axis", "fake_data")
+               "label_axis", "fake_data", "image_size")
 
 
 def check_checkpoint_fits(model_dir: str, build_model, module_name: str) -> None:

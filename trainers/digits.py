@@ -1,6 +1,11 @@
 r"""Trains the paper's four models on scikit-learn's handwritten digits and compares them (§5.3, §5.4).
 
     python -m trainers.digits --flagfile=configs/digits.flags --model=all --model_dir=runs/digits
+    python -m trainers.digits --flagfile=configs/digits_conv.flags --model=all --model_dir=runs/digits_conv
+
+The first uses 8x8 digits as vectors of 64 and MLP networks; --image_size=32 (configs/digits_conv.flags)
+resizes them to 32x32x1 images (bilinear; csvae_tf.data.digits) for the paper's convolutional networks,
+the Larsen encoder/decoder of the CelebA and TFD models.
 
 Each model trains in --model_dir/<model> (checkpoints, model.json, TensorBoard; running again
 resumes), with the same MLP networks and loss weights. Then every trained model is scored in
@@ -32,6 +37,11 @@ flags.DEFINE_integer("baseline_dim_z", 0, "Dimension of the baselines' z (0: CSV
 common.define_units_flag("hidden_units", ["256", "128"], "Dense layers of the MLP encoders (decoder mirrored).")
 common.define_units_flag("adversary_units", ["64", "64"], "Dense layers of the adversaries (CSVAE, CondVAE-info).")
 flags.DEFINE_integer("classifier_epochs", 60, "Epochs of Method 1's attribute classifier.")
+flags.DEFINE_integer("image_size", 0, "0: the 8x8 digits as vectors of 64 through MLP networks (--hidden_units); "
+                     "N (a multiple of 8, e.g. 32): the digits resized to NxNx1 images through the paper's "
+                     "convolutional networks (Larsen et al.; --hidden_units is then unused).")
+flags.register_validator("image_size", lambda v: v >= 0 and v % 8 == 0,
+                         "--image_size must be 0 (vectors) or a positive multiple of 8 (images), e.g. 32.")
 flags.DEFINE_integer("max_examples", 0, "Use only this many digits (0: all 1,797); for quick checks.")
 FLAGS.set_default("steps_per_execution", 22)
 
@@ -41,7 +51,8 @@ def model_arguments(name: str, num_labels: int) -> dict:
     return common.model_kwargs(
         name,
         {
-            "input_shape": (digits.IMAGE_SHAPE[0] * digits.IMAGE_SHAPE[1],),
+            "input_shape": (digits.image_shape(FLAGS.image_size) if FLAGS.image_size
+                            else (digits.IMAGE_SHAPE[0] * digits.IMAGE_SHAPE[1],)),
             "num_labels": num_labels,
             "label_type": "categorical",
             "label_names": list(digits.LABEL_NAMES),
@@ -60,7 +71,7 @@ def main(argv):
     names = [n for n in comparison.ORDER if n in registry.MODELS] if FLAGS.model == "all" else [FLAGS.model]
     try:  # bad flag values end in one line, before any training
         distribute.check_batch_size(FLAGS.batch_size, strategy)
-        data = digits.load(FLAGS.seed, max_examples=FLAGS.max_examples)
+        data = digits.load(FLAGS.seed, max_examples=FLAGS.max_examples, image_size=FLAGS.image_size)
         steps_per_epoch = pipeline.steps_per_epoch(len(data.train.features), FLAGS.batch_size)
         configs = {name: common.train_config() for name in names}
         for name, config in configs.items():
@@ -73,7 +84,8 @@ def main(argv):
             data.train.features, data.train.labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip_batches
         )
 
-    print(f"Digits: {len(data.train.features)} train / {len(data.validation.features)} validation / "
+    shape = data.train.features.shape[1:]
+    print(f"Digits {'x'.join(map(str, shape)) if FLAGS.image_size else 'as vectors of 64'}: {len(data.train.features)} train / {len(data.validation.features)} validation / "
           f"{len(data.test.features)} test, {strategy.num_replicas_in_sync} replica(s), models {', '.join(names)}, "
           f"{FLAGS.epochs} epochs of {steps_per_epoch} steps each.", flush=True)
     models = {}
@@ -95,7 +107,8 @@ def main(argv):
         except training.RunError as error:
             sys.exit(f"error: {error}")
         models[name] = result.model
-    results = comparison.compare(models, data, FLAGS.model_dir, digits.IMAGE_SHAPE,
+    shown_shape = (FLAGS.image_size, FLAGS.image_size) if FLAGS.image_size else digits.IMAGE_SHAPE
+    results = comparison.compare(models, data, FLAGS.model_dir, shown_shape,
                                  classifier_epochs=FLAGS.classifier_epochs, seed=FLAGS.seed)
     with open(f"{FLAGS.model_dir}/{comparison.TABLE_FILE}") as f:
         print(f.read())
