@@ -1,0 +1,61 @@
+"""The digits as images for the convolutional networks (--image_size, configs/digits_conv.flags)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from csvae_tf import training
+from csvae_tf.data import digits
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_image_form_keeps_the_split_and_labels_of_the_vectors():
+    vectors, images = digits.load(seed=3), digits.load(seed=3, image_size=16)
+    for v, i in zip(vectors, images):
+        assert i.features.shape == (len(v.features), 16, 16, 1) and i.features.dtype == np.float32
+        assert 0.0 <= i.features.min() and i.features.max() <= 1.0
+        np.testing.assert_array_equal(i.labels, v.labels)
+    # The same digits in the same order: each 2x2 block's mean tracks the 8x8 pixel it came from.
+    blocks = images.test.features[..., 0].reshape(-1, 8, 2, 8, 2).mean(axis=(2, 4)).reshape(-1, 64)
+    assert np.corrcoef(blocks.ravel(), vectors.test.features.ravel())[0, 1] > 0.95
+    assert digits.image_shape(32) == (32, 32, 1) and digits.image_shape(0) == digits.IMAGE_SHAPE
+
+
+def test_resize_is_bilinear_with_half_pixel_centres():
+    # Bilinear interpolation reproduces a linear ramp exactly; half-pixel centres put output column j
+    # of a 4x upsampling at input coordinate (j + 0.5) / 4 - 0.5, clamped to the first and last pixel.
+    ramp = np.tile(np.arange(8, dtype=np.float32) / 7.0, (8, 1)).reshape(1, 64)
+    resized = digits.resize(ramp, 32)[0, :, :, 0]
+    expected = np.clip((np.arange(32) + 0.5) / 4 - 0.5, 0, 7) / 7.0
+    np.testing.assert_allclose(resized, np.tile(expected, (32, 1)), atol=1e-6)
+    constant = np.full((2, 64), 0.25, np.float32)
+    np.testing.assert_allclose(digits.resize(constant, 24), 0.25, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [-8, 12, 30])
+def test_image_size_must_be_a_multiple_of_eight(size):
+    with pytest.raises(ValueError, match="multiple of 8"):
+        digits.load(image_size=size)
+
+
+def test_trainer_runs_the_convolutional_networks_on_digit_images(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits_conv.flags", f"--model_dir={tmp_path}",
+         "--model=csvae", "--image_size=8", "--max_examples=200", "--epochs=1", "--batch_size=32",
+         "--classifier_epochs=1", "--adversary_units=8", "--log_every_seconds=0", "--notensorboard"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Digits 8x8x1" in run.stdout
+    model = training.restore_model(str(tmp_path / "csvae"))
+    assert list(model.data_shape) == [8, 8, 1]
+    assert any("conv" in layer.name for layer in model.decoder.layers)  # the Larsen decoder, not the MLP
+    results = json.loads((tmp_path / "comparison.json").read_text())
+    assert list(results["models"]["csvae"]["method1"]["per_target"]) == list(digits.LABEL_NAMES)
+    recorded = json.loads((tmp_path / "csvae" / training.RUN_CONFIG_FILE).read_text())["run"]
+    assert recorded["image_size"] == 8
