@@ -32,6 +32,13 @@ LARSEN_ENCODER_FILTERS = (64, 128, 256)
 LARSEN_DECODER_FILTERS = (256, 128, 32)
 LARSEN_DENSE_UNITS = 2048
 LARSEN_KERNEL = 5
+# Weight of the old value in batch norm's moving statistics: PyTorch's default (momentum=0.1 there
+# weighs the *new* batch), which the paper's PyTorch networks train with. Keras's default, 0.99,
+# averages over ~100 steps and lags behind statistics that move while the network learns: on the
+# digits as 32x32 images, a VAE after 264 steps reconstructed held-out digits with a summed squared
+# error of 2.7 in training mode (batch statistics) but 77 in inference mode (moving statistics),
+# worse than the mean image (46); with 0.9 the two agree.
+BATCH_NORM_MOMENTUM = 0.9
 
 
 def infer_network(input_shape: Sequence[int]) -> str:
@@ -63,7 +70,7 @@ def _dense_stack(x, hidden_units: Sequence[int], prefix: str):
 def _bn_relu(x, layer: layers.Layer):
     """layer (bias-free) -> BatchNorm -> ReLU, the Larsen block; names follow the layer's."""
     x = layer(x)
-    x = batch_norm.BatchNormalization(name=f"{layer.name}_bn")(x)  # Keras's, with a fused training pass
+    x = batch_norm.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{layer.name}_bn")(x)  # Keras's, with a fused training pass
     return layers.ReLU(name=f"{layer.name}_relu")(x)
 
 
