@@ -1,7 +1,8 @@
 r"""The semi-supervised CSVAE: labels missing per example and per entry (the paper's §6 future work).
 
 A missing label entry is NaN in y float32 [batch, k] (loaders whose files write -1 convert with
-`missing_as_nan`). A batch may mix fully labelled, partly labelled and unlabelled examples.
+csvae_tf.data.missing_labels.missing_as_nan; mask_labels there hides labels for experiments).
+A batch may mix fully labelled, partly labelled and unlabelled examples.
 The construction is Kingma et al. 2014's M2 (eqs. 6-9) on top of CSVAE (§4): a label-inference
 network q_psi(y|x) ("label_classifier"), the bound marginalised over the missing entries, and a
 classification term weighted by alpha on the observed ones.
@@ -96,17 +97,7 @@ from csvae_tf.models.csvae import CSVAE
 
 tfd = tfp.distributions
 
-MISSING_FILE_VALUE = -1.0  # what label files (CelebA's convention) may write for "unknown"
-
-
 # ---------------------------------------------------------------------------- labels with missing entries
-def missing_as_nan(labels, missing_value: float = MISSING_FILE_VALUE) -> np.ndarray:
-    """Labels [n, k] with `missing_value` (default -1, as some label files write it) as NaN: float32."""
-    labels = np.array(labels, dtype=np.float32, copy=True)
-    labels[labels == missing_value] = np.nan
-    return labels
-
-
 def observed(y: tf.Tensor) -> tf.Tensor:
     """bool [batch, k]: which entries are observed (not NaN)."""
     return tf.logical_not(tf.math.is_nan(y))
