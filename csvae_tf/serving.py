@@ -202,7 +202,10 @@ class Input:
 
     # ---------------------------------------------------------------- values
     def example(self, batch: int = 1) -> np.ndarray:
-        """A valid value of `batch` examples, every entry `example_value` (warm-up requests)."""
+        """A valid value of `batch` examples, every entry `example_value` (warm-up requests); every entry
+        missing (NaN) for an input that allows it, which is valid for binary and one-hot labels alike."""
+        if self.missing_allowed:
+            return np.full([batch, *self.shape.sizes], np.nan, self.dtype.as_numpy_dtype)
         return np.full([batch, *self.shape.sizes], self.example_value, self.dtype.as_numpy_dtype)
 
     def sample(self, rng: np.random.Generator, batch: int) -> np.ndarray:

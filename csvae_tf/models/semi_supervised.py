@@ -20,7 +20,7 @@ CSVAE minimises, per example,
     J(x, y_o) = sum_{y_m} q(y_m | x, y_o) l_y(x, (y_o, y_m))      marginal over the missing entries
               - H[q(y_m | x, y_o)]                                 M2's entropy (Kingma eq. 7, U(x))
               + l_0(x)                                             no labels at all
-              + alpha * (-log q_psi(y_o | x))                      classification (Kingma eq. 9)
+              + alpha * (-log q_psi(y_o | x)) / s                  classification (Kingma eq. 9)
 
 where q(y_m | x, y_o) is q_psi(y|x) given the observed entries:
   * binary labels (q_psi = prod_i Bernoulli(pi_psi(x)_i)):  prod_{i in m} Bernoulli(y_i | pi_psi(x)_i);
@@ -29,15 +29,19 @@ where q(y_m | x, y_o) is q_psi(y|x) given the observed entries:
     one ("not a 3"). That is what "missing per entry" means for one-hot labels: a partial label
     leaves a set of candidate classes.
 and -log q_psi(y_o | x) = -sum_{i in o} log Bernoulli(y_i | pi_psi(x)_i) (binary), or
--log sum_{c consistent} q_psi(c | x) (one-hot); 0 when nothing is observed.
+-log sum_{c consistent} q_psi(c | x) (one-hot); 0 when nothing is observed. s is the share of the
+(replica's) batch with at least one observed entry, so the batch mean of the last term is alpha
+times the mean over the labelled examples whatever the labelled fraction: at 1 % labels an
+unnormalised alpha would reach q_psi 100 times weaker than at 100 %, and q_psi collapsed onto one
+class in our digits runs (studies/semi_supervised.py; README).
 
 A fully labelled example (m empty) gets l_y(x, y) + l_0(x), CSVAE's own objective, plus the
 classification term, which reads only psi: the encoders, decoder and adversary then see exactly
 CSVAE's loss and gradients (tests/test_semi_supervised.py checks the loss bit for bit, and the
 weights after training steps). An unlabelled example gets Kingma's U(x) with CSVAE's l_y, l_0.
 The entropy enters with weight 1, the weight of -log p(y) in appendix 7.1's loss: it is the
-bound's own term. alpha is the only new weight (Kingma et al. use 0.1 N on a sum over the data;
-here it weighs a per-example mean, default 20 = beta1).
+bound's own term. alpha is the only new weight (Kingma et al. 2014 use 0.1 N on a sum over the
+labelled data; here it weighs the mean over the batch's labelled examples, default 20 = beta1).
 
 Which terms see which labels:
 
@@ -280,6 +284,9 @@ class SemiSupervisedCSVAE(CSVAE):
         logits = self.label_logits(x, training)
         terms["label_logits"] = logits
         terms["classification"] = -observed_log_likelihood(logits, y, self.label_type)
+        labelled = tf.cast(tf.reduce_any(observed(y), axis=-1), tf.float32)
+        share = tf.maximum(tf.reduce_mean(labelled), 1.0 / tf.cast(tf.shape(labelled)[0], tf.float32))
+        terms["labelled_share"] = tf.fill(tf.shape(labelled), share)
         marginal = (self._enumerated_terms if self.enumerates else self._sampled_terms)(
             x, y, logits, terms["z"], seed, training)
         for name in ("reconstruction", "kl_w"):
@@ -363,8 +370,9 @@ class SemiSupervisedCSVAE(CSVAE):
         return objective
 
     def vae_objective(self, terms: dict) -> tf.Tensor:
-        """J per example [batch]: the bound + alpha * (-log q_psi(y_o | x))."""
-        return self.bound(terms) + self.alpha * terms["classification"]
+        """J per example [batch]: the bound + alpha * (-log q_psi(y_o | x)) / (share of the batch with an
+        observed entry), so that the batch mean holds alpha times the mean over the labelled examples."""
+        return self.bound(terms) + self.alpha * terms["classification"] / terms["labelled_share"]
 
     def adversary_loss(self, z: tf.Tensor, y: tf.Tensor):
         """-beta5 * log q_delta(y_o | z) per example [batch], on the observed entries only (0 for an
