@@ -55,6 +55,8 @@ flags.DEFINE_list("fractions", ["1.0", "0.1", "0.03", "0.01"], "Labelled fractio
 flags.DEFINE_list("missing_rates", ["0.5", "0.9"], "Per-entry missing rates (stage entries).")
 flags.DEFINE_list("arms", ["ss_csvae", "labelled_only"], "Arms of the fractions stage.")
 flags.DEFINE_float("alpha", None, "ss_csvae's alpha (default: the model's).")
+flags.DEFINE_float("entropy_weight", None, "ss_csvae's entropy_weight (default: the model's).")
+flags.DEFINE_bool("bound_trains_classifier", None, "ss_csvae's bound_trains_classifier (default: the model's).")
 flags.DEFINE_integer("epochs", None, "Override the flagfile's epochs (quick checks only).")
 flags.DEFINE_string("out", os.path.join(REPO, "studies", "results", "semi_supervised.json"), "Results file.")
 
@@ -102,8 +104,9 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
     }
     if arm == "ss_csvae":
         features, labels = train.features, masked
-        if FLAGS.alpha is not None:
-            arguments["alpha"] = FLAGS.alpha
+        for name in ("alpha", "entropy_weight", "bound_trains_classifier"):
+            if getattr(FLAGS, name) is not None:
+                arguments[name] = getattr(FLAGS, name)
     else:  # CSVAE on the fully labelled digits only, repeated to the training split's size: same steps and batch
         keep = np.flatnonzero(~np.isnan(masked).any(axis=1))
         repeated = np.resize(keep, len(train.features))
@@ -127,7 +130,8 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
     record = {"arm": arm, "seed": seed, "labelled_fraction": labelled_fraction,
               "label_missing_rate": label_missing_rate, "labels": counts, "steps": result.final_step,
               "batch_size": batch_size, "train_seconds": seconds, "train_cpu_seconds": cpu_seconds,
-              "alpha": getattr(model, "alpha", None)}
+              "alpha": getattr(model, "alpha", None), "entropy_weight": getattr(model, "entropy_weight", None),
+              "bound_trains_classifier": getattr(model, "bound_trains_classifier", None)}
     z_train = latents.encode_z(model, train.features, train.labels, seed=seed).means
     z_test = latents.encode_z(model, test.features, test.labels, seed=seed + 1).means
     record["leakage"] = {}

@@ -210,7 +210,7 @@ def test_sampled_estimator_is_unbiased_for_the_enumerated_bound_and_its_gradient
     """Binary k=3 with max_enumerated_labels=0 samples y_m (S=4, leave-one-out score function). With
     the same step seed the w noise is shared, so over many seeds the sampled value and gradient in psi
     average to the enumerated ones."""
-    overrides = dict(num_labels=3, label_samples=4)
+    overrides = dict(num_labels=3, label_samples=4, bound_trains_classifier=True)
     keras.utils.set_random_seed(0)
     exact = ss.SemiSupervisedCSVAE(**{**TINY, **overrides})
     sampled = ss.SemiSupervisedCSVAE(**{**TINY, **overrides, "max_enumerated_labels": 0})
@@ -331,3 +331,26 @@ def test_label_missing_rate_hides_that_share_of_each_column_and_value():
     with pytest.raises(ValueError, match="label_missing_rate must be in"):
         missing_labels.mask_labels(labels, label_missing_rate=1.5)
     assert "fully labelled" in missing_labels.describe(masked)
+
+
+# ----------------------------------------------------------------------------- export (one-hot; the generic
+# fresh-process tests of tests/test_export_declared.py cover binary labels)
+def test_exported_encode_fills_one_hot_labels_and_classify_returns_q(tmp_path):
+    from export import saved_model
+
+    keras.utils.set_random_seed(0)
+    model = ss.SemiSupervisedCSVAE(**{**TINY, "num_labels": 3, "label_type": "categorical"})
+    loaded = tf.saved_model.load(saved_model.export_model(model, str(tmp_path), "ss_csvae"))
+    x = np.random.default_rng(0).normal(size=[4, 4]).astype(np.float32)
+    y = np.array([[NAN, NAN, NAN], [0, NAN, NAN], [0, 1, 0], [NAN, 0, 0]], np.float32)
+    served = loaded.signatures["encode"](inputs=x, labels=y)
+    filled, probabilities = model.fill_labels(x, y)
+    np.testing.assert_array_equal(served["labels"].numpy(), filled.numpy())
+    np.testing.assert_array_equal(served["labels"].numpy()[2:], [[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_allclose(served["label_probabilities"].numpy(), probabilities.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(served["w_mean"].numpy(), model.w_posterior(x, filled).mean().numpy(), rtol=1e-5, atol=1e-6)
+    q = tf.nn.softmax(model.label_logits(x)).numpy()
+    np.testing.assert_allclose(loaded.signatures["classify"](inputs=x)["probabilities"].numpy(), q, rtol=1e-5, atol=1e-7)
+    for bad, fragment in (([1, 1, NAN], "at most one 1"), ([0, 0, 0], "not every entry 0"), ([np.inf, 0, 0], "Inf")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=fragment):
+            loaded.signatures["encode"](inputs=x[:1], labels=np.array([bad], np.float32))
