@@ -57,6 +57,9 @@ flags.DEFINE_list("arms", ["ss_csvae", "labelled_only"], "Arms of the fractions 
 flags.DEFINE_float("alpha", None, "ss_csvae's alpha (default: the model's).")
 flags.DEFINE_float("entropy_weight", None, "ss_csvae's entropy_weight (default: the model's).")
 flags.DEFINE_bool("bound_trains_classifier", None, "ss_csvae's bound_trains_classifier (default: the model's).")
+flags.DEFINE_enum("independence_penalty", None, ["none", "hsic", "mmd"], "Both arms: the z-y penalty beyond "
+                  "the paper (configs/digits_independent.flags: mmd, 30); ss_csvae reads q(y|x)-filled labels.")
+flags.DEFINE_float("independence_weight", None, "Both arms: its weight.")
 flags.DEFINE_integer("epochs", None, "Override the flagfile's epochs (quick checks only).")
 flags.DEFINE_string("out", os.path.join(REPO, "studies", "results", "semi_supervised.json"), "Results file.")
 
@@ -107,6 +110,9 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
         for name in ("alpha", "entropy_weight", "bound_trains_classifier"):
             if getattr(FLAGS, name) is not None:
                 arguments[name] = getattr(FLAGS, name)
+    for name in ("independence_penalty", "independence_weight"):
+        if getattr(FLAGS, name) is not None:
+            arguments[name] = getattr(FLAGS, name)
     else:  # CSVAE on the fully labelled digits only, repeated to the training split's size: same steps and batch
         keep = np.flatnonzero(~np.isnan(masked).any(axis=1))
         repeated = np.resize(keep, len(train.features))
@@ -131,7 +137,8 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
               "label_missing_rate": label_missing_rate, "labels": counts, "steps": result.final_step,
               "batch_size": batch_size, "train_seconds": seconds, "train_cpu_seconds": cpu_seconds,
               "alpha": getattr(model, "alpha", None), "entropy_weight": getattr(model, "entropy_weight", None),
-              "bound_trains_classifier": getattr(model, "bound_trains_classifier", None)}
+              "bound_trains_classifier": getattr(model, "bound_trains_classifier", None),
+              "variant": variant()}
     z_train = latents.encode_z(model, train.features, train.labels, seed=seed).means
     z_test = latents.encode_z(model, test.features, test.labels, seed=seed + 1).means
     record["leakage"] = {}
@@ -179,8 +186,16 @@ def save_records(path: str, records: List[dict]) -> None:
     os.replace(path + ".tmp", path)
 
 
+def variant() -> str:
+    """The settings of this invocation that differ from the defaults, as a row label ("" for none)."""
+    parts = [f"{name}={getattr(FLAGS, name)}" for name in
+             ("alpha", "entropy_weight", "bound_trains_classifier", "independence_penalty", "independence_weight")
+             if getattr(FLAGS, name) is not None]
+    return ", ".join(parts)
+
+
 def _key(record: dict) -> tuple:
-    return (record["arm"], record["labelled_fraction"], record["label_missing_rate"], record.get("alpha"))
+    return (record["arm"], record["labelled_fraction"], record["label_missing_rate"], record.get("variant", ""))
 
 
 def _mean(group: List[dict], name: str):
@@ -207,11 +222,11 @@ def markdown(records: List[dict]) -> str:
         "| z leakage: logistic / 15-NN (%) | majority (%) | recon. MSE | train s (CPU s) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    order = sorted(groups, key=lambda k: (k[2], -k[1], k[0] != "ss_csvae", k[3] or 0))
+    order = sorted(groups, key=lambda k: (k[2], -k[1], k[3], k[0] != "ss_csvae"))
     for key in order:
         group = groups[key]
-        arm, fraction, rate, alpha = key
-        name = names[arm] + (f", alpha {alpha:g}" if arm == "ss_csvae" and alpha is not None and alpha != 20.0 else "")
+        arm, fraction, rate, settings = key
+        name = names[arm] + (f" ({settings})" if settings else "")
         lines.append(
             f"| {fraction:.0%} | {rate:.0%} | {name} | {','.join(str(r['seed']) for r in group)} | "
             f"{_cell(group, 'method1')} | {_cell(group, 'q_accuracy')} | {_cell(group, 'labelled_only_classifier_accuracy')} | "
@@ -234,14 +249,10 @@ def main(argv):
                 if not (arm == "labelled_only" and float(f) == 1.0)]
     elif FLAGS.stage == "entries":
         plan = [("ss_csvae", seed, 1.0, float(r)) for seed in seeds for r in FLAGS.missing_rates]
-    alpha = FLAGS.alpha if FLAGS.alpha is not None else 20.0
-
-    def key(arm, seed, fraction, rate, run_alpha):
-        return arm, seed, fraction, rate, run_alpha if arm == "ss_csvae" else None
-
-    done = {key(r["arm"], r["seed"], r["labelled_fraction"], r["label_missing_rate"], r.get("alpha")) for r in records}
+    done = {(r["arm"], r["seed"], r["labelled_fraction"], r["label_missing_rate"], r.get("variant", ""))
+            for r in records}
     for arm, seed, fraction, rate in plan:
-        if not FLAGS.epochs and key(arm, seed, fraction, rate, alpha) in done:
+        if not FLAGS.epochs and (arm, seed, fraction, rate, variant()) in done:
             continue
         record = run_one(arm, seed, fraction, rate)
         if FLAGS.epochs:

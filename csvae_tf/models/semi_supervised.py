@@ -111,6 +111,7 @@ from csvae_tf.models.csvae import CSVAE
 
 tfd = tfp.distributions
 
+
 # ---------------------------------------------------------------------------- labels with missing entries
 def observed(y: tf.Tensor) -> tf.Tensor:
     """bool [batch, k]: which entries are observed (not NaN)."""
