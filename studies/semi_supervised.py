@@ -105,14 +105,14 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
         "dim_w": int(values["dim_w"]), "seed": seed,
         **{f"beta{i}": float(values[f"beta{i}"]) for i in range(1, 6)},
     }
+    for name in ("independence_penalty", "independence_weight"):
+        if getattr(FLAGS, name) is not None:
+            arguments[name] = getattr(FLAGS, name)
     if arm == "ss_csvae":
         features, labels = train.features, masked
         for name in ("alpha", "entropy_weight", "bound_trains_classifier"):
             if getattr(FLAGS, name) is not None:
                 arguments[name] = getattr(FLAGS, name)
-    for name in ("independence_penalty", "independence_weight"):
-        if getattr(FLAGS, name) is not None:
-            arguments[name] = getattr(FLAGS, name)
     else:  # CSVAE on the fully labelled digits only, repeated to the training split's size: same steps and batch
         keep = np.flatnonzero(~np.isnan(masked).any(axis=1))
         repeated = np.resize(keep, len(train.features))
