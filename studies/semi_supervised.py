@@ -226,7 +226,8 @@ def markdown(records: List[dict]) -> str:
     for key in order:
         group = groups[key]
         arm, fraction, rate, settings = key
-        name = names[arm] + (f" ({settings})" if settings else "")
+        shown = settings.replace("independence_penalty=mmd, independence_weight=30.0", "+ MMD 30")
+        name = names[arm] + (f" {shown}" if settings else "")
         lines.append(
             f"| {fraction:.0%} | {rate:.0%} | {name} | {','.join(str(r['seed']) for r in group)} | "
             f"{_cell(group, 'method1')} | {_cell(group, 'q_accuracy')} | {_cell(group, 'labelled_only_classifier_accuracy')} | "
