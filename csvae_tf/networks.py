@@ -174,3 +174,19 @@ def classifier(
     x = _dense_stack(inputs, hidden_units, name)
     logits = layers.Dense(num_outputs, dtype=OUTPUT_DTYPE, name=f"{name}_logits")(x)
     return keras.Model(inputs, logits, name=name)
+
+
+def data_classifier(
+    input_shape: Sequence[int], num_outputs: int, *, hidden_units: Sequence[int] = (64, 64), name: str
+) -> keras.Model:
+    """A classifier x [batch, *input_shape] -> logits [batch, num_outputs] (the semi-supervised
+    CSVAE's q(y|x)): the MLP family's dense stack for vectors, Larsen's encoder trunk and dense
+    2048 block for images (the encoders' architecture, with logits in place of the Gaussian heads)."""
+    x_in = keras.Input(shape=tuple(input_shape), name="x")
+    if infer_network(input_shape) == "conv":
+        check_image_shape(input_shape)
+        features = _dense_bn_relu(_conv_trunk(x_in, name), LARSEN_DENSE_UNITS, name)
+    else:
+        features = _dense_stack(x_in, hidden_units, name)
+    logits = layers.Dense(num_outputs, dtype=OUTPUT_DTYPE, name=f"{name}_logits")(features)
+    return keras.Model(x_in, logits, name=name)

@@ -90,6 +90,10 @@ class Input:
       dtype: tf.float32 or tf.int32.
       minimum, maximum: inclusive bounds of its values, if any.
       binary: its values must be 0 or 1.
+      missing_allowed: NaN marks a missing entry (labels of the semi-supervised CSVAE): NaN passes the
+        finiteness and value checks, Inf does not.
+      consistent_one_hot: one-hot labels with missing entries: at most one observed 1, and not every
+        entry an observed 0 (some class must remain possible).
       range_text: how messages state the bounds or values ("an index in [0, 2) (k=2 labels)");
         default "in [minimum, maximum]".
       example_value: the value warm-up requests are filled with.
@@ -104,6 +108,8 @@ class Input:
     minimum: Optional[float] = None
     maximum: Optional[float] = None
     binary: bool = False
+    missing_allowed: bool = False
+    consistent_one_hot: bool = False
     range_text: str = ""
     example_value: float = 0.0
     sample_scale: float = 1.0
@@ -150,9 +156,19 @@ class Input:
             checks.append(tf.debugging.assert_less_equal(
                 tensor, tf.cast(self.maximum, tensor.dtype), message=f"{self.name} must be {stated}. Got"))
         if self.binary:
-            is_binary = tf.reduce_all(tf.logical_or(tf.equal(tensor, 0.0), tf.equal(tensor, 1.0)))
+            valid = tf.logical_or(tf.equal(tensor, 0.0), tf.equal(tensor, 1.0))
+            if self.missing_allowed:
+                valid = tf.logical_or(valid, tf.math.is_nan(tensor))
             checks.append(tf.debugging.Assert(
-                is_binary, [f"{self.name} must hold 0 or 1 ({self.range_text or self.meaning})"], summarize=1))
+                tf.reduce_all(valid), [f"{self.name} must hold 0 or 1 ({self.range_text or self.meaning})"],
+                summarize=1))
+        if self.consistent_one_hot:
+            ones = tf.reduce_sum(tf.cast(tf.equal(tensor, 1.0), tf.int32), axis=-1)
+            zeros = tf.reduce_sum(tf.cast(tf.equal(tensor, 0.0), tf.int32), axis=-1)
+            possible = tf.logical_and(ones <= 1, zeros < tf.shape(tensor)[-1])
+            checks.append(tf.debugging.Assert(
+                tf.reduce_all(possible), [f"{self.name} must be one-hot with missing entries as NaN: at most one 1, "
+                                          f"and not every entry 0"], summarize=1))
         return checks
 
     def check(self, tensor: tf.Tensor, batch: Optional[Tuple[tf.Tensor, str]] = None) -> tf.Tensor:
@@ -173,7 +189,11 @@ class Input:
                 message=f"{self.name} must have one row per example of {source} (the same batch size). "
                         f"Got batch sizes"))
         tensor = _after(tensor, checks)
-        if tensor.dtype.is_floating:
+        if tensor.dtype.is_floating and self.missing_allowed:
+            tensor = _after(tensor, [tf.debugging.Assert(
+                tf.logical_not(tf.reduce_any(tf.math.is_inf(tensor))),
+                [f"{self.name} must be finite or NaN (NaN marks a missing entry): it holds Inf"], summarize=1)])
+        elif tensor.dtype.is_floating:
             tensor = tf.debugging.assert_all_finite(tensor, f"{self.name} must be finite: it holds NaN or Inf")
         tensor = _after(tensor, self._value_checks(tensor))
         # A reshape, not tf.ensure_shape: grappler can fail an EnsureShape on the fed shape before the
@@ -182,14 +202,23 @@ class Input:
 
     # ---------------------------------------------------------------- values
     def example(self, batch: int = 1) -> np.ndarray:
-        """A valid value of `batch` examples, every entry `example_value` (warm-up requests)."""
+        """A valid value of `batch` examples, every entry `example_value` (warm-up requests); every entry
+        missing (NaN) for an input that allows it, which is valid for binary and one-hot labels alike."""
+        if self.missing_allowed:
+            return np.full([batch, *self.shape.sizes], np.nan, self.dtype.as_numpy_dtype)
         return np.full([batch, *self.shape.sizes], self.example_value, self.dtype.as_numpy_dtype)
 
     def sample(self, rng: np.random.Generator, batch: int) -> np.ndarray:
         """A random valid value of `batch` examples (tests and benchmarks)."""
         size = [batch, *self.shape.sizes]
         if self.binary:
-            value = rng.integers(0, 2, size=size)
+            value = rng.integers(0, 2, size=size).astype(np.float64)
+            if self.consistent_one_hot:
+                value = np.eye(size[-1])[rng.integers(0, size[-1], size=size[:-1])]
+            if self.missing_allowed:  # about a third of the entries missing, and every example's last entry
+                value[rng.uniform(size=size) < 1 / 3] = np.nan
+                if value.size:
+                    value[..., -1] = np.nan
         elif self.dtype.is_integer:
             value = rng.integers(int(self.minimum or 0), int(self.maximum or 0) + 1, size=size)
         elif self.minimum is not None and self.maximum is not None:
@@ -279,11 +308,18 @@ class ImageBytesInput(Input):
 
 
 # ---------------------------------------------------------------------------- declarations
-def labels_input(label_names: Sequence[str], name: str = "labels", meaning: str = "", binary: bool = True) -> Input:
-    """Labels float32 [batch, k] (one per label name): the examples' own (0 or 1), or a decoder's target."""
+def labels_input(label_names: Sequence[str], name: str = "labels", meaning: str = "", binary: bool = True,
+                 missing_allowed: bool = False, consistent_one_hot: bool = False) -> Input:
+    """Labels float32 [batch, k] (one per label name): the examples' own (0 or 1), or a decoder's target.
+
+    missing_allowed: an entry may also be NaN, "missing" (the semi-supervised CSVAE fills it);
+    consistent_one_hot: with missing entries, one-hot labels must leave some class possible.
+    """
     names = ", ".join(label_names)
+    values = "0, 1 or NaN (missing)" if missing_allowed else "0 or 1"
     return Input(name=name, shape=Shape(("k", len(label_names))), meaning=names + (f": {meaning}" if meaning else ""),
-                 binary=binary, range_text=f"one value per label ({names}), each 0 or 1" if binary else "")
+                 binary=binary, missing_allowed=missing_allowed, consistent_one_hot=consistent_one_hot,
+                 range_text=f"one value per label ({names}), each {values}" if binary else "")
 
 
 def index_input(name: str, count: int, meaning: str) -> Input:

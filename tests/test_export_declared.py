@@ -154,8 +154,8 @@ def _bad_values(spec, value: np.ndarray):
     if spec.shape.sizes:
         wrong = np.concatenate([value, value[:, :1]], axis=1)  # one more along the first per-example axis
         yield "shape", wrong
-    if value.dtype.kind == "f":
-        for special in (np.nan, np.inf):
+    if value.dtype.kind == "f":  # NaN is valid where it marks a missing entry (the semi-supervised CSVAE's labels)
+        for special in (np.inf,) if spec.missing_allowed else (np.nan, np.inf):
             bad = value.copy()
             bad.flat[-1] = special
             yield f"non-finite {special}", bad

@@ -14,7 +14,7 @@ from absl import flags, logging
 
 from csvae_tf import distribute, schedules, training
 from csvae_tf.training import image_grids, run_checks
-from csvae_tf.data import pipeline
+from csvae_tf.data import missing_labels, pipeline
 from csvae_tf.models import registry
 
 FLAGS = flags.FLAGS
@@ -138,7 +138,36 @@ def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:
     flags.register_validator("dim_z", lambda v: v >= 1, "--dim_z must be >= 1.")
     flags.register_validator("dim_w", lambda v: v >= 1, "--dim_w must be >= 1.")
     define_independence_flags()
+    define_missing_label_flags()
 
+
+def define_missing_label_flags() -> None:
+    """Hiding training labels for --model=ss_csvae (csvae_tf.data.missing_labels; README "Training with
+    missing labels"). Held-out data keeps its labels."""
+    flags.DEFINE_float("labelled_fraction", 1.0, "Share of training examples that keep their labels (stratified "
+                       "per label vector, seeded by --seed); the rest train unlabelled. Needs --model=ss_csvae below 1.")
+    flags.DEFINE_float("label_missing_rate", 0.0, "Share of the remaining label entries hidden (per label column "
+                       "and value, seeded by --seed). Needs --model=ss_csvae above 0.")
+    flags.DEFINE_float("alpha", 20.0, "ss_csvae: weight of the classification term -log q(y_o|x) (Kingma et al. 2014).")
+    for name in ("labelled_fraction", "label_missing_rate"):
+        flags.register_validator(name, lambda v: 0.0 <= v <= 1.0, f"--{name} must be in [0, 1].")
+    flags.register_validator("alpha", lambda v: v >= 0, "--alpha must be >= 0.")
+
+
+def mask_training_labels(labels, model_names) -> np.ndarray:
+    """The training labels with entries hidden (NaN) as --labelled_fraction and --label_missing_rate ask;
+    exits in one line if any label is missing (hidden, or missing in the data) and a model in
+    `model_names` (a name or a list) needs every label."""
+    masked = missing_labels.mask_labels(labels, FLAGS.labelled_fraction, FLAGS.label_missing_rate, FLAGS.seed)
+    if np.isnan(masked).any():
+        names = [model_names] if isinstance(model_names, str) else list(model_names)
+        needing = [name for name in names if name != "ss_csvae"]
+        if needing:
+            sys.exit(f"error: {missing_labels.describe(masked)}, but --model={','.join(needing)} needs every label; "
+                     f"pass --model=ss_csvae (the semi-supervised CSVAE), or --labelled_fraction=1 "
+                     f"--label_missing_rate=0.")
+        print(f"Training {missing_labels.describe(masked)}.", flush=True)
+    return masked
 
 def define_independence_flags() -> None:
     """Mechanisms beyond the paper that keep y out of z (CSVAE and CondVAE-info; README "A Z no probe
@@ -218,8 +247,9 @@ def model_kwargs(name: str, arguments: dict, num_labels: int, adversary_units=No
     loss weights, each model taking the terms it has (appendix 7.1's betas on shared terms)."""
     arguments = {**arguments, "seed": FLAGS.seed, "beta1": FLAGS.beta1, "beta3": FLAGS.beta3}
     adversary = {"adversary_units": [int(u) for u in adversary_units]} if adversary_units else {}
-    if name == "csvae":
-        return {**arguments, **csvae_kwargs(), **adversary}
+    if name in ("csvae", "ss_csvae"):
+        semi_supervised = {"alpha": FLAGS.alpha} if name == "ss_csvae" else {}
+        return {**arguments, **csvae_kwargs(), **adversary, **semi_supervised}
     arguments["dim_z"] = FLAGS.baseline_dim_z or FLAGS.dim_z + num_labels * FLAGS.dim_w
     if name == "condvae_info":
         arguments.update(beta4=FLAGS.beta4, beta5=FLAGS.beta5, **adversary, **independence_kwargs())
@@ -284,6 +314,7 @@ def train_images(
     Returns:
       The training.TrainResult; exits with a one-line error on bad settings or divergence.
     """
+    train_labels = mask_training_labels(train_labels, FLAGS.model)
     try:
         distribute.check_batch_size(FLAGS.batch_size, strategy)
         config = train_config()

@@ -79,9 +79,11 @@ def main(argv):
     except ValueError as error:
         sys.exit(f"error: {error}")
 
+    train_labels = common.mask_training_labels(data.train.labels, names)  # --labelled_fraction, --label_missing_rate
+
     def make_train_data(first_epoch, skip_batches):
         return pipeline.epoch_indexed_batches(
-            data.train.features, data.train.labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip_batches
+            data.train.features, train_labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip_batches
         )
 
     shape = data.train.features.shape[1:]

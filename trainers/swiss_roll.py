@@ -17,7 +17,7 @@ from absl import app, flags
 from csvae_tf import distribute, training
 from csvae_tf.data import pipeline, swiss_roll
 from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation
-from csvae_tf.models.csvae import CSVAE
+from csvae_tf.models import registry
 from trainers import common
 
 FLAGS = flags.FLAGS
@@ -30,6 +30,8 @@ flags.DEFINE_enum("label_axis", "1", ["0", "1"], "Column compared with 10 to lab
 flags.DEFINE_float("test_fraction", 0.2, "Share of points held out for the metrics and the figure.")
 common.define_units_flag("hidden_units", ["64", "64"], "Dense layers of the MLP encoders (decoder mirrored).")
 common.define_units_flag("adversary_units", ["64", "64"], "Dense layers of the adversary q(y|z).")
+flags.DEFINE_enum("model", "csvae", ["csvae", "ss_csvae"], "CSVAE, or the semi-supervised CSVAE (for "
+                  "--labelled_fraction < 1 or --label_missing_rate > 0).")
 # The roll's steps are tiny: run 25 per compiled call (checkpoints and resume stay exact).
 FLAGS.set_default("steps_per_execution", 25)
 
@@ -47,8 +49,11 @@ def main(argv):
     except ValueError as error:
         sys.exit(f"error: {error}")
 
+    train_labels = common.mask_training_labels(data.train.labels, FLAGS.model)
+    semi_supervised = {"alpha": FLAGS.alpha} if FLAGS.model == "ss_csvae" else {}
+
     def build_model():
-        return CSVAE(
+        return registry.get(FLAGS.model)(
             input_shape=(3,),
             num_labels=1,
             hidden_units=[int(u) for u in FLAGS.hidden_units],
@@ -58,11 +63,12 @@ def main(argv):
             input_mean=data.train.features.mean(axis=0).tolist(),
             input_scale=data.train.features.std(axis=0).tolist(),
             **common.csvae_kwargs(),
+            **semi_supervised,
         )
 
     def make_train_data(first_epoch, skip_batches):
         return pipeline.epoch_indexed_batches(
-            data.train.features, data.train.labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip_batches
+            data.train.features, train_labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip_batches
         )
 
     print(f"Swiss roll: {len(data.train.features)} train / {len(data.test.features)} held-out points, "
@@ -72,7 +78,7 @@ def main(argv):
     try:
         result = training.train(
             build_model,
-            "csvae",
+            FLAGS.model,
             make_train_data,
             steps_per_epoch,
             config,

@@ -42,7 +42,8 @@ class TFDRaw(NamedTuple):
 
 
 class Split(NamedTuple):
-    """images float32 [n, S, S, 1] in [0, 1]; labels one-hot float32 [n, 7]; identities int [n]
+    """images float32 [n, S, S, 1] in [0, 1]; labels one-hot float32 [n, 7] (rows of NaN: unlabelled,
+    with keep_unlabelled only); identities int [n]
     (-1 unknown); originally_labelled bool [n] (False: labelled by the extension classifier)."""
 
     images: np.ndarray
@@ -199,6 +200,7 @@ def load(
     confidence: float = 0.9,
     seed: int = 0,
     classifier_factory: Optional[Callable] = None,
+    keep_unlabelled: bool = False,
 ) -> TFD:
     """TFD as labelled 80/10/10 splits that keep the share of originally labelled faces.
 
@@ -206,10 +208,16 @@ def load(
       path: the .mat file.
       extend: label the unlabelled faces with a classifier (§5.2.1); otherwise keep only the
         originally labelled ones.
+      keep_unlabelled: (not with `extend`) the semi-supervised route: every unlabelled face joins
+        the training split with labels all NaN (missing, csvae_tf.models.semi_supervised); the
+        labelled faces are split 80/10/10 as before, so validation and test stay labelled.
       confidence: the extension's probability threshold (paper: 0.9).
       seed: seeds the extension classifier and the split.
       classifier_factory: seed -> an sklearn-style classifier (fit / predict_proba / classes_).
     """
+    if extend and keep_unlabelled:
+        raise ValueError("Choose one route for TFD's unlabelled faces: extend=True (a classifier labels them, "
+                         "§5.2.1) or keep_unlabelled=True (they stay unlabelled, for ss_csvae), not both.")
     raw = read_tfd(path)
     originally = raw.expressions >= 0
     expressions = extend_labels(raw, confidence, classifier_factory, seed) if extend else raw.expressions
@@ -221,12 +229,15 @@ def load(
         parts["train"].append(rows[:n_train])
         parts["validation"].append(rows[n_train : n_train + n_validation])
         parts["test"].append(rows[n_train + n_validation :])
+    if keep_unlabelled:
+        parts["train"].append(np.flatnonzero(~originally))
 
     def make(rows):
         rows = np.sort(np.concatenate(rows))
+        one_hot = np.eye(len(EXPRESSIONS), dtype=np.float32)[np.maximum(expressions[rows], 0)]
         return Split(
             images=(raw.images[rows].astype(np.float32) / 255.0)[..., None],
-            labels=np.eye(len(EXPRESSIONS), dtype=np.float32)[expressions[rows]],
+            labels=np.where((expressions[rows] >= 0)[:, None], one_hot, np.nan).astype(np.float32),
             identities=raw.identities[rows],
             originally_labelled=originally[rows],
         )

@@ -9,6 +9,7 @@ import keras
 from csvae_tf.models.condvae import CondVAE
 from csvae_tf.models.condvae_info import CondVAEInfo
 from csvae_tf.models.csvae import CSVAE
+from csvae_tf.models.semi_supervised import SemiSupervisedCSVAE
 from csvae_tf.models.vae import VAE
 
 # The paper's four models (§3, §4): CSVAE and its three baselines.
@@ -18,8 +19,9 @@ PAPER_MODELS: Dict[str, Type[keras.Model]] = {
     "condvae": CondVAE,
     "condvae_info": CondVAEInfo,
 }
-# Every model a run may name: the paper's, and any `register`ed beside them.
-MODELS: Dict[str, Type[keras.Model]] = dict(PAPER_MODELS)
+# Every model a run may name: the paper's, the semi-supervised CSVAE (labels with missing entries,
+# the paper's §6 future work) and any `register`ed beside them.
+MODELS: Dict[str, Type[keras.Model]] = {**PAPER_MODELS, "ss_csvae": SemiSupervisedCSVAE}
 
 
 def register(name: str, model_class: Type[keras.Model]) -> None:

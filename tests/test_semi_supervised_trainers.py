@@ -1,0 +1,98 @@
+"""Training with hidden labels through the trainers: --labelled_fraction, --label_missing_rate (digits,
+swiss roll, CelebA-GlassesFacialHair official-file fixtures), TFD's --label_extension=semi_supervised."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+from csvae_tf import training
+from csvae_tf.data import tfd
+from test_celeba import write_celeba
+from test_tfd import _faces, _write_v5
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def _run(module, *flags, timeout=400):
+    return subprocess.run([sys.executable, "-m", module, *flags], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def _observed_share(stdout: str) -> float:
+    match = re.search(r"labels: (\d+) fully labelled, (\d+) partly, (\d+) unlabelled of (\d+) examples \(([\d.]+) % of "
+                      r"entries observed\)", stdout)
+    assert match, stdout[-2000:]
+    return float(match.group(5)) / 100
+
+
+def test_celeba_glasses_facial_hair_fixture_with_half_the_entries_missing(tmp_path):
+    """The official-format fixture, --subset=glasses_facial_hair, each attribute entry hidden at 50 %:
+    ss_csvae trains on every image, the run records the setting, and q(y|x) comes back."""
+    manual = tmp_path / "celeba"
+    write_celeba(manual, num_images=40)
+    run = _run("trainers.celeba", "--flagfile=configs/celeba_glasses_facial_hair.flags", "--model=ss_csvae",
+               f"--model_dir={tmp_path / 'run'}", f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}",
+               "--label_missing_rate=0.5", "--epochs=1", "--batch_size=4", "--validation_images=4",
+               "--image_grid_every_steps=0", "--log_every_seconds=0", "--dim_z=4")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert abs(_observed_share(run.stdout) - 0.5) < 0.05
+    model = training.restore_model(str(tmp_path / "run"))
+    assert model.name == "ss_csvae" and model.label_type == "binary" and model.num_labels == 2
+    assert model.enumerates and model._configurations.shape == (4, 2)
+    recorded = json.loads((tmp_path / "run" / training.RUN_CONFIG_FILE).read_text())["run"]
+    assert recorded["label_missing_rate"] == 0.5 and recorded["labelled_fraction"] == 1.0
+    images = np.random.default_rng(0).uniform(size=[3, 64, 64, 3]).astype(np.float32)
+    probabilities = 1 / (1 + np.exp(-model.label_logits(images).numpy()))
+    assert probabilities.shape == (3, 2) and np.all((probabilities > 0) & (probabilities < 1))
+
+
+def test_digits_trainer_trains_ss_csvae_on_a_tenth_of_the_labels(tmp_path):
+    run = _run("trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}", "--model=ss_csvae",
+               "--labelled_fraction=0.1", "--label_missing_rate=0.5", "--max_examples=200", "--epochs=1",
+               "--batch_size=32", "--classifier_epochs=1", "--hidden_units=16", "--adversary_units=8",
+               "--log_every_seconds=0", "--notensorboard")
+    assert run.returncode == 0, run.stderr[-3000:]
+    observed = _observed_share(run.stdout)
+    assert 0.0 < observed < 0.1
+    models = json.loads((tmp_path / "comparison.json").read_text())["models"]
+    assert set(models) == {"ss_csvae"}
+    assert training.restore_model(str(tmp_path / "ss_csvae")).alpha == 20.0
+
+
+def test_a_model_that_needs_every_label_is_refused_in_one_line(tmp_path):
+    run = _run("trainers.digits", f"--model_dir={tmp_path}", "--model=csvae", "--labelled_fraction=0.5",
+               "--max_examples=100", "--epochs=1")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "--model=csvae needs every label; pass --model=ss_csvae" in run.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "csvae").exists()
+
+
+def test_swiss_roll_trainer_with_ss_csvae(tmp_path):
+    run = _run("trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--model=ss_csvae", "--n_samples=400",
+               "--labelled_fraction=0.05", "--epochs=1", f"--model_dir={tmp_path}", "--notensorboard")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert 0.04 < _observed_share(run.stdout) < 0.06
+    assert json.loads((tmp_path / training.MODEL_FILE).read_text())["model"] == "ss_csvae"
+    assert (tmp_path / "metrics.json").exists()
+
+
+def test_tfd_keeps_unlabelled_faces_for_the_semi_supervised_route(tmp_path):
+    images, _, labs_ex = _faces(120, labelled_share=0.5)
+    path = str(tmp_path / "tfd.mat")
+    _write_v5(path, images, labs_ex)
+    labelled_only = tfd.load(path, seed=0)
+    data = tfd.load(path, seed=0, keep_unlabelled=True)
+    unlabelled = int((labs_ex < 0).sum())
+    assert len(data.train.images) == len(labelled_only.train.images) + unlabelled
+    assert np.isnan(data.train.labels).all(axis=1).sum() == unlabelled
+    assert not np.isnan(data.validation.labels).any() and not np.isnan(data.test.labels).any()
+    np.testing.assert_array_equal(data.test.labels, labelled_only.test.labels)
+    run = _run("trainers.tfd", f"--model_dir={tmp_path / 'run'}", f"--tfd_path={path}",
+               "--label_extension=semi_supervised", "--epochs=1")
+    assert run.returncode == 1 and "needs every label" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("error: --label_extension=semi_supervised keeps unlabelled")
