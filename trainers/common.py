@@ -47,6 +47,9 @@ def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, valid
                       "networks, float32 elsewhere (the choice and its reason are printed and kept in "
                       "run_config.json); float32: full precision; mixed_bfloat16 / mixed_float16 (GPUs): forced. "
                       "Resume with the same value on the same machine.")
+    flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (honoured under tf.distribute, where Keras "
+                      "leaves XLA off by default); one replica only. On our CPU it is slower than oneDNN (README, "
+                      "Speed); for GPUs, time it with benchmarks/train_step.py --modes=plain,xla.")
     flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
     flags.DEFINE_float("worker_timeout_seconds", distribute.DEFAULT_PEER_TIMEOUT_SECONDS,
                        "Several workers (TF_CONFIG): how long a worker waits for the others to start listening.")
@@ -214,6 +217,7 @@ def train_config(input_shape) -> training.TrainConfig:
         precision=choice.precision,
         precision_requested=choice.requested,
         precision_reason=choice.reason,
+        jit_compile=FLAGS.jit_compile,
     )
 
 

@@ -49,6 +49,10 @@ class TrainConfig:
         restore and export the same; resume a run with the precision it started with.
         `--precision=auto` is resolved before this (csvae_tf.training.precision): this field is
         always a dtype policy.
+      jit_compile: XLA-compile the train function (Keras's `jit_compile=True`), also under a
+        tf.distribute strategy, where Keras's default ("auto") leaves XLA off. One replica only:
+        with several, Keras 3 compiles the function around `strategy.run` and XLA cannot reach
+        the other devices' variables, so `train` refuses the combination before building.
       precision_requested: what was asked for ("auto" or the policy itself; "" when not recorded).
       precision_reason: why `precision` was chosen (one line; run_config.json keeps it).
       validate_every_epochs: evaluate the held-out data after every this many epochs (epochs
@@ -73,6 +77,7 @@ class TrainConfig:
     precision: str = "float32"
     precision_requested: str = ""
     precision_reason: str = ""
+    jit_compile: bool = False
 
     def __post_init__(self):
         if self.epochs < 1:
