@@ -84,6 +84,12 @@ class ServingBenchmarkConfig:
       throughput_calls: timed calls at batch_size.
       warmup_calls: untimed calls before each timing (tracing, kernel selection).
       seed: seeds the built model's weights and the request contents.
+      batching_sizes: batch sizes at which `switch_attribute` of every export is timed for TF
+        Serving's batching (`batching` in the record; see export/batching_parameters.txt): with
+        --enable_batching a saturated server runs one batch of max_batch_size at a time, so its
+        throughput is about batch / (time of one such call), and a request waits at most
+        batch_timeout_micros plus that call.
+      batching_calls: timed calls per batch size.
     """
 
     export_path: Optional[str] = None
@@ -98,6 +104,8 @@ class ServingBenchmarkConfig:
     throughput_calls: int = 20
     warmup_calls: int = 10
     seed: int = 0
+    batching_sizes: Tuple[int, ...] = ()
+    batching_calls: int = 5
 
 
 # ---------------------------------------------------------------------------- the model
@@ -364,6 +372,23 @@ def time_signature(loaded, metadata: Mapping[str, Any], name: str, keras_fn: Opt
     return {**figures, KERAS: {**keras, "max_abs_difference": difference}, "savedmodel_over_keras": ratio}
 
 
+def batching_estimate(exports: Mapping[str, Any], metadata: Mapping[str, Any], config: ServingBenchmarkConfig,
+                      signature: str = "switch_attribute") -> Dict[str, Dict[str, Dict[str, float]]]:
+    """{precision: {batch: {"p50_ms", "images_per_s"}}} of `signature` at config.batching_sizes, printed."""
+    figures: Dict[str, Dict[str, Dict[str, float]]] = {precision: {} for precision in exports}
+    for batch in config.batching_sizes:
+        inputs = request_inputs(next(iter(exports.values())), metadata, signature, batch, config.seed)
+        seconds = interleaved_seconds({p: (lambda fn=e.signatures[signature]: fn(**inputs)) for p, e in exports.items()},
+                                      config.batching_calls, min(config.warmup_calls, 2))
+        for precision in exports:
+            p50 = float(np.median(seconds[precision]))
+            figures[precision][str(batch)] = {"p50_ms": 1e3 * p50, "images_per_s": batch / p50}
+        print(f"batching estimate, {signature} batch {batch}: " + ", ".join(
+            f"{p} {figures[p][str(batch)]['p50_ms']:.1f} ms a call = {figures[p][str(batch)]['images_per_s']:.0f} images/s"
+            for p in exports), flush=True)
+    return figures
+
+
 def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = None) -> Dict[str, Any]:
     """Time the export's signatures (and, for a built model, the Keras reference); print and return the record.
 
@@ -426,6 +451,8 @@ def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = 
             print(f"Exports timed side by side: {', '.join(precisions)} (fidelity against float32).", flush=True)
         figures = {name: time_signature(loaded, metadata, name, reference.get(name), config, others)
                    for name in signatures}
+        batching = (batching_estimate({precisions[0] if precisions else "export": loaded, **others}, metadata, config)
+                    if config.batching_sizes and "switch_attribute" in loaded.signatures else None)
 
     return common.print_record("serving", {
         "config": {**dataclasses.asdict(config), "serving_precisions": list(precisions)},
@@ -435,6 +462,7 @@ def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = 
         "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
         "signatures": figures,
+        **({"batching": batching} if batching else {}),
     })
 
 
@@ -448,6 +476,9 @@ def define_flags():
     flags.DEFINE_list("serving_precisions", list(defaults.serving_precisions),
                       "Export precisions timed side by side (export.saved_model --serving_precision); float32 "
                       "first, the fidelity reference.")
+    flags.DEFINE_list("batching_sizes", [], "Also time switch_attribute at these batch sizes (TF Serving batching "
+                      "estimate, e.g. 1,8,16,32,64).")
+    flags.DEFINE_integer("batching_calls", defaults.batching_calls, "Timed calls per --batching_sizes entry.")
     flags.DEFINE_integer("image_size", defaults.image_size, "Built model: image height = width (multiple of 8).")
     flags.DEFINE_integer("channels", defaults.channels, "Built model: image channels.")
     flags.DEFINE_integer("num_labels", defaults.num_labels, "Built model: k, the number of labels.")
@@ -479,6 +510,8 @@ def main(argv):
         export_path=FLAGS.export_path,
         model_dir=FLAGS.model_dir,
         serving_precisions=tuple(FLAGS.serving_precisions),
+        batching_sizes=tuple(int(size) for size in FLAGS.batching_sizes),
+        batching_calls=FLAGS.batching_calls,
         image_size=FLAGS.image_size,
         channels=FLAGS.channels,
         num_labels=FLAGS.num_labels,
