@@ -168,3 +168,27 @@ def test_bfloat16_export_has_the_float32_interface_and_close_outputs_in_a_fresh_
                 assert difference.mean() <= 0.01 * scale, (key, signature, name, difference.mean())
                 differs |= bool(difference.max() > 0)
         assert differs, key  # the copy does compute in bfloat16
+
+
+def test_example_batching_parameters_are_consistent():
+    """export/batching_parameters.txt: TF Serving's BatchingParameters fields, in the rules TF Serving checks."""
+    import re
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "export",
+                        "batching_parameters.txt")
+    with open(path) as f:
+        lines = [line.split("#")[0].strip() for line in f]
+    lines = [line for line in lines if line]
+    known = {"max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches",
+             "allowed_batch_sizes", "pad_variable_length_inputs"}
+    values = {}
+    for line in lines:
+        wrapped = re.fullmatch(r"(\w+) \{ value: (\d+) \}", line)
+        plain = re.fullmatch(r"(\w+): (\w+)", line)
+        assert wrapped or plain, line
+        name, value = (wrapped or plain).groups()
+        assert name in known, name
+        values.setdefault(name, []).append(value)
+    sizes = [int(v) for v in values["allowed_batch_sizes"]]
+    assert sizes == sorted(set(sizes)) and sizes[-1] == int(values["max_batch_size"][0])
+    assert int(values["batch_timeout_micros"][0]) > 0 and int(values["num_batch_threads"][0]) >= 1
