@@ -219,6 +219,7 @@ def export_model(
         raise ExportError(f"{final_dir} exists already; choose another --version (or leave it out for the next free one).")
     serving_name = serving_name or os.path.basename(os.path.normpath(os.path.abspath(export_dir)))
     with _label_names(model, label_names):
+        declared_signatures(model)  # a model that declares nothing is refused before any copy is made
         try:
             served, variables = serving_precision_lib.serving_model(model, serving_precision)
         except ValueError as error:
