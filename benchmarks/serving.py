@@ -2,6 +2,8 @@ r"""Serving speed of the exported SavedModel: latency at batch 1 and throughput 
 
     python -m benchmarks.serving                                 # the paper's CelebA CSVAE, untrained
     python -m benchmarks.serving --export_path=exports/celeba/1  # an existing version folder
+    python -m benchmarks.serving --model_dir=runs/digits/csvae   # a trained run, exported in each precision
+    python -m benchmarks.serving --serving_precisions=float32,bfloat16 --inter_op_threads=1
 
 The SavedModel is loaded with `tf.saved_model.load(path)` and called through
 `loaded.signatures[name](**inputs)`, as TF Serving or another TensorFlow program calls it: no
@@ -17,6 +19,17 @@ ones would (the same graph and shapes; only the pictures are meaningless), expor
 with export.saved_model.export_model into a temporary folder, and times that. It then also times
 the same computation on the in-process Keras model wrapped in tf.function (no input checks, no
 SavedModel), and prints SavedModel time / Keras time: ~1 means serving adds no overhead.
+Untrained, the decoder's batch normalisation has never seen a batch, so its outputs are a nearly
+constant grey and any two precisions agree on them; the built model therefore first takes its
+batch-normalisation statistics from one batch of benchmark images (`calibrate_batch_norm`), so
+its pictures vary as a trained model's do and the precisions' differences are representative.
+
+Serving precisions (--serving_precisions, export.saved_model --serving_precision): a built model
+or a --model_dir run is exported once per precision, and the exports are timed side by side, in
+alternating rounds on the same inputs; each precision other than float32 is reported with its
+latency and throughput over float32's and its fidelity: max and mean |difference| of every output
+against the float32 export on the same batch (`precisions` in the record). --export_path times
+one export as it is.
 
 Requests are built from each signature's `structured_input_signature` (input names and dtypes)
 and the export's metadata (the shapes behind the open `-1` dimensions): images uniform in [0, 1],
@@ -37,7 +50,7 @@ import json
 import os
 import sys
 import tempfile
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 # common puts the repository on sys.path and sets the Keras backend before TensorFlow loads.
 from benchmarks import common  # noqa: I001
@@ -58,6 +71,10 @@ class ServingBenchmarkConfig:
     Attributes:
       export_path: an existing SavedModel version folder (EXPORT/<version>); None builds, exports
         and times an untrained CSVAE of the shape below, and the same computation in Keras.
+      model_dir: a training run to export in each of `serving_precisions` and time (instead of a
+        built model); the Keras comparison then runs on the restored model.
+      serving_precisions: the exports' precisions (csvae_tf.serving_precision); the first is the
+        reference of the fidelity figures, and must be float32 when there are several.
       image_size: height = width of the built model's images (a multiple of 8; paper 64).
       channels: channels of the built model's images (paper 3).
       num_labels: k of the built model (paper 2: Eyeglasses, Facial_Hair).
@@ -67,9 +84,17 @@ class ServingBenchmarkConfig:
       throughput_calls: timed calls at batch_size.
       warmup_calls: untimed calls before each timing (tracing, kernel selection).
       seed: seeds the built model's weights and the request contents.
+      batching_sizes: batch sizes at which `switch_attribute` of every export is timed for TF
+        Serving's batching (`batching` in the record; see export/batching_parameters.txt): with
+        --enable_batching a saturated server runs one batch of max_batch_size at a time, so its
+        throughput is about batch / (time of one such call), and a request waits at most
+        batch_timeout_micros plus that call.
+      batching_calls: timed calls per batch size.
     """
 
     export_path: Optional[str] = None
+    model_dir: Optional[str] = None
+    serving_precisions: Tuple[str, ...] = ("float32", "bfloat16")
     image_size: int = 64
     channels: int = 3
     num_labels: int = 2
@@ -79,6 +104,8 @@ class ServingBenchmarkConfig:
     throughput_calls: int = 20
     warmup_calls: int = 10
     seed: int = 0
+    batching_sizes: Tuple[int, ...] = ()
+    batching_calls: int = 5
 
 
 # ---------------------------------------------------------------------------- the model
@@ -101,11 +128,36 @@ def build_model(config: ServingBenchmarkConfig):
     return model
 
 
-def export_for_timing(model, export_dir: str) -> str:
+def calibrate_batch_norm(model, config: ServingBenchmarkConfig) -> None:
+    """Set every batch normalisation's moving statistics of an untrained CSVAE to those of one batch.
+
+    The decoder then normalises its activations as a trained one does, instead of leaving them at
+    the initial weights' scale (outputs ~0.5 everywhere); the weights are unchanged.
+    """
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    rng = np.random.default_rng(config.seed + 1)
+    images = rng.uniform(size=[config.batch_size, config.image_size, config.image_size, config.channels])
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]  # noqa: SLF001
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        z_mean, _ = model.z_encoder(tf.constant(images, tf.float32), training=True)
+        w = rng.normal(size=[config.batch_size, model.num_labels * model.dim_w])
+        model.decoder(tf.concat([z_mean, tf.constant(w, z_mean.dtype)], axis=-1), training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+
+
+def export_for_timing(model, export_dir: str, serving_precision: str = "float32", model_name: str = "csvae") -> str:
     """`model` exported as a TF Serving version folder under `export_dir`; returns its path."""
     from export import saved_model  # noqa: PLC0415
 
-    return saved_model.export_model(model, export_dir, model_name="csvae", label_names=model.label_names, warmup=True)
+    return saved_model.export_model(model, export_dir, model_name=model_name, label_names=model.label_names,
+                                    warmup=True, serving_precision=serving_precision)
 
 
 def load_export(path: str):
@@ -200,6 +252,15 @@ def keras_functions(model) -> Dict[str, Callable[..., dict]]:
 # ---------------------------------------------------------------------------- timing
 SAVEDMODEL, KERAS = "savedmodel", "keras_tf_function"
 PATH_LABELS = {SAVEDMODEL: "SavedModel", KERAS: "in-process Keras tf.function"}
+
+
+def precision_path(precision: str) -> str:
+    """The path name of an export in `precision` (float32's is SAVEDMODEL, as before precisions existed)."""
+    return SAVEDMODEL if precision == "float32" else f"{SAVEDMODEL}_{precision}"
+
+
+def path_label(name: str) -> str:
+    return PATH_LABELS.get(name) or f"SavedModel {name[len(SAVEDMODEL) + 1:]}"
 # Timed calls are split into rounds that alternate the paths being compared, so a slow spell of
 # the machine (a neighbour process, the host) slows both paths, not only the one timed then.
 ROUNDS = 5
@@ -230,7 +291,7 @@ def time_paths(paths: Mapping[str, Callable[..., Any]], inputs_at: Callable[[int
                                   config.latency_calls, config.warmup_calls)
     for name in paths:
         figures[name]["latency"] = latency = {"batch": 1, **common.latency_summary(seconds[name])}
-        print(f"{PATH_LABELS[name]} {signature}, batch 1: p50 {latency['p50_ms']:.2f} ms, "
+        print(f"{path_label(name)} {signature}, batch 1: p50 {latency['p50_ms']:.2f} ms, "
               f"p99 {latency['p99_ms']:.2f} ms (mean {latency['mean_ms']:.2f} ms, {config.latency_calls} calls)",
               flush=True)
     if signature in BATCH_1_ONLY:
@@ -245,7 +306,7 @@ def time_paths(paths: Mapping[str, Callable[..., Any]], inputs_at: Callable[[int
             "images_per_s": float(batch * len(seconds[name]) / seconds[name].sum()),
             **common.latency_summary(seconds[name]),
         }
-        print(f"{PATH_LABELS[name]} {signature}, batch {batch}: {throughput['images_per_s']:.0f} images/s "
+        print(f"{path_label(name)} {signature}, batch {batch}: {throughput['images_per_s']:.0f} images/s "
               f"(p50 {throughput['p50_ms']:.2f} ms a call, {config.throughput_calls} calls)", flush=True)
     return figures
 
@@ -256,15 +317,46 @@ def max_abs_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
     return max(float(np.max(np.abs(np.asarray(a[key]) - np.asarray(b[key])))) for key in a)
 
 
+def abs_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> Dict[str, float]:
+    """{"max_abs_difference", "mean_abs_difference"} over every output two calls share."""
+    assert sorted(a) == sorted(b), (sorted(a), sorted(b))
+    differences = np.concatenate([np.abs(np.asarray(a[key], np.float64) - np.asarray(b[key], np.float64)).ravel()
+                                  for key in sorted(a)])
+    return {"max_abs_difference": float(differences.max()), "mean_abs_difference": float(differences.mean())}
+
+
 def time_signature(loaded, metadata: Mapping[str, Any], name: str, keras_fn: Optional[Callable[..., dict]],
-                   config: ServingBenchmarkConfig) -> Dict[str, Any]:
-    """The SavedModel signature's figures; with `keras_fn`, also its figures, the time ratios and max |diff|."""
+                   config: ServingBenchmarkConfig, others: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The SavedModel signature's figures; with `keras_fn`, also its figures, the time ratios and max |diff|.
+
+    `others` ({precision: loaded export}) are timed beside `loaded` (the float32 export) on the
+    same inputs; each gets its figures, its ratios to float32's and its fidelity under
+    figures["precisions"][precision].
+    """
+    others = dict(others or {})
     inputs_at = lambda batch: request_inputs(loaded, metadata, name, batch, config.seed)  # noqa: E731
     paths = {SAVEDMODEL: loaded.signatures[name]}
+    paths.update({precision_path(precision): other.signatures[name] for precision, other in others.items()})
     if keras_fn is not None:
         paths[KERAS] = keras_fn
     timed = time_paths(paths, inputs_at, name, config)
     figures = timed[SAVEDMODEL]
+    if others:
+        inputs = inputs_at(config.batch_size if name not in BATCH_1_ONLY else 1)
+        reference = loaded.signatures[name](**inputs)
+        figures["precisions"] = {}
+        for precision, other in others.items():
+            other_figures = timed[precision_path(precision)]
+            fidelity = abs_differences(other.signatures[name](**inputs), reference)
+            ratios = {"latency_p50": other_figures["latency"]["p50_ms"] / figures["latency"]["p50_ms"]}
+            if "throughput" in figures:
+                ratios["throughput"] = other_figures["throughput"]["images_per_s"] / figures["throughput"]["images_per_s"]
+            figures["precisions"][precision] = {**other_figures, "fidelity_against_float32": fidelity,
+                                                "over_float32": ratios}
+            print(f"{name} {precision}: batch-1 p50 {ratios['latency_p50']:.2f}x float32's"
+                  + (f", batch {config.batch_size} throughput {ratios['throughput']:.2f}x" if "throughput" in ratios else "")
+                  + f"; outputs against the float32 export: max |diff| {fidelity['max_abs_difference']:.2e}, "
+                  f"mean {fidelity['mean_abs_difference']:.2e}", flush=True)
     if keras_fn is None:
         return figures
     keras = timed[KERAS]
@@ -280,6 +372,23 @@ def time_signature(loaded, metadata: Mapping[str, Any], name: str, keras_fn: Opt
     return {**figures, KERAS: {**keras, "max_abs_difference": difference}, "savedmodel_over_keras": ratio}
 
 
+def batching_estimate(exports: Mapping[str, Any], metadata: Mapping[str, Any], config: ServingBenchmarkConfig,
+                      signature: str = "switch_attribute") -> Dict[str, Dict[str, Dict[str, float]]]:
+    """{precision: {batch: {"p50_ms", "images_per_s"}}} of `signature` at config.batching_sizes, printed."""
+    figures: Dict[str, Dict[str, Dict[str, float]]] = {precision: {} for precision in exports}
+    for batch in config.batching_sizes:
+        inputs = request_inputs(next(iter(exports.values())), metadata, signature, batch, config.seed)
+        seconds = interleaved_seconds({p: (lambda fn=e.signatures[signature]: fn(**inputs)) for p, e in exports.items()},
+                                      config.batching_calls, min(config.warmup_calls, 2))
+        for precision in exports:
+            p50 = float(np.median(seconds[precision]))
+            figures[precision][str(batch)] = {"p50_ms": 1e3 * p50, "images_per_s": batch / p50}
+        print(f"batching estimate, {signature} batch {batch}: " + ", ".join(
+            f"{p} {figures[p][str(batch)]['p50_ms']:.1f} ms a call = {figures[p][str(batch)]['images_per_s']:.0f} images/s"
+            for p in exports), flush=True)
+    return figures
+
+
 def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = None) -> Dict[str, Any]:
     """Time the export's signatures (and, for a built model, the Keras reference); print and return the record.
 
@@ -293,14 +402,39 @@ def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = 
     """
     import tensorflow as tf  # noqa: PLC0415
 
-    if config.export_path and model is not None:
-        raise ValueError("Give either an export_path to time or a model to export, not both.")
+    if sum(bool(x) for x in (config.export_path, config.model_dir, model is not None)) > 1:
+        raise ValueError("Give one of an export_path to time, a model_dir to export or a model to export.")
+    precisions = tuple(config.serving_precisions)
+    if config.export_path:
+        precisions = ()
+    elif not precisions or (len(precisions) > 1 and precisions[0] != "float32") or len(set(precisions)) < len(precisions):
+        raise ValueError(f"serving_precisions must be distinct and start with float32 (the fidelity reference) when "
+                         f"there are several; got {list(precisions)}.")
+    others = {}
     with tempfile.TemporaryDirectory(prefix="serving-benchmark-") as scratch:
         if config.export_path:
             path, weights = config.export_path, "exported"
         else:
-            model = model if model is not None else build_model(config)
-            path, weights = export_for_timing(model, export_dir or scratch), "untrained (random initialisation; timing only)"
+            model_name = "csvae"
+            if config.model_dir:
+                from export import saved_model  # noqa: PLC0415
+
+                try:
+                    model, model_name, checkpoint = saved_model.load_trained_model(config.model_dir)
+                except saved_model.ExportError as error:
+                    raise ValueError(str(error)) from None
+                weights = f"trained ({config.model_dir}, {os.path.basename(checkpoint)})"
+            else:
+                if model is None:
+                    model = build_model(config)
+                    calibrate_batch_norm(model, config)
+                weights = "untrained (random initialisation, batch-norm statistics of one batch; timing only)"
+            # The first precision goes to export_dir (kept), the others to the scratch folder.
+            exports = {precision: export_for_timing(model, (export_dir or scratch) if index == 0
+                                                    else os.path.join(scratch, precision), precision, model_name)
+                       for index, precision in enumerate(precisions)}
+            path = exports[precisions[0]]
+            others = {precision: load_export(exports[precision])[0] for precision in precisions[1:]}
         loaded, metadata = load_export(path)
         signatures = [name for name in TIMED_SIGNATURES if name in loaded.signatures]
         where = path if config.export_path or export_dir else "(temporary export)"
@@ -313,16 +447,22 @@ def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = 
         if model is None:
             print("In-process Keras comparison skipped: --export_path gives no Keras model.", flush=True)
         reference = keras_functions(model) if model is not None else {}
-        figures = {name: time_signature(loaded, metadata, name, reference.get(name), config) for name in signatures}
+        if precisions[1:]:
+            print(f"Exports timed side by side: {', '.join(precisions)} (fidelity against float32).", flush=True)
+        figures = {name: time_signature(loaded, metadata, name, reference.get(name), config, others)
+                   for name in signatures}
+        batching = (batching_estimate({precisions[0] if precisions else "export": loaded, **others}, metadata, config)
+                    if config.batching_sizes and "switch_attribute" in loaded.signatures else None)
 
     return common.print_record("serving", {
-        "config": dataclasses.asdict(config),
+        "config": {**dataclasses.asdict(config), "serving_precisions": list(precisions)},
         "model": {key: metadata.get(key) for key in ("model", "input_shape", "num_labels", "dim_z", "dim_w",
                                                      "label_names", "checkpoint")},
         "weights": weights,
         "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
         "signatures": figures,
+        **({"batching": batching} if batching else {}),
     })
 
 
@@ -331,6 +471,14 @@ def define_flags():
     defaults = ServingBenchmarkConfig()
     flags.DEFINE_string("export_path", None, "Time this SavedModel version folder (EXPORT/<version>) instead of "
                         "building, exporting and timing an untrained CSVAE.")
+    flags.DEFINE_string("model_dir", None, "Export this training run in each --serving_precisions and time the "
+                        "exports (instead of an untrained built CSVAE).")
+    flags.DEFINE_list("serving_precisions", list(defaults.serving_precisions),
+                      "Export precisions timed side by side (export.saved_model --serving_precision); float32 "
+                      "first, the fidelity reference.")
+    flags.DEFINE_list("batching_sizes", [], "Also time switch_attribute at these batch sizes (TF Serving batching "
+                      "estimate, e.g. 1,8,16,32,64).")
+    flags.DEFINE_integer("batching_calls", defaults.batching_calls, "Timed calls per --batching_sizes entry.")
     flags.DEFINE_integer("image_size", defaults.image_size, "Built model: image height = width (multiple of 8).")
     flags.DEFINE_integer("channels", defaults.channels, "Built model: image channels.")
     flags.DEFINE_integer("num_labels", defaults.num_labels, "Built model: k, the number of labels.")
@@ -360,6 +508,10 @@ def main(argv):
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
     config = ServingBenchmarkConfig(
         export_path=FLAGS.export_path,
+        model_dir=FLAGS.model_dir,
+        serving_precisions=tuple(FLAGS.serving_precisions),
+        batching_sizes=tuple(int(size) for size in FLAGS.batching_sizes),
+        batching_calls=FLAGS.batching_calls,
         image_size=FLAGS.image_size,
         channels=FLAGS.channels,
         num_labels=FLAGS.num_labels,

@@ -22,6 +22,12 @@ written here once:
     `loaded.model_name`, `loaded.input_shape`, `loaded.num_labels`, `loaded.label_names`, and one
     variable per number or list of numbers among the family's entries: `loaded.dim_z`, ...);
   * warm-up requests, one per signature, for TF Serving (assets.extra/, export.warmup);
+  * the arithmetic it serves in (`--serving_precision`, csvae_tf.serving_precision): float32,
+    the trained model as it is (default), or bfloat16, its weights stored in bfloat16 and its
+    layers computing in bfloat16 (~0.6x the float32 latency at batch 1 on a CPU with AVX512-BF16,
+    half the size; outputs within bfloat16's rounding of float32's). The signatures, their
+    float32 inputs and outputs and the metadata are the same in both; `loaded.serving_precision`
+    says which it is;
   * the versioned, atomic write: the export is written into a hidden temporary folder of EXPORT
     (TF Serving ignores names that are not integers) and renamed to EXPORT/<version> only when
     complete, so a failure leaves no half export.
@@ -40,6 +46,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
+
+from csvae_tf import serving_precision as serving_precision_lib
 
 METADATA_FILE = "csvae_metadata.json"
 METADATA_FORMAT = 1
@@ -120,15 +128,17 @@ def _numeric(value) -> bool:
 
 
 # ---------------------------------------------------------------------------- the module
-def build_serving_module(model, signatures: dict, default: str, metadata: dict, metadata_path: str):
+def build_serving_module(model, signatures: dict, default: str, metadata: dict, metadata_path: str,
+                         variables: Optional[list] = None, serving_precision: str = "float32"):
     """(tf.Module holding the model's variables and one tf.function per signature, {name: concrete function}).
 
-    The functions close over the model; the module tracks its variables (so the SavedModel holds
-    the weights) but not the Keras model itself. Every model call is in inference mode (BatchNorm
-    uses its moving statistics).
+    The functions close over the model; the module tracks `variables` (default the model's; the
+    SavedModel holds those weights) but not the Keras model itself. Every model call is in
+    inference mode (BatchNorm uses its moving statistics).
     """
     module = tf.Module(name=f"{metadata['model']}_serving")
-    module.model_variables = list(model.variables)
+    module.model_variables = list(model.variables) if variables is None else list(variables)
+    module.serving_precision = tf.Variable(serving_precision, trainable=False, name="serving_precision")
     module.metadata_file = tf.saved_model.Asset(metadata_path)
     module.metadata_json = tf.Variable(json.dumps(metadata, sort_keys=True), trainable=False, name="metadata_json")
     module.model_name = tf.Variable(metadata["model"], trainable=False, name="model_name")
@@ -177,6 +187,7 @@ def export_model(
     serving_name: Optional[str] = None,
     warmup: bool = True,
     checkpoint: Optional[str] = None,
+    serving_precision: str = "float32",
 ) -> str:
     """Write `model` as a SavedModel at EXPORT/<version>; returns that path.
 
@@ -190,10 +201,11 @@ def export_model(
         default the export folder's name.
       warmup: write assets.extra/tf_serving_warmup_requests.
       checkpoint: the checkpoint the weights came from (metadata).
+      serving_precision: "float32" (the model as it is) or "bfloat16" (csvae_tf.serving_precision).
 
     Raises:
-      ExportError: the version exists already, the labels do not match or the model declares no
-        signatures.
+      ExportError: the version exists already, the labels do not match, the model declares no
+        signatures or cannot be served in `serving_precision`.
     """
     from export import warmup as warmup_lib  # noqa: PLC0415 - keeps `export` importable without serving-api
 
@@ -207,7 +219,12 @@ def export_model(
         raise ExportError(f"{final_dir} exists already; choose another --version (or leave it out for the next free one).")
     serving_name = serving_name or os.path.basename(os.path.normpath(os.path.abspath(export_dir)))
     with _label_names(model, label_names):
-        signatures, default = declared_signatures(model)
+        declared_signatures(model)  # a model that declares nothing is refused before any copy is made
+        try:
+            served, variables = serving_precision_lib.serving_model(model, serving_precision)
+        except ValueError as error:
+            raise ExportError(str(error)) from None
+        signatures, default = declared_signatures(served)
         metadata = export_metadata(model, model_name, signatures, default, checkpoint)
         try:
             os.makedirs(export_dir, exist_ok=True)
@@ -220,7 +237,8 @@ def export_model(
                 metadata_path = os.path.join(scratch, METADATA_FILE)
                 with open(metadata_path, "w") as f:
                     json.dump(metadata, f, indent=2, sort_keys=True)
-                module, concrete = build_serving_module(model, signatures, default, metadata, metadata_path)
+                module, concrete = build_serving_module(served, signatures, default, metadata, metadata_path,
+                                                        variables, serving_precision)
                 tf.saved_model.save(module, staging, signatures=concrete)
             if warmup:
                 warmup_lib.write_warmup_requests(staging, serving_name, warmup_requests(signatures, default))
@@ -262,13 +280,15 @@ def export_run(
     label_names: Optional[Sequence[str]] = None,
     serving_name: Optional[str] = None,
     warmup: bool = True,
+    serving_precision: str = "float32",
 ) -> str:
     """Restore the run in `model_dir` from its latest checkpoint and export it; returns EXPORT/<version>.
 
     The label names are the run's own (model.json), unless `label_names` overrides them.
     """
     model, model_name, checkpoint = load_trained_model(model_dir)
-    return export_model(model, export_dir, model_name, version, label_names, serving_name, warmup, checkpoint)
+    return export_model(model, export_dir, model_name, version, label_names, serving_name, warmup, checkpoint,
+                        serving_precision)
 
 
 # ---------------------------------------------------------------------------- program
@@ -290,13 +310,15 @@ def main(argv):
             label_names=FLAGS.label_names,
             serving_name=FLAGS.serving_name,
             warmup=FLAGS.warmup,
+            serving_precision=FLAGS.serving_precision,
         )
     except ExportError as error:
         sys.exit(f"error: {error}")
     with open(os.path.join(path, "assets", METADATA_FILE)) as f:
         metadata = json.load(f)
     signatures = sorted(metadata["signatures"])
-    print(f"Wrote {path} (signatures: {', '.join(signatures)}; serving_default = {metadata['serving_default']}).")
+    print(f"Wrote {path} (signatures: {', '.join(signatures)}; serving_default = {metadata['serving_default']}; "
+          f"{FLAGS.serving_precision}).")
 
 
 def define_flags():
@@ -309,6 +331,10 @@ def define_flags():
     flags.DEFINE_string("serving_name", None, "Model name in the warm-up requests (models.config `name`); "
                         "default the export folder's name.")
     flags.DEFINE_bool("warmup", True, "Write assets.extra/tf_serving_warmup_requests.")
+    flags.DEFINE_enum("serving_precision", "float32", list(serving_precision_lib.SERVING_PRECISIONS),
+                      "The arithmetic the export serves in: float32 (the trained model as it is), or bfloat16 "
+                      "(weights stored in bfloat16, layers computing in it; faster on CPUs with AVX512-BF16/AMX, "
+                      "outputs within bfloat16 rounding of float32's; same signatures and metadata).")
 
 
 if __name__ == "__main__":

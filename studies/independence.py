@@ -137,8 +137,8 @@ def model_arguments(values: Dict[str, str], model: str, data_arguments: dict) ->
 _CLASSIFIERS = {}  # digits seed -> Method 1's classifier C
 
 
-def run_one(dataset: str, setting: str, seed: int) -> dict:
-    """Train one (dataset, setting, seed) in a temporary directory and score it."""
+def run_one(dataset: str, setting: str, seed: int, precision: str = "float32") -> dict:
+    """Train one (dataset, setting, seed) in a temporary directory, in `precision` (TrainConfig), and score it."""
     import tensorflow as tf  # noqa: F401 - after absl parsed the flags
 
     from csvae_tf import distribute, training
@@ -169,6 +169,7 @@ def run_one(dataset: str, setting: str, seed: int) -> dict:
             model_dir=model_dir, epochs=epochs, batch_size=batch_size, learning_rate=float(values["learning_rate"]),
             seed=seed, checkpoint_every_steps=epochs * steps_per_epoch, keep_checkpoints=1,
             steps_per_execution=int(values["steps_per_execution"]), log_every_seconds=1e9, tensorboard=False,
+            precision=precision,
         )
         started = time.perf_counter()
         result = training.train(

@@ -11,7 +11,8 @@ from benchmarks import serving
 
 # A tiny image CSVAE: 16x16x1, k=2, dim_z=2; a handful of calls.
 TINY = serving.ServingBenchmarkConfig(
-    image_size=16, channels=1, dim_z=2, batch_size=4, latency_calls=5, throughput_calls=3, warmup_calls=2
+    image_size=16, channels=1, dim_z=2, batch_size=4, latency_calls=5, throughput_calls=3, warmup_calls=2,
+    batching_sizes=(1, 3), batching_calls=2,
 )
 
 
@@ -58,6 +59,18 @@ def test_last_line_is_the_record_with_every_signature_timed(benchmarked):
         ratios = signatures[name]["savedmodel_over_keras"]
         assert all(math.isfinite(r) and r > 0 for r in ratios.values())
     assert "switch_attribute, batch 4:" in stdout and "images/s" in stdout
+    # Each serving precision timed beside float32, with its fidelity on the same inputs.
+    for name in ("encode", "switch_attribute", "switch_attribute_bytes"):
+        bfloat16 = signatures[name]["precisions"]["bfloat16"]
+        _assert_timings(bfloat16, TINY.batch_size)
+        fidelity = bfloat16["fidelity_against_float32"]
+        assert 0 <= fidelity["mean_abs_difference"] <= fidelity["max_abs_difference"] < 0.1
+        assert bfloat16["over_float32"]["latency_p50"] > 0
+    assert last["config"]["serving_precisions"] == ["float32", "bfloat16"]
+    for precision in ("float32", "bfloat16"):  # the batching estimate: images/s = batch / call time
+        for batch in ("1", "3"):
+            figures = last["batching"][precision][batch]
+            assert math.isclose(figures["images_per_s"], int(batch) / (figures["p50_ms"] / 1e3), rel_tol=1e-9)
 
 
 def test_loaded_switch_on_the_benchmark_inputs_is_the_models_switch(benchmarked):

@@ -21,15 +21,19 @@ def test_train_step_benchmark_prints_a_consistent_record():
     record = json.loads(result.stdout.strip().splitlines()[-1])
 
     assert record["benchmark"] == "train_step"
-    peak = max(record["peak"].values())
-    assert peak > 0
+    peaks = record["peaks"]
+    assert peaks["float32"] == max(record["peak"]["numpy_gflops"], record["peak"]["tensorflow_gflops"]) > 0
+    assert peaks["bfloat16"] == record["peak"]["bfloat16_tensorflow_gflops"] > 0  # measured in the same run
     for mode in ("plain", "mixed"):
         row = record["rows"][f"swiss_roll/{mode}"]
         assert "error" not in row, row
         assert row["batch_size"] == 32 and row["steps_per_execution"] == 25
         assert math.isfinite(row["examples_per_second"]) and row["examples_per_second"] > 0
         assert math.isclose(row["examples_per_second"], 32 / (row["step_ms"] / 1e3), rel_tol=1e-9)
-        assert math.isclose(row["peak_utilisation_percent"], 100 * row["gflops"] / peak, rel_tol=1e-9)
+        # each row against the peak of the precision it computes in: bfloat16 for mixed on a CPU
+        precision = "bfloat16" if mode == "mixed" else "float32"
+        assert row["peak_precision"] == precision and row["peak_gflops"] == peaks[precision]
+        assert math.isclose(row["peak_utilisation_percent"], 100 * row["gflops"] / peaks[precision], rel_tol=1e-9)
     plain = record["rows"]["swiss_roll/plain"]
     assert plain["csvae_over_vae"] > 0 and plain["step_over_vae_update"] > 0
     assert plain["csvae_over_vae_flops"] > 1  # two encoders and an adversary against one encoder

@@ -1,5 +1,6 @@
 """The CelebA and TFD trainers end to end at tiny size, and a SIGKILLed run resuming exactly."""
 
+import json
 import os
 import signal
 import subprocess
@@ -53,6 +54,13 @@ def test_tfd_trainer_on_fake_data_has_seven_categorical_subspaces(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     config = training.restore_model(str(tmp_path)).get_config()
     assert config["input_shape"] == [48, 48, 1] and config["num_labels"] == 7
+    # --precision=auto (the default) resolved for this machine, said at start and kept for the resume check.
+    choice = training.resolve_precision("auto", [48, 48, 1])
+    assert f"Training in {choice.describe()}." in run.stdout
+    with open(tmp_path / training.RUN_CONFIG_FILE) as f:
+        recorded = json.load(f)
+    assert (recorded["train"]["precision"], recorded["train"]["precision_requested"]) == (choice.precision, "auto")
+    assert recorded["train"]["precision_reason"] == choice.reason and recorded["run"]["precision"] == "auto"
     assert config["label_type"] == "categorical" and config["label_names"][3] == "happy"
 
 

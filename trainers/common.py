@@ -41,9 +41,15 @@ def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, valid
     flags.DEFINE_float("log_every_seconds", 10.0, "Seconds between progress lines.")
     flags.DEFINE_bool("tensorboard", True, "Write TensorBoard scalars under MODEL_DIR/tensorboard.")
     flags.DEFINE_integer("validate_every_epochs", validate_every_epochs, "Evaluate the held-out data every N epochs.")
-    flags.DEFINE_enum("precision", "float32", list(training.PRECISIONS),
-                      "Keras dtype policy: float32, or mixed precision (mixed_bfloat16: ~1.5x faster on CPUs with "
-                      "AVX512-BF16/AMX and on recent GPUs; mixed_float16: GPUs). Resume with the same value.")
+    flags.DEFINE_enum("precision", training.AUTO, [training.AUTO, *training.PRECISIONS],
+                      "Keras dtype policy. auto (default): mixed_bfloat16 where the hardware computes bfloat16 "
+                      "natively (CPUs with AMX or AVX512-BF16, GPUs of compute capability >= 8.0) for the conv "
+                      "networks, float32 elsewhere (the choice and its reason are printed and kept in "
+                      "run_config.json); float32: full precision; mixed_bfloat16 / mixed_float16 (GPUs): forced. "
+                      "Resume with the same value on the same machine.")
+    flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (honoured under tf.distribute, where Keras "
+                      "leaves XLA off by default); one replica only. On our CPU it is slower than oneDNN (README, "
+                      "Speed); for GPUs, time it with benchmarks/train_step.py --modes=plain,xla.")
     flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
     flags.DEFINE_float("worker_timeout_seconds", distribute.DEFAULT_PEER_TIMEOUT_SECONDS,
                        "Several workers (TF_CONFIG): how long a worker waits for the others to start listening.")
@@ -208,7 +214,21 @@ def csvae_kwargs() -> dict:
     }
 
 
-def train_config() -> training.TrainConfig:
+_PRINTED_PRECISION = []
+
+
+def precision_choice(input_shape) -> "training.PrecisionChoice":
+    """--precision resolved for a model of `input_shape`; printed once per program."""
+    choice = training.resolve_precision(FLAGS.precision, input_shape)
+    if choice not in _PRINTED_PRECISION:
+        _PRINTED_PRECISION.append(choice)
+        print(f"Training in {choice.describe()}.", flush=True)
+    return choice
+
+
+def train_config(input_shape) -> training.TrainConfig:
+    """The TrainConfig of the flags, --precision resolved for a model of `input_shape` ([n] or [H, W, C])."""
+    choice = precision_choice(input_shape)
     return training.TrainConfig(
         model_dir=FLAGS.model_dir,
         epochs=FLAGS.epochs,
@@ -223,7 +243,10 @@ def train_config() -> training.TrainConfig:
         log_every_seconds=FLAGS.log_every_seconds,
         tensorboard=FLAGS.tensorboard,
         validate_every_epochs=FLAGS.validate_every_epochs,
-        precision=FLAGS.precision,
+        precision=choice.precision,
+        precision_requested=choice.requested,
+        precision_reason=choice.reason,
+        jit_compile=FLAGS.jit_compile,
     )
 
 
@@ -317,7 +340,7 @@ def train_images(
     train_labels = mask_training_labels(train_labels, FLAGS.model)
     try:
         distribute.check_batch_size(FLAGS.batch_size, strategy)
-        config = train_config()
+        config = train_config(image_shape)
         steps_per_epoch = pipeline.steps_per_epoch(len(train_images_uint8), FLAGS.batch_size)
     except ValueError as error:
         sys.exit(f"error: {error}")

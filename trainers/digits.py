@@ -73,7 +73,8 @@ def main(argv):
         distribute.check_batch_size(FLAGS.batch_size, strategy)
         data = digits.load(FLAGS.seed, max_examples=FLAGS.max_examples, image_size=FLAGS.image_size)
         steps_per_epoch = pipeline.steps_per_epoch(len(data.train.features), FLAGS.batch_size)
-        configs = {name: common.train_config() for name in names}
+        input_shape = model_arguments(names[0], digits.NUM_CLASSES)["input_shape"]
+        configs = {name: common.train_config(input_shape) for name in names}
         for name, config in configs.items():
             config.model_dir = f"{FLAGS.model_dir}/{name}"
     except ValueError as error:

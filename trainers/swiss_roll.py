@@ -43,7 +43,7 @@ def main(argv):
     strategy = common.make_strategy()
     try:  # bad flag values end in one line, before any training
         distribute.check_batch_size(FLAGS.batch_size, strategy)
-        config = common.train_config()
+        config = common.train_config((3,))
         data = swiss_roll.load(FLAGS.n_samples, int(FLAGS.label_axis), FLAGS.test_fraction, FLAGS.seed)
         steps_per_epoch = pipeline.steps_per_epoch(len(data.train.features), FLAGS.batch_size)
     except ValueError as error:

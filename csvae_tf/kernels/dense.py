@@ -8,6 +8,11 @@ adj_y / adj_x computes the same products at up to the forward's rate
 (`python -m benchmarks.train_step --matmul_study`). `matmul` is x W with that gradient; `Dense`
 is keras.layers.Dense built on it, used for the conv networks' large dense layers. Values and
 gradients are the same products; only the kernels that compute them change.
+
+For serving (inference only), `Dense.use_serving_layout()` keeps a copy of the kernel transposed,
+W^T [m, n], and computes x W as BatchMatMulV2(x, W^T, adj_y=True): at batch 1 the product reads
+every weight once, and TensorFlow's CPU kernel streams W^T's rows ~1.6x faster than W's columns
+(8.6 against 14 ms for the 16384 x 2048 layer). csvae_tf.serving_precision uses it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,26 @@ def matmul(x: tf.Tensor, kernel: tf.Tensor):
 class Dense(keras.layers.Dense):
     """keras.layers.Dense with `matmul`'s backward pass for rank-2 inputs (others: Keras's own)."""
 
+    serving_kernel = None
+
+    def use_serving_layout(self) -> tf.Variable:
+        """Serve from a transposed copy of the kernel (W^T [units, n], the layer's compute dtype); returns it.
+
+        From then on inference calls on rank-2 inputs read only that copy (training calls still
+        read `kernel`), so an export of the layer needs the copy, not `kernel`.
+        """
+        self.serving_kernel = tf.Variable(
+            tf.transpose(tf.cast(self.kernel, self.compute_dtype)), trainable=False, name=f"{self.name}_kernel_t"
+        )
+        return self.serving_kernel
+
     def call(self, inputs, training=None):
+        if self.serving_kernel is not None and not training and len(inputs.shape) == 2:
+            kernel_t = self.serving_kernel
+            outputs = tf.raw_ops.BatchMatMulV2(x=tf.cast(inputs, kernel_t.dtype), y=kernel_t, adj_y=True)
+            if self.bias is not None:
+                outputs = outputs + tf.cast(self.bias, outputs.dtype)
+            return self.activation(outputs) if self.activation is not None else outputs
         if len(inputs.shape) != 2:
             return super().call(inputs, training=training)
         outputs = matmul(inputs, tf.cast(self.kernel, inputs.dtype))

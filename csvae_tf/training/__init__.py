@@ -1,6 +1,7 @@
 """Training runs: the shared loop and what it keeps on disk, one idea a module.
 
   config         TrainConfig (how to train) and the precision policy
+  precision      --precision=auto: bfloat16 mixed precision where the hardware computes it natively
   loop           train(): build under a strategy, restore, fit, checkpoint; TrainResult
   callbacks      the NaN guard, the checkpoint saver and the progress line with ETA
   checkpoints    what a checkpoint holds, the latest one, restore_model(MODEL_DIR)
@@ -14,6 +15,7 @@ The names a trainer or a user needs are importable from here:
 
 from csvae_tf.training.checkpoints import CheckpointError, latest_checkpoint, make_checkpoint, restore_model
 from csvae_tf.training.config import PRECISIONS, TrainConfig, dtype_policy
+from csvae_tf.training.precision import AUTO, PrecisionChoice, resolve_precision
 from csvae_tf.training.loop import TrainingDiverged, TrainResult, paper_optimizers, train
 from csvae_tf.training.run_directory import (
     CHECKPOINT_DIR,
@@ -27,7 +29,7 @@ from csvae_tf.training.run_directory import (
 )
 
 __all__ = [
-    "CHECKPOINT_DIR", "MODEL_FILE", "PRECISIONS", "RUN_CONFIG_FILE", "TENSORBOARD_DIR", "WORKERS_DIR",
+    "AUTO", "PrecisionChoice", "resolve_precision", "CHECKPOINT_DIR", "MODEL_FILE", "PRECISIONS", "RUN_CONFIG_FILE", "TENSORBOARD_DIR", "WORKERS_DIR",
     "CheckpointError", "RunDirectoryMismatch", "RunError", "TrainConfig", "TrainResult", "TrainingDiverged", "dtype_policy", "latest_checkpoint",
     "make_checkpoint", "paper_optimizers", "restore_model", "train", "write_model_file",
 ]

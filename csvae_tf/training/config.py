@@ -47,6 +47,14 @@ class TrainConfig:
         precision, "mixed_bfloat16" (CPUs with AVX512-BF16/AMX, recent GPUs) or "mixed_float16"
         (GPUs; both players' losses are scaled). Weights stay float32 either way, so checkpoints
         restore and export the same; resume a run with the precision it started with.
+        `--precision=auto` is resolved before this (csvae_tf.training.precision): this field is
+        always a dtype policy.
+      jit_compile: XLA-compile the train function (Keras's `jit_compile=True`), also under a
+        tf.distribute strategy, where Keras's default ("auto") leaves XLA off. One replica only:
+        with several, Keras 3 compiles the function around `strategy.run` and XLA cannot reach
+        the other devices' variables, so `train` refuses the combination before building.
+      precision_requested: what was asked for ("auto" or the policy itself; "" when not recorded).
+      precision_reason: why `precision` was chosen (one line; run_config.json keeps it).
       validate_every_epochs: evaluate the held-out data after every this many epochs (epochs
         N, 2N, ... counted from the run's start, so a resumed run validates the same epochs).
         Each evaluation costs a fixed ~0.2 s besides its batches, which on small data (the
@@ -67,6 +75,9 @@ class TrainConfig:
     tensorboard: bool = True
     validate_every_epochs: int = 1
     precision: str = "float32"
+    precision_requested: str = ""
+    precision_reason: str = ""
+    jit_compile: bool = False
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -81,7 +92,8 @@ class TrainConfig:
         if self.checkpoint_every_steps < 0 or self.steps_per_execution < 1:
             raise ValueError("checkpoint_every_steps must be >= 0 and steps_per_execution >= 1.")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+            hint = " (resolve 'auto' with csvae_tf.training.resolve_precision first)" if self.precision == "auto" else ""
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}{hint}.")
         if self.validate_every_epochs < 1:
             raise ValueError(f"validate_every_epochs must be >= 1, got {self.validate_every_epochs}.")
 

@@ -74,6 +74,9 @@ def check_resumable(model_dir: str, model_name: str, model: keras.Model, setting
             flag = {"steps_per_epoch": "resume it with the same data",
                     "milestones": "resume it with the same schedule",
                     "gamma": "resume it with the same schedule"}.get(key, f"resume it with --{key}={old}")
+            if key == "precision" and settings.get("precision_requested") == "auto":
+                flag = (f"--precision=auto resolves to {new} on this machine ({settings.get('precision_reason')}); "
+                        f"resume it with --precision={old}")
             raise RunDirectoryMismatch(
                 f"{model_dir} was trained with {key}={old!r}, not {json.loads(json.dumps(new))!r} ({why}); {flag}, "
                 f"or pass a new --model_dir."

@@ -1,0 +1,196 @@
+r"""Study: does bfloat16 mixed precision train the paper's models as well as float32? (issue 17)
+
+    python -m studies.precision_parity                  # swiss roll and digits (MLP), 3 seeds, both precisions
+    python -m studies.precision_parity --report_only    # tables from what is stored (+ the digits-conv runs)
+
+`--precision=auto` (csvae_tf.precision) picks mixed_bfloat16 where the hardware computes bfloat16
+natively; this study is what decides, per network family, whether auto may do so without losing
+quality. Each run trains in-process with the trainers' library code (studies.independence.run_one:
+the paper's flagfile, configs/swiss_roll.flags with label_axis 1 or configs/digits.flags, CSVAE)
+in float32 and in mixed_bfloat16, seeds 0, 1, 2, and is scored on held-out data exactly as the
+independence study scores it: reconstruction MSE (from posterior means), Method 1 (§5.4: the
+digits' attribute classifier C on switched test digits; on the swiss roll the labelling rule on
+switched points) and the logistic, 15-NN and MLP leakage probes y <- z (on z's posterior means),
+plus seconds per epoch (wall clock on a shared machine: a ratio, not a rate).
+
+The digits-conv configuration (configs/digits_conv.flags: the conv networks on digits resized to
+32x32) takes ~1 h a run here, so it is trained by the trainer itself into
+/work/runs/digits_conv_{float32,mixed_bfloat16}_seed{0,1,2}/ (--conv_runs); `report` reads the
+`comparison.json` of those that exist and says which are pending.
+
+Results: --out (default studies/results/precision_parity.json, one record per run, appended as runs
+finish so an interrupted study resumes) and studies/results/precision_parity.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+from absl import app, flags
+
+from studies import independence
+
+REPO = independence.REPO
+FLAGS = flags.FLAGS
+# --datasets, --seeds and --out are studies.independence's flags, with this study's defaults.
+FLAGS.set_default("datasets", ["swiss_roll_axis1", "digits"])
+FLAGS.set_default("seeds", ["0", "1", "2"])
+FLAGS.set_default("out", os.path.join(REPO, "studies", "results", "precision_parity.json"))
+flags.DEFINE_bool("report_only", False, "Only write the tables from the stored records (and the digits-conv runs).")
+flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions compared (float32 first).")
+flags.DEFINE_string("conv_runs", "/work/runs", "Folder of the digits-conv runs digits_conv_<precision>_seed<i>/.")
+
+SCORES = ("reconstruction_mse", "method1", "logistic", "knn", "mlp", "seconds_per_epoch", "cpu_seconds")
+# Method 1 and probe accuracies are reported in points (percent); a precision "loses quality" when
+# its 3-seed mean is worse than float32's by more than the seeds' own spread allows.
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_one(dataset: str, precision: str, seed: int) -> dict:
+    cpu = _cpu_seconds()
+    record = independence.run_one(dataset, "paper", seed, precision=precision)
+    record["precision"] = precision
+    record["cpu_seconds"] = _cpu_seconds() - cpu
+    return record
+
+
+def _probe(record: dict, kind: str) -> float:
+    return float(np.mean(list(record["leakage"]["means"][kind].values())))
+
+
+def flat_scores(record: dict) -> Dict[str, float]:
+    return {
+        "reconstruction_mse": record["reconstruction_mse"],
+        "method1": 100 * record["method1"],
+        **{kind: 100 * _probe(record, kind) for kind in ("logistic", "knn", "mlp")},
+        "seconds_per_epoch": record.get("seconds_per_epoch"),
+        "cpu_seconds": record.get("cpu_seconds"),
+    }
+
+
+def conv_records(folder: str, precisions: List[str], seeds: List[int]) -> (List[dict], List[str]):
+    """Records of the digits-conv runs that finished (their comparison.json), and the missing run names."""
+    records, pending = [], []
+    for precision in precisions:
+        for seed in seeds:
+            name = f"digits_conv_{precision}_seed{seed}"
+            path = os.path.join(folder, name, "comparison.json")
+            if not os.path.exists(path):
+                pending.append(name)
+                continue
+            with open(path) as f:
+                comparison = json.load(f)
+            csvae = comparison.get("models", comparison).get("csvae", comparison.get("csvae"))
+            if not csvae:
+                pending.append(name + " (no csvae entry)")
+                continue
+            records.append({"dataset": "digits_conv", "precision": precision, "seed": seed, "raw": csvae})
+    return records, pending
+
+
+def summary(records: List[dict]) -> Dict[tuple, Dict[str, List[float]]]:
+    groups: Dict[tuple, Dict[str, List[float]]] = {}
+    for record in records:
+        if "leakage" not in record:
+            continue
+        scores = flat_scores(record)
+        group = groups.setdefault((record["dataset"], record["precision"]), {key: [] for key in SCORES})
+        for key in SCORES:
+            if scores[key] is not None:
+                group[key].append(scores[key])
+    return groups
+
+
+def _cell(values: List[float], digits: int) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+
+
+def markdown(records: List[dict], pending: List[str], conv: List[dict]) -> str:
+    groups = summary(records)
+    lines = [
+        "| configuration | precision | seeds | reconstruction MSE | Method 1 (%) | logistic probe (%) "
+        "| 15-NN probe (%) | MLP probe (%) | s / epoch | CPU s / run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (dataset, precision), group in sorted(groups.items()):
+        lines.append(
+            f"| {dataset} | {precision} | {len(group['method1'])} | {_cell(group['reconstruction_mse'], 4)} "
+            f"| {_cell(group['method1'], 1)} | {_cell(group['logistic'], 1)} | {_cell(group['knn'], 1)} "
+            f"| {_cell(group['mlp'], 1)} | {_cell(group['seconds_per_epoch'], 2)} | {_cell(group['cpu_seconds'], 0)} |"
+        )
+    lines.append("")
+    lines.append("Mean ± sample standard deviation over the seeds. Probes read y from z's posterior means "
+                 "(lower is better; the majority rate is the floor); Method 1 higher is better.")
+    deltas = []
+    for dataset in sorted({d for d, _ in groups}):
+        f32, bf16 = groups.get((dataset, "float32")), groups.get((dataset, "mixed_bfloat16"))
+        if not f32 or not bf16:
+            continue
+        deltas.append(
+            f"- {dataset}: mixed_bfloat16 − float32: reconstruction MSE "
+            f"{np.mean(bf16['reconstruction_mse']) - np.mean(f32['reconstruction_mse']):+.4f}, Method 1 "
+            f"{np.mean(bf16['method1']) - np.mean(f32['method1']):+.1f} points, probes (logistic / 15-NN / MLP) "
+            f"{np.mean(bf16['logistic']) - np.mean(f32['logistic']):+.1f} / "
+            f"{np.mean(bf16['knn']) - np.mean(f32['knn']):+.1f} / {np.mean(bf16['mlp']) - np.mean(f32['mlp']):+.1f} "
+            f"points; time per epoch ×{np.mean(bf16['seconds_per_epoch']) / np.mean(f32['seconds_per_epoch']):.2f}."
+        )
+    if deltas:
+        lines += ["", *deltas]
+    lines.append("")
+    if conv:
+        lines.append("digits-conv (configs/digits_conv.flags, trained by the trainer, its comparison.json):")
+        for record in conv:
+            lines.append(f"- {record['precision']} seed {record['seed']}: {json.dumps(record['raw'], sort_keys=True)[:400]}")
+    if pending:
+        lines.append(f"digits-conv runs pending (not finished when this report was written): {', '.join(pending)}.")
+    return "\n".join(lines) + "\n"
+
+
+def report(path: str, conv_folder: Optional[str]) -> str:
+    records = independence.load_records(path)
+    conv, pending = conv_records(conv_folder, list(FLAGS.precisions), [int(s) for s in FLAGS.seeds]) \
+        if conv_folder else ([], [])
+    text = markdown(records, pending, conv)
+    with open(os.path.splitext(path)[0] + ".md", "w") as f:
+        f.write(text)
+    return text
+
+
+def main(argv):
+    del argv
+    if FLAGS.report_only:
+        print(report(FLAGS.out, FLAGS.conv_runs))
+        return
+    records = independence.load_records(FLAGS.out)
+    done = {(r["dataset"], r["precision"], r["seed"]) for r in records}
+    for seed in [int(s) for s in FLAGS.seeds]:
+        for dataset in FLAGS.datasets:
+            for precision in FLAGS.precisions:
+                if (dataset, precision, seed) in done:
+                    continue
+                started = time.perf_counter()
+                record = run_one(dataset, precision, seed)
+                records.append(record)
+                independence.save_records(FLAGS.out, records)
+                scores = flat_scores(record)
+                print(f"{dataset} {precision} seed {seed}: MSE {scores['reconstruction_mse']:.4f}, Method 1 "
+                      f"{scores['method1']:.1f}, probes {scores['logistic']:.1f}/{scores['knn']:.1f}/{scores['mlp']:.1f}"
+                      f" ({time.perf_counter() - started:.0f} s, {scores['cpu_seconds']:.0f} CPU s)", flush=True)
+    print(report(FLAGS.out, FLAGS.conv_runs))
+
+
+if __name__ == "__main__":
+    app.run(main)
