@@ -16,6 +16,8 @@ from typing import Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from csvae_tf.evaluation.batched import as_unit_float
+
 
 def attribute_point(num_labels: int, dim_w: int, attribute: int, point: Sequence[float]) -> np.ndarray:
     """p with p_attribute = point and every other subspace at the origin: float32 [k, dim_w]."""
@@ -55,9 +57,10 @@ def _batches(n: int, batch_size: int):
 
 
 def latent_means(model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """mu of q(z|x) (q(z|x,y) for CondVAE) for every example: float32 [n, dim_z]."""
+    """mu of q(z|x) (q(z|x,y) for CondVAE) for every example: float32 [n, dim_z] (x uint8 or float in [0, 1])."""
+    y = np.asarray(y, np.float32)
     return np.concatenate(
-        [np.asarray(model.encode(x[s], y[s]).z.mean()) for s in _batches(len(x), batch_size)]
+        [np.asarray(model.encode(as_unit_float(x[s]), y[s]).z.mean()) for s in _batches(len(x), batch_size)]
     ).astype(np.float32)
 
 
@@ -93,9 +96,13 @@ def w_posterior_mean_point(model, x: np.ndarray, y: np.ndarray, attribute: int, 
     chosen = np.asarray(y)[:, attribute] > 0.5
     if not chosen.any():
         raise ValueError(f"No example has label {attribute}: p_{attribute} is undefined.")
-    x, y = np.asarray(x)[chosen], np.asarray(y)[chosen]
-    w = np.concatenate([np.asarray(model.encode(x[s], y[s]).w.mean()) for s in _batches(len(x), batch_size)])
-    return w[:, attribute].mean(axis=0).astype(np.float32)
+    rows = np.flatnonzero(chosen)
+    y = np.asarray(y, np.float32)
+    total = 0.0
+    for s in _batches(len(rows), batch_size):
+        batch = rows[s]
+        total = total + np.asarray(model.encode(as_unit_float(x[batch]), y[batch]).w.mean())[:, attribute].sum(0)
+    return (np.asarray(total, np.float64) / len(rows)).astype(np.float32)
 
 
 def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, p=None,
@@ -113,7 +120,7 @@ def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, 
 
     Args:
       model: a model of csvae_tf.models.registry.
-      x: [n, *input_shape]; y: the original labels [n, k].
+      x: [n, *input_shape], uint8 or float in [0, 1] (converted per batch); y: the original labels [n, k].
       attribute: j; value: 1 (switch on / to class j) or 0 (switch a binary attribute off).
       p: the conditional models' scale (float) or CSVAE's point of W_j ([dim_w]).
       class_means: the VAE's latent class means (latent_class_means on a dataset).
@@ -121,7 +128,7 @@ def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, 
     Returns:
       float32 [n, *input_shape].
     """
-    x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+    y = np.asarray(y, np.float32)
     k = model.num_labels
     if not 0 <= attribute < k:
         raise ValueError(f"attribute index {attribute} is out of range for {k} labels.")
@@ -129,7 +136,7 @@ def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, 
         raise ValueError(f"value must be 1, or 0 for binary labels; got {value} ({model.label_type} labels).")
     parts = []
     for s in _batches(len(x), batch_size):
-        xb, yb = x[s], y[s]
+        xb, yb = as_unit_float(x[s]), y[s]
         if model.switching == "latent_arithmetic":
             if class_means is None:
                 raise ValueError("The VAE switches by latent class means: pass class_means=latent_class_means(...).")

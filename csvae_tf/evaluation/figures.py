@@ -115,11 +115,14 @@ def switch_figure(path: str, inputs, reconstructions, switched, image_shape, lab
                title=title)
 
 
-def w_scatter_figure(path: str, w_means: np.ndarray, labels: np.ndarray, label_names, title: str = "") -> None:
-    """Fig. 11: the posterior means of each W_i (first two coordinates) on a test set, coloured by y_i.
+def w_scatter_figure(path: str, w_means: np.ndarray, labels: np.ndarray, label_names, title: str = "",
+                     marks=None) -> None:
+    """Figs. 3d, 11: the posterior means of each W_i (first two coordinates) on a test set, coloured by y_i.
 
     Args:
       w_means: mu_phi2(x, y), [n, k, dim_w]; labels: [n, k].
+      marks: {i: [(point [dim_w], legend text), ...]}: points of W_i drawn as black markers (the
+        p_i a switch used).
     """
     k = w_means.shape[1]
     cols = min(k, 5)
@@ -134,8 +137,12 @@ def w_scatter_figure(path: str, w_means: np.ndarray, labels: np.ndarray, label_n
         second = w_means[:, i, 1] if w_means.shape[2] > 1 else np.zeros(len(w_means))
         for chosen, colour, name in ((~present, LABEL_COLOURS[0], "y_i = 0"), (present, LABEL_COLOURS[1], "y_i = 1")):
             ax.scatter(w_means[chosen, i, 0], second[chosen], s=6, c=colour, alpha=0.6, linewidths=0, label=name)
+        for (point, text), marker in zip((marks or {}).get(i, []), ("X", "*", "P", "D")):
+            point = np.asarray(point, np.float32).reshape(-1)
+            ax.scatter([point[0]], [point[1] if len(point) > 1 else 0.0], s=90, c="black", marker=marker,
+                       label=text, zorder=3)
         ax.set_title(f"$W_{{{i}}}$ ({label_names[i]})", fontsize=9)
-    axes[0, 0].legend(fontsize=7, markerscale=2)
+    axes[0, 0].legend(fontsize=7, markerscale=1)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
