@@ -63,7 +63,7 @@ class Progress:
         elapsed = time.perf_counter() - self._start
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        return (f"evaluate {self.what}: {self.done}/{self.total} {self.unit} | {rate:.0f} {self.unit}/s | "
+        return (f"evaluate {self.what}: {self.done}/{self.total} {self.unit} | {rate:.3g} {self.unit}/s | "
                 f"elapsed {format_duration(elapsed)} | ETA {format_duration(eta)}")
 
     def update(self, count: int) -> None:

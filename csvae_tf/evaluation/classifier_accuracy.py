@@ -222,9 +222,12 @@ class AttributeClassifier:
 # ---------------------------------------------------------------------------- the paper's p_j
 def method1_points(model, validation_x, validation_y, batch_size: int = batched.DEFAULT_BATCH_SIZE) -> Dict[int, object]:
     """§5.4's p_j: 1.0 for the conditional models; E_{S_j}[mu_phi2^j(x, y)] on validation (CSVAE,
-    float32 [dim_w] each); None for the VAE (it switches by latent class means)."""
+    float32 [dim_w] each; the prior's "present" mean for a label no validation example has);
+    None for the VAE (it switches by latent class means)."""
     if model.switching == "subspace":
-        return {j: switching.w_posterior_mean_point(model, validation_x, validation_y, j, batch_size)
+        labels = np.asarray(validation_y)
+        return {j: (switching.w_posterior_mean_point(model, validation_x, labels, j, batch_size)
+                    if (labels[:, j] > 0.5).any() else np.asarray(model.w_prior.present_loc, np.float32).reshape(-1))
                 for j in range(model.num_labels)}
     if model.switching == "conditional":
         return {j: 1.0 for j in range(model.num_labels)}

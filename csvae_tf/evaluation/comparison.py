@@ -329,8 +329,12 @@ def csvae_figures(model, data, out_dir: str, image_shape: Sequence[int], steps: 
             train_w = latents.w_means(model, train.features, train.labels, batch_size)
         styles = {}
         for attribute in (a, b):
-            directions = switching.w_principal_directions(train_w, train.labels, attribute, num_components=1)
-            styles[attribute] = switching.w_pca_points(directions, [[-1.5], [0.0], [1.5]])
+            try:  # 3 points along the first principal direction of the label's W posterior means
+                directions = switching.w_principal_directions(train_w, train.labels, attribute, num_components=1)
+                styles[attribute] = switching.w_pca_points(directions, [[-1.5], [0.0], [1.5]])
+            except ValueError:  # < 2 training examples with the label: along the diagonal of the prior's mean
+                present = np.asarray(model.w_prior.present_loc, np.float32).reshape(-1)
+                styles[attribute] = present + np.array([[-1.5], [0.0], [1.5]], np.float32) / np.sqrt(dim_w)
         cells = np.stack([
             np.stack([switching.attributes_point(k, dim_w, {a: pa, b: pb}) for pb in styles[b]]) for pa in styles[a]
         ]).reshape(-1, k, dim_w)
@@ -366,4 +370,10 @@ def csvae_figures(model, data, out_dir: str, image_shape: Sequence[int], steps: 
     transferred = np.stack([np.asarray(model.switch_attribute(targets, test_w[s])) for s in sources])
     figures.identity_transfer_figure(os.path.join(out_dir, "csvae_identity_transfer.png"),
                                      batched.as_unit_float(test.features[sources]), targets, transferred, image_shape,
-                                     title="CSVAE: the W of each style row on the Z of each column (Fig. 6)")
+                                     title="CSVAE: the W of each style row on the Z of each column (Fig. 6)",
+                                     style_titles=[_style_title(test_labels[s], model.label_names) for s in sources])
+
+
+def _style_title(labels: np.ndarray, label_names: Sequence[str]) -> str:
+    on = [name for name, value in zip(label_names, labels) if value > 0.5]
+    return " + ".join(on) if on else "none"

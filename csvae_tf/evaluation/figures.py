@@ -150,7 +150,8 @@ def w_scatter_figure(path: str, w_means: np.ndarray, labels: np.ndarray, label_n
     plt.close(fig)
 
 
-def identity_transfer_figure(path: str, styles, targets, transferred, image_shape, title: str = "") -> None:
+def identity_transfer_figure(path: str, styles, targets, transferred, image_shape, title: str = "",
+                             style_titles=None) -> None:
     """Fig. 6: a style source per row (its W), a target identity per column (its Z), and the results.
 
     Args:
@@ -161,5 +162,6 @@ def identity_transfer_figure(path: str, styles, targets, transferred, image_shap
     grid[0, 1:] = targets
     grid[1:, 0] = styles
     grid[1:, 1:] = transferred
-    image_grid(path, grid, image_shape, row_titles=["identity"] + [f"style {i}" for i in range(len(styles))],
+    style_titles = list(style_titles) if style_titles is not None else [f"style {i}" for i in range(len(styles))]
+    image_grid(path, grid, image_shape, row_titles=["identity"] + style_titles,
                title=title)
