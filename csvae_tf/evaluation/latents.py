@@ -58,6 +58,9 @@ def w_means(model, features: np.ndarray, labels: np.ndarray, batch_size: int = 5
     """mu_phi2(x, y) of CSVAE for every example, in batches: float32 [n, k, dim_w] (features uint8 or
     float in [0, 1])."""
     labels = np.asarray(labels, np.float32)
-    parts = [np.asarray(model.encode(as_unit_float(features[i : i + batch_size]), labels[i : i + batch_size]).w.mean())
+    from csvae_tf import switching
+
+    w_mean = switching.w_means_function(model)
+    parts = [np.asarray(w_mean(as_unit_float(features[i : i + batch_size]), labels[i : i + batch_size]))
              for i in range(0, len(features), batch_size)]
     return np.concatenate(parts).astype(np.float32)
