@@ -56,7 +56,8 @@ def test_celeba_model_all_writes_table4_with_a_pair_of_columns_per_label_and_the
     write_celeba(manual, num_images=60, seed=3)
     run_dir = tmp_path / "run"
     run = _run("trainers.celeba", "--flagfile=configs/celeba_glasses_facial_hair.flags", "--model=all",
-               f"--model_dir={run_dir}", f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}", *TINY)
+               f"--model_dir={run_dir}", f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}", *TINY[:-1],
+               "--image_grid_every_steps=1")
     assert run.returncode == 0, run.stderr[-3000:]
 
     results = json.loads((run_dir / "comparison.json").read_text())
@@ -79,9 +80,11 @@ def test_celeba_model_all_writes_table4_with_a_pair_of_columns_per_label_and_the
     assert "| model | " + " | ".join(columns) + " | final |" in table
     assert all(f"| {display} |" in table for display in ("VAE", "CondVAE", "CondVAE-info", "CSVAE"))
     _check_figures(run_dir)
-    for name in MODELS:  # each model is a run of its own, with the run's label names
+    for name in MODELS:  # each model is a run of its own, with the run's label names and image grids
         restored = training.restore_model(str(run_dir / name))
         assert restored.name == name and list(restored.label_names) == names
+        assert restored.get_config()["input_shape"] == [64, 64, 3]
+        assert list((run_dir / name / "tensorboard" / "images").glob("events.out.tfevents.*"))
     assert training.restore_model(str(run_dir / "vae")).get_config()["dim_z"] == 4 + 2 * 2
     assert (tmp_path / "tfds" / "celeb_a64").is_dir()
 
@@ -150,6 +153,10 @@ def test_tfd_model_all_writes_table3_and_table2_over_real_identities(tmp_path):
                f"--model_dir={run_dir}", *TINY)
     assert run.returncode == 0, run.stderr[-3000:]
     _check_tfd_run(run_dir, path)
+    for name in MODELS:
+        config = training.restore_model(str(run_dir / name)).get_config()
+        assert config["input_shape"] == [SIZE, SIZE, 1] and config["num_labels"] == 7
+        assert config["label_type"] == "categorical" and config["label_names"] == list(tfd.EXPRESSIONS)
 
 
 @pytest.mark.slow  # ~3-5 minutes on 2 cores: `pytest -m slow`

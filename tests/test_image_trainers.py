@@ -7,11 +7,9 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from csvae_tf import training
-from test_celeba import write_celeba
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -28,32 +26,11 @@ def _images_logged(model_dir):
     return list((model_dir / "tensorboard" / "images").glob("events.out.tfevents.*"))
 
 
-def test_celeba_trainer_on_official_files(tmp_path):
-    manual = tmp_path / "celeba"
-    write_celeba(manual, num_images=40)
-    run = _run("trainers.celeba", "--flagfile=configs/celeba_glasses.flags", f"--model_dir={tmp_path / 'run'}",
-               f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}", "--subset=Male", *TINY)
-    assert run.returncode == 0, run.stderr[-3000:]
-    model = training.restore_model(str(tmp_path / "run"))
-    assert model.get_config()["input_shape"] == [64, 64, 3] and model.get_config()["label_names"] == ["Male"]
-    assert _images_logged(tmp_path / "run")
-    assert (tmp_path / "tfds" / "celeb_a64").is_dir()
-
-
 def test_celeba_trainer_names_missing_files_before_training(tmp_path):
     run = _run("trainers.celeba", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={tmp_path}", *TINY)
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert "list_attr_celeba.txt" in run.stderr and "img_align_celeba.zip" in run.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
-
-
-def test_tfd_trainer_on_fake_data_has_seven_categorical_subspaces(tmp_path):
-    run = _run("trainers.tfd", "--flagfile=configs/tfd.flags", f"--model_dir={tmp_path}", "--fake_data",
-               "--fake_examples=8", *TINY)
-    assert run.returncode == 0, run.stderr[-3000:]
-    config = training.restore_model(str(tmp_path)).get_config()
-    assert config["input_shape"] == [48, 48, 1] and config["num_labels"] == 7
-    assert config["label_type"] == "categorical" and config["label_names"][3] == "happy"
 
 
 def test_image_trainer_refuses_bad_flags(tmp_path):
@@ -106,12 +83,5 @@ def test_unknown_subset_is_refused_in_one_line(tmp_path):
     assert run.returncode != 0 and "Unknown subset 'beards'" in run.stderr and "Traceback" not in run.stderr
 
 
-@pytest.mark.parametrize("model", ["vae", "condvae_info"])
-def test_image_trainer_trains_every_registered_model(tmp_path, model):
-    run = _run("trainers.celeba", f"--model_dir={tmp_path}", "--fake_data", "--fake_examples=8",
-               "--subset=glasses_facial_hair", f"--model={model}", *TINY)
-    assert run.returncode == 0, run.stderr[-3000:]
-    restored = training.restore_model(str(tmp_path))
-    assert restored.name == model and restored.get_config()["num_labels"] == 2
-    assert restored.get_config()["dim_z"] == 4 + 2 * 2  # the same latent size as CSVAE's Z x W
-    assert _images_logged(tmp_path)
+# Every registered model trained by the image trainers on official-format files, with the
+# comparison they write: tests/test_image_comparison.py (--model=all).
