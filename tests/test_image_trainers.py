@@ -22,10 +22,6 @@ def _run(module, *flags, timeout=300):
                           timeout=timeout, env=ENV)
 
 
-def _images_logged(model_dir):
-    return list((model_dir / "tensorboard" / "images").glob("events.out.tfevents.*"))
-
-
 def test_celeba_trainer_names_missing_files_before_training(tmp_path):
     run = _run("trainers.celeba", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={tmp_path}", *TINY)
     assert run.returncode != 0 and "Traceback" not in run.stderr
