@@ -160,7 +160,7 @@ def test_compare_with_a_single_binary_attribute_skips_only_the_cartesian_figure(
 
     results = comparison.compare(models, data, str(tmp_path), image_shape=(2, 2), classifier_epochs=1, num_examples=4)
 
-    assert list(results["models"]["csvae"]["method1"]["per_target"]) == ["glasses", "not glasses"]
+    assert list(results["models"]["csvae"]["method1"]["per_target"]) == ["glasses", "Neutral (glasses)"]
     assert not (tmp_path / "csvae_cartesian.png").exists()
     for name in ("csvae_switch", "csvae_w_grid", "csvae_w_posterior", "csvae_identity_transfer"):
         assert (tmp_path / f"{name}.png").exists(), name

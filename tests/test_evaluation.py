@@ -250,3 +250,27 @@ def test_choose_points_takes_candidates_per_target():
                                         {0: [3.0, 1.0], 1: [2.0, 5.0]})
 
     assert chosen == {0: 1.0, 1: 5.0}
+
+
+def test_candidate_points_state_the_papers_search_sets():
+    from conftest import make_model, vector_batch
+
+    x, y = vector_batch(batch=30, seed=3)
+    y[:, 1] = 0.0  # no validation example has label 1: its candidates lack Method 1's point
+
+    conditional = identity_mse.candidate_points(make_model("condvae"), x, y)
+    grid = identity_mse.candidate_points(make_model("csvae"), x, y)
+    pca = identity_mse.candidate_points(make_model("csvae", dim_w=3), x, y)
+    vae = identity_mse.candidate_points(make_model("vae"), x, y)
+
+    assert conditional == {0: list(identity_mse.CONDITIONAL_STRENGTHS), 1: list(identity_mse.CONDITIONAL_STRENGTHS)}
+    assert vae == {0: [None], 1: [None]}
+    # dim W = 2: the 5 x 5 grid within +-3 of the present prior mean (3, 3), then Method 1's point.
+    points = np.stack(grid[0][:25])
+    assert len(grid[0]) == 26 and len(grid[1]) == 25
+    np.testing.assert_allclose(sorted(set(points[:, 0].round(6))), [0.0, 1.5, 3.0, 4.5, 6.0])
+    # dim W = 3: 25 points spanned by two principal directions around the label's posterior mean.
+    points = np.stack(pca[0])
+    assert points.shape == (25, 3)
+    np.testing.assert_allclose(points.mean(axis=0), points[12], atol=1e-5)  # a = (0, 0): the mean itself
+    assert np.linalg.matrix_rank(points - points[12], tol=1e-4) == 2
