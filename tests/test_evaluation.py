@@ -274,3 +274,13 @@ def test_candidate_points_state_the_papers_search_sets():
     assert points.shape == (25, 3)
     np.testing.assert_allclose(points.mean(axis=0), points[12], atol=1e-5)  # a = (0, 0): the mean itself
     assert np.linalg.matrix_rank(points - points[12], tol=1e-4) == 2
+
+
+def test_a_target_no_validation_pair_reaches_keeps_its_default():
+    x = np.array([[0.0], [4.0], [9.0]], np.float32)
+    y, ids = _one_hot([0, 1, 2], k=3), np.array([0, 0, 1])  # class 2 is another person's: no pair targets it
+
+    chosen = identity_mse.choose_points(lambda x1, y1, j, p: np.full_like(x1, p), x, y, ids, [0.0, 4.0],
+                                        defaults={0: 7.0, 1: 7.0, 2: 7.0})
+
+    assert chosen == {0: 0.0, 1: 4.0, 2: 7.0}

@@ -129,8 +129,11 @@ def method2_table(method2: Dict[str, dict], label_names: Sequence[str]) -> list:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, scores in method2.items():
-        chosen = "; ".join(f"{label_names[int(j)] if int(j) < len(label_names) else j} {_point_text(p)}"
-                           for j, p in scores["points"].items())
+        if all(p is None for p in scores["points"].values()):
+            chosen = "none (latent class means)"
+        else:
+            chosen = "; ".join(f"{label_names[int(j)] if int(j) < len(label_names) else j} {_point_text(p)}"
+                               for j, p in scores["points"].items())
         lines.append(f"| {DISPLAY_NAMES.get(name, name)} | {scores['target_changed']:.4f} | "
                      f"{scores['original_changed']:.4f} | {scores['target_original']:.4f} | {scores['num_pairs']} | "
                      f"{scores['num_identities']} | {chosen} |")
@@ -225,7 +228,7 @@ def compare(models: Dict[str, object], data, out_dir: str, image_shape: Sequence
             "leakage": leakage.z_leakage(model, train.features, train.labels, test.features, test.labels, seed=seed),
         }
         if with_method2:
-            scores["method2"] = _method2(model, switch, validation, test, batch_size, every_seconds, name)
+            scores["method2"] = _method2(model, switch, points, validation, test, batch_size, every_seconds, name)
         results["models"][name] = scores
         _switch_figure(model, name, switch, points, test, image_shape, num_examples, out_dir, method1.final)
         if model.switching == "subspace":
@@ -241,15 +244,17 @@ def compare(models: Dict[str, object], data, out_dir: str, image_shape: Sequence
     return results
 
 
-def _method2(model, switch, validation, test, batch_size, every_seconds, name) -> dict:
-    """Table 2's row of one model: p_j chosen on validation, then eq. 6's errors on test."""
+def _method2(model, switch, method1_points, validation, test, batch_size, every_seconds, name) -> dict:
+    """Table 2's row of one model: p_j chosen on validation (Method 1's p_j for a target no validation
+    pair reaches), then eq. 6's errors on test."""
     def method2_switch(x, y, j, p):
         return switch(x, y, j, 1, p)
 
     candidates = identity_mse.candidate_points(model, validation.features, validation.labels, batch_size)
     chosen = identity_mse.choose_points(
         method2_switch, validation.features, validation.labels, validation.identities, candidates, batch_size,
-        progress=batched.Progress(f"{name} method 2, choosing p_j on validation", 0, "switches", None))
+        progress=batched.Progress(f"{name} method 2, choosing p_j on validation", 0, "switches", None),
+        defaults=method1_points)
     result = identity_mse.identity_mse(
         method2_switch, test.features, test.labels, test.identities, chosen, batch_size=batch_size,
         progress=batched.Progress(f"{name} method 2", _num_sources(test), every_seconds=every_seconds))

@@ -138,10 +138,12 @@ Candidates = Union[Sequence[object], Mapping[int, Sequence[object]]]
 
 def choose_points(switch: SwitchFn, x, y, identities, candidates: Candidates,
                   batch_size: int = batched.DEFAULT_BATCH_SIZE,
-                  progress: Optional[batched.Progress] = None) -> Dict[int, object]:
+                  progress: Optional[batched.Progress] = None,
+                  defaults: Optional[Mapping[int, object]] = None) -> Dict[int, object]:
     """For each target class j, the candidate p_j with the lowest target-changed error (eq. 6) on
     (x, y, identities) (the validation split). `candidates`: one list for every j, or {j: list}.
-    A target that no pair of this split reaches keeps its first candidate."""
+    A target that no pair of this split reaches gets defaults[j] (e.g. Method 1's p_j), or its
+    first candidate without defaults."""
     chosen = {}
     for j in range(np.asarray(y).shape[1]):
         options = candidates[j] if isinstance(candidates, Mapping) else candidates
@@ -152,7 +154,10 @@ def choose_points(switch: SwitchFn, x, y, identities, candidates: Candidates,
                                            progress=progress).target_changed)
             except ValueError:  # no pair targets j in this split
                 scores.append(np.inf)
-        chosen[j] = options[int(np.argmin(scores))]
+        if np.all(np.isinf(scores)) and defaults is not None and j in defaults:
+            chosen[j] = defaults[j]
+        else:
+            chosen[j] = options[int(np.argmin(scores))]
     return chosen
 
 
