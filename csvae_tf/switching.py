@@ -159,7 +159,8 @@ def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, 
     Args:
       model: a model of csvae_tf.models.registry.
       x: [n, *input_shape], uint8 or float in [0, 1] (converted per batch); y: the original labels [n, k].
-      attribute: j; value: 1 (switch on / to class j) or 0 (switch a binary attribute off).
+      attribute: j; value: 1 (switch on / to class j) or 0 (switch a binary attribute off), or
+        one such value per example ([n]: each example switched on or off, in one call per batch).
       p: the conditional models' scale (float) or CSVAE's point of W_j ([dim_w]).
       class_means: the VAE's latent class means (latent_class_means on a dataset).
 
@@ -170,12 +171,13 @@ def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, 
     k = model.num_labels
     if not 0 <= attribute < k:
         raise ValueError(f"attribute index {attribute} is out of range for {k} labels.")
-    if value not in (0, 1) or (value == 0 and model.label_type == "categorical"):
+    values = np.broadcast_to(np.asarray(value), [len(y)]).astype(np.float32)
+    if not np.all((values == 0) | (values == 1)) or (model.label_type == "categorical" and np.any(values == 0)):
         raise ValueError(f"value must be 1, or 0 for binary labels; got {value} ({model.label_type} labels).")
     parts = []
     switch_attribute = compiled(model, "switch_attribute", lambda: model.switch_attribute)
     for s in _batches(len(x), batch_size):
-        xb, yb = as_unit_float(x[s]), y[s]
+        xb, yb, vb = as_unit_float(x[s]), y[s], values[s]
         if model.switching == "latent_arithmetic":
             if class_means is None:
                 raise ValueError("The VAE switches by latent class means: pass class_means=latent_class_means(...).")
@@ -185,14 +187,14 @@ def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, 
             else:
                 on = yb[:, attribute:attribute + 1] > 0.5
                 source = np.where(on, class_means.present[attribute], class_means.absent[attribute])
-                target = class_means.present[attribute] if value else class_means.absent[attribute]
+                target = np.where(vb[:, None] > 0.5, class_means.present[attribute], class_means.absent[attribute])
             out = switch_attribute(xb, source.astype(np.float32), target.astype(np.float32))
         elif model.switching == "conditional":
-            labels = scaled_one_hot(k, attribute, 1.0 if p is None else float(p)) * value
+            labels = scaled_one_hot(k, attribute, 1.0 if p is None else float(p))[None] * vb[:, None]
             out = switch_attribute(xb, yb, labels)
         elif model.switching == "subspace":
             point = model.w_prior.present_loc if p is None else p
-            w = attribute_point(k, model.dim_w, attribute, point) * value
+            w = attribute_point(k, model.dim_w, attribute, point)[None] * vb[:, None, None]
             out = switch_attribute(xb, w)
         else:
             raise ValueError(f"{type(model).__name__} declares no switching function (switching={model.switching!r}).")

@@ -72,6 +72,18 @@ def _targets(label_type: str, label_names: Sequence[str], binary_targets: str):
     return columns
 
 
+def _switches(columns):
+    """[(label j, column indices scored by one switch call)]: a call per column, except Table 4's
+    "opposite" pair of a binary label, which one call (each example to its opposite) serves."""
+    calls = []
+    for c, (_, j, _, source) in enumerate(columns):
+        if source is not None and calls and calls[-1][0] == j and columns[calls[-1][1][0]][3] is not None:
+            calls[-1][1].append(c)
+        else:
+            calls.append((j, [c]))
+    return calls
+
+
 def switch_accuracy(classify: ClassifyFn, switch: SwitchFn, x: np.ndarray, y: np.ndarray, label_type: str,
                     label_names: Sequence[str], binary_targets: str = "opposite",
                     batch_size: int = batched.DEFAULT_BATCH_SIZE,
@@ -80,7 +92,9 @@ def switch_accuracy(classify: ClassifyFn, switch: SwitchFn, x: np.ndarray, y: np
 
     Args:
       classify: C, x [b, *input_shape] float32 in [0, 1] -> predicted labels [b, k] in {0, 1}.
-      switch: the model's G_ij, (x [b, ...], y [b, k], attribute j, value) -> x' [b, *input_shape].
+      switch: the model's G_ij, (x [b, ...], y [b, k], attribute j, value) -> x' [b, *input_shape];
+        for binary labels `value` is float32 [b] (each example switched on (1) or off (0)), for
+        one-hot classes 1.
       x, y: the test examples [n, *input_shape] (uint8 or float in [0, 1]) and their labels [n, k].
       label_type: "categorical" (a column per class) or "binary" (a "<name>" and a "Neutral (<name>)"
         column per label).
@@ -99,17 +113,23 @@ def switch_accuracy(classify: ClassifyFn, switch: SwitchFn, x: np.ndarray, y: np
     counts = np.zeros(len(columns), np.int64)
     for s in batched.slices(len(x), batch_size):
         xb, yb = batched.as_unit_float(x[s]), y[s]
-        for c, (_, j, value, source) in enumerate(columns):
-            chosen = np.ones(len(yb), bool) if source is None else (yb[:, j] > 0.5) == bool(source)
-            if not chosen.any():
-                continue
-            predicted = np.asarray(classify(switch(xb[chosen], yb[chosen], j, value)))
-            if label_type == "categorical":
-                correct = predicted.argmax(axis=1) == j
+        for j, group in _switches(columns):
+            # One switch call of the whole batch per (label, group): the shapes stay the batch's, so
+            # compiled functions and oneDNN's primitive cache see one batch size, not one per subset.
+            if binary_targets == "opposite" and label_type == "binary":
+                values = (yb[:, j] <= 0.5).astype(np.float32)  # each example to the opposite of y_j
             else:
-                correct = (predicted[:, j] > 0.5) == bool(value)
-            hits[c] += int(correct.sum())
-            counts[c] += int(chosen.sum())
+                values = np.full(len(yb), columns[group[0]][2], np.float32)
+            predicted = np.asarray(classify(switch(xb, yb, j, values if label_type == "binary" else 1)))
+            for c in group:
+                _, _, value, source = columns[c]
+                chosen = np.ones(len(yb), bool) if source is None else (yb[:, j] > 0.5) == bool(source)
+                if label_type == "categorical":
+                    correct = predicted.argmax(axis=1) == j
+                else:
+                    correct = (predicted[:, j] > 0.5) == bool(value)
+                hits[c] += int(correct[chosen].sum())
+                counts[c] += int(chosen.sum())
         if progress is not None:
             progress.update(len(yb))
     with np.errstate(invalid="ignore", divide="ignore"):
