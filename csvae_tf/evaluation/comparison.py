@@ -225,7 +225,8 @@ def compare(models: Dict[str, object], data, out_dir: str, image_shape: Sequence
         say(f"evaluate {name}: method 1 final {_percent(method1.final)}; leakage probes")
         scores = {
             "method1": {**method1._asdict(), "points": points},
-            "leakage": leakage.z_leakage(model, train.features, train.labels, test.features, test.labels, seed=seed),
+            "leakage": leakage.z_leakage(model, train.features, train.labels, test.features, test.labels, seed=seed,
+                                         every_seconds=every_seconds),
         }
         if with_method2:
             scores["method2"] = _method2(model, switch, points, validation, test, batch_size, every_seconds, name)

@@ -38,7 +38,8 @@ def encode_all(model, features: np.ndarray, labels: np.ndarray, batch_size: int 
     return Latents(*(np.concatenate(column) for column in zip(*parts)))
 
 
-def encode_z(model, features: np.ndarray, labels: np.ndarray, seed: int = 0, batch_size: int = 512) -> ZEncoding:
+def encode_z(model, features: np.ndarray, labels: np.ndarray, seed: int = 0, batch_size: int = 512,
+             progress=None) -> ZEncoding:
     """z's posterior mean and one posterior sample per example (any model; inference mode; features
     uint8 or float in [0, 1], converted per batch).
 
@@ -51,6 +52,8 @@ def encode_z(model, features: np.ndarray, labels: np.ndarray, seed: int = 0, bat
         posterior = model.encode(x, y).z
         means.append(np.asarray(posterior.mean()))
         samples.append(np.asarray(posterior.sample(seed=tf.constant([seed, index], tf.int32))))
+        if progress is not None:
+            progress.update(len(x))
     return ZEncoding(np.concatenate(means).astype(np.float32), np.concatenate(samples).astype(np.float32))
 
 
