@@ -177,7 +177,7 @@ class AttributeClassifier:
     The paper does not give C's architecture; ours (`architecture()` returns this text):
       * images [H, W, C]: three 4x4 convolutions, stride 2, "same" padding, ReLU, with 32, 64 and
         128 filters ([H/8, W/8, 128]), flattened, a dense ReLU layer of `units` and a dense output
-        of k logits (64x64x3 CelebA: 1.1 M weights; 48x48x1 TFD: 0.7 M);
+        of k logits (64x64x3 CelebA: 1.2 M weights; 48x48x1 TFD: 0.76 M);
       * vectors [d]: two dense ReLU layers of `units`, then k logits.
     Loss: softmax cross-entropy for one-hot classes, sigmoid cross-entropy per label for binary
     labels; Adam 1e-3, batch 64, shuffled each epoch (seeded). Inputs may be uint8 (scaled per
