@@ -14,7 +14,47 @@ from __future__ import annotations
 
 from typing import Mapping, NamedTuple, Optional, Sequence
 
+import weakref
+
 import numpy as np
+import tensorflow as tf
+
+from csvae_tf.evaluation.batched import as_unit_float
+
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def compiled(model, key: str, make):
+    """`make()` as a tf.function (reduce_retracing: one trace serves every batch size), once per
+    (model, key): evaluation calls a model thousands of times, eagerly ~10x slower."""
+    cache = _COMPILED.setdefault(model, {})
+    if key not in cache:
+        eager = make()
+        function = tf.function(eager, reduce_retracing=True)
+
+        def call(*args):
+            if cache[key] is not call:  # fell back to eager (below)
+                return cache[key](*args)
+            try:
+                return function(*args)
+            except (NotImplementedError, TypeError, ValueError, tf.errors.OperatorNotAllowedInGraphError):
+                # A model whose networks run Python on values (a test double, a numpy callback)
+                # cannot be traced: run it eagerly from now on (a real error raises there too).
+                cache[key] = eager
+                return eager(*args)
+
+        cache[key] = call
+    return cache[key]
+
+
+def z_means_function(model):
+    """(x, y) -> mu of q(z|x) (q(z|x,y) for CondVAE), compiled."""
+    return compiled(model, "z_mean", lambda: lambda x, y: model.encode(x, y).z.mean())
+
+
+def w_means_function(model):
+    """(x, y) -> mu_phi2(x, y) [b, k, dim_w] of CSVAE, compiled."""
+    return compiled(model, "w_mean", lambda: lambda x, y: model.encode(x, y).w.mean())
 
 
 def attribute_point(num_labels: int, dim_w: int, attribute: int, point: Sequence[float]) -> np.ndarray:
@@ -55,9 +95,10 @@ def _batches(n: int, batch_size: int):
 
 
 def latent_means(model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """mu of q(z|x) (q(z|x,y) for CondVAE) for every example: float32 [n, dim_z]."""
+    """mu of q(z|x) (q(z|x,y) for CondVAE) for every example: float32 [n, dim_z] (x uint8 or float in [0, 1])."""
+    y = np.asarray(y, np.float32)
     return np.concatenate(
-        [np.asarray(model.encode(x[s], y[s]).z.mean()) for s in _batches(len(x), batch_size)]
+        [np.asarray(z_means_function(model)(as_unit_float(x[s]), y[s])) for s in _batches(len(x), batch_size)]
     ).astype(np.float32)
 
 
@@ -93,9 +134,13 @@ def w_posterior_mean_point(model, x: np.ndarray, y: np.ndarray, attribute: int, 
     chosen = np.asarray(y)[:, attribute] > 0.5
     if not chosen.any():
         raise ValueError(f"No example has label {attribute}: p_{attribute} is undefined.")
-    x, y = np.asarray(x)[chosen], np.asarray(y)[chosen]
-    w = np.concatenate([np.asarray(model.encode(x[s], y[s]).w.mean()) for s in _batches(len(x), batch_size)])
-    return w[:, attribute].mean(axis=0).astype(np.float32)
+    rows = np.flatnonzero(chosen)
+    y = np.asarray(y, np.float32)
+    total = 0.0
+    for s in _batches(len(rows), batch_size):
+        batch = rows[s]
+        total = total + np.asarray(w_means_function(model)(as_unit_float(x[batch]), y[batch]))[:, attribute].sum(0)
+    return (np.asarray(total, np.float64) / len(rows)).astype(np.float32)
 
 
 def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, p=None,
@@ -113,23 +158,26 @@ def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, 
 
     Args:
       model: a model of csvae_tf.models.registry.
-      x: [n, *input_shape]; y: the original labels [n, k].
-      attribute: j; value: 1 (switch on / to class j) or 0 (switch a binary attribute off).
+      x: [n, *input_shape], uint8 or float in [0, 1] (converted per batch); y: the original labels [n, k].
+      attribute: j; value: 1 (switch on / to class j) or 0 (switch a binary attribute off), or
+        one such value per example ([n]: each example switched on or off, in one call per batch).
       p: the conditional models' scale (float) or CSVAE's point of W_j ([dim_w]).
       class_means: the VAE's latent class means (latent_class_means on a dataset).
 
     Returns:
       float32 [n, *input_shape].
     """
-    x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+    y = np.asarray(y, np.float32)
     k = model.num_labels
     if not 0 <= attribute < k:
         raise ValueError(f"attribute index {attribute} is out of range for {k} labels.")
-    if value not in (0, 1) or (value == 0 and model.label_type == "categorical"):
+    values = np.broadcast_to(np.asarray(value), [len(y)]).astype(np.float32)
+    if not np.all((values == 0) | (values == 1)) or (model.label_type == "categorical" and np.any(values == 0)):
         raise ValueError(f"value must be 1, or 0 for binary labels; got {value} ({model.label_type} labels).")
     parts = []
+    switch_attribute = compiled(model, "switch_attribute", lambda: model.switch_attribute)
     for s in _batches(len(x), batch_size):
-        xb, yb = x[s], y[s]
+        xb, yb, vb = as_unit_float(x[s]), y[s], values[s]
         if model.switching == "latent_arithmetic":
             if class_means is None:
                 raise ValueError("The VAE switches by latent class means: pass class_means=latent_class_means(...).")
@@ -139,15 +187,15 @@ def switch(model, x: np.ndarray, y: np.ndarray, attribute: int, value: int = 1, 
             else:
                 on = yb[:, attribute:attribute + 1] > 0.5
                 source = np.where(on, class_means.present[attribute], class_means.absent[attribute])
-                target = class_means.present[attribute] if value else class_means.absent[attribute]
-            out = model.switch_attribute(xb, source, target)
+                target = np.where(vb[:, None] > 0.5, class_means.present[attribute], class_means.absent[attribute])
+            out = switch_attribute(xb, source.astype(np.float32), target.astype(np.float32))
         elif model.switching == "conditional":
-            labels = scaled_one_hot(k, attribute, 1.0 if p is None else float(p)) * value
-            out = model.switch_attribute(xb, yb, labels)
+            labels = scaled_one_hot(k, attribute, 1.0 if p is None else float(p))[None] * vb[:, None]
+            out = switch_attribute(xb, yb, labels)
         elif model.switching == "subspace":
             point = model.w_prior.present_loc if p is None else p
-            w = attribute_point(k, model.dim_w, attribute, point) * value
-            out = model.switch_attribute(xb, w)
+            w = attribute_point(k, model.dim_w, attribute, point)[None] * vb[:, None, None]
+            out = switch_attribute(xb, w)
         else:
             raise ValueError(f"{type(model).__name__} declares no switching function (switching={model.switching!r}).")
         parts.append(np.asarray(out, np.float32))

@@ -39,12 +39,47 @@ def test_fused_training_pass_equals_keras_values_gradients_and_moving_statistics
     np.testing.assert_allclose(fused.moving_variance.numpy(), 0.9 * 1.0 + 0.1 * biased, rtol=1e-5)
 
 
-def test_inference_and_unfusable_inputs_use_keras_code():
+def _counting_kernel(monkeypatch):
+    """Counts calls of the fused kernel (the layer calls tf.raw_ops.FusedBatchNormV3 eagerly here)."""
+    calls = []
+    kernel = tf.raw_ops.FusedBatchNormV3
+
+    def counted(**kwargs):
+        calls.append(kwargs["x"].shape)
+        return kernel(**kwargs)
+
+    monkeypatch.setattr(tf.raw_ops, "FusedBatchNormV3", counted)
+    return calls
+
+
+@pytest.mark.parametrize("shape", [(6, 3, 3, 4), (12, 4)])
+def test_inference_after_fused_training_steps_equals_keras(monkeypatch, shape):
+    # The kernel's path (rank 2 or 4, training) updates the moving statistics; inference then reads
+    # them: after three steps with a non-default epsilon and momentum both layers must agree.
+    calls = _counting_kernel(monkeypatch)
+    fused, reference = _pair(shape, momentum=0.7, epsilon=1e-2)
+    for step in range(3):
+        x = 2.0 * tf.random.stateless_normal(shape, seed=[5, step]) + float(step)
+        np.testing.assert_allclose(fused(x, training=True).numpy(), reference(x, training=True).numpy(),
+                                   rtol=1e-4, atol=5e-5)
+    assert len(calls) == 3  # every training step went through the fused kernel
+    x = tf.random.stateless_normal(shape, seed=[6, 0])
+    np.testing.assert_allclose(fused.moving_variance.numpy(), reference.moving_variance.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(fused(x, training=False).numpy(), reference(x, training=False).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    assert len(calls) == 3  # inference is Keras's code
+
+
+def test_unfusable_inputs_do_not_reach_the_kernel(monkeypatch):
+    calls = _counting_kernel(monkeypatch)
     shape = (2, 3, 4)  # rank 3: Keras's own path
     x = tf.random.stateless_normal(shape, seed=[0, 2])
     fused, reference = _pair(shape)
     np.testing.assert_allclose(fused(x, training=True).numpy(), reference(x, training=True).numpy(), atol=1e-6)
-    np.testing.assert_allclose(fused(x, training=False).numpy(), reference(x, training=False).numpy(), atol=1e-6)
+    assert calls == []
+    other_axis = batch_norm.BatchNormalization(axis=1)  # rank 4 over another axis than the last: Keras's path
+    other_axis(tf.random.stateless_normal((2, 2, 2, 3), seed=[0, 3]), training=True)
+    assert calls == []
 
 
 def test_mixed_bfloat16_inputs_come_back_in_the_layers_compute_dtype():

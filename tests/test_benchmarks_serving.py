@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -36,15 +37,18 @@ def benchmarked(tmp_path_factory):
     export_dir = str(tmp_path_factory.mktemp("export"))
     model = serving.build_model(TINY)
     stdout = io.StringIO()
+    started = time.perf_counter()
     with contextlib.redirect_stdout(stdout):
         record = serving.run(TINY, model=model, export_dir=export_dir)
+    record["_elapsed_s"] = time.perf_counter() - started  # the test's own clock, not the benchmark's
     return model, os.path.join(export_dir, "1"), record, stdout.getvalue()
 
 
 def test_last_line_is_the_record_with_every_signature_timed(benchmarked):
     _, _, record, stdout = benchmarked
     last = json.loads(stdout.strip().splitlines()[-1])
-    assert last == json.loads(json.dumps(record))
+    elapsed = record["_elapsed_s"]
+    assert last == json.loads(json.dumps({k: v for k, v in record.items() if k != "_elapsed_s"}))
     assert last["benchmark"] == "serving"
     assert last["weights"].startswith("untrained")
     signatures = last["signatures"]
@@ -52,6 +56,11 @@ def test_last_line_is_the_record_with_every_signature_timed(benchmarked):
     assert "throughput" not in signatures["switch_attribute_bytes"]  # batch 1 only
     for name, figures in signatures.items():
         _assert_timings(figures, TINY.batch_size)
+        # The timed calls happened inside serving.run: a figure in the wrong unit (s for ms) or over
+        # the wrong count would not fit in the time the run took on the test's own clock.
+        assert TINY.latency_calls * figures["latency"]["p50_ms"] / 1e3 < elapsed
+        if "throughput" in figures:
+            assert TINY.throughput_calls * TINY.batch_size / figures["throughput"]["images_per_s"] < elapsed
     for name in ("encode", "switch_attribute"):
         keras = signatures[name]["keras_tf_function"]
         _assert_timings(keras, TINY.batch_size)

@@ -110,6 +110,12 @@ def _subset_sizes(annotations, subset, split):
     return chosen, int(chosen.labels[:, 0].sum()), len(chosen.filenames)
 
 
+def _assert_labels_follow_files(annotations, chosen, rule):
+    """Each chosen file's label is what list_attr_celeba.txt says for that file name (not just the count)."""
+    rows = {name: dict(zip(ATTRIBUTES, annotations.attributes[i])) for i, name in enumerate(annotations.filenames)}
+    assert [bool(rule(rows[name])) for name in chosen.filenames] == chosen.labels[:, 0].astype(bool).tolist()
+
+
 def test_subsets_follow_the_papers_balancing_per_split(tmp_path):
     write_celeba(tmp_path, num_images=300)
     annotations = celeba.read_annotations(str(tmp_path))
@@ -120,8 +126,11 @@ def test_subsets_follow_the_papers_balancing_per_split(tmp_path):
         chosen, positives, total = _subset_sizes(annotations, "glasses", split)
         assert positives == glasses and total == 3 * glasses  # all with, twice as many without
         assert set(chosen.filenames) <= {n for n, s in zip(annotations.filenames, in_split) if s}
+        _assert_labels_follow_files(annotations, chosen, lambda row: row["Eyeglasses"])
         hair = int(((~column["No_Beard"] | column["Mustache"] | column["Goatee"]) & in_split).sum())
-        _, positives, total = _subset_sizes(annotations, "facial_hair", split)
+        chosen, positives, total = _subset_sizes(annotations, "facial_hair", split)
+        _assert_labels_follow_files(annotations, chosen,
+                                    lambda row: not row["No_Beard"] or row["Mustache"] or row["Goatee"])
         without = int(in_split.sum()) - hair
         assert positives == hair and total == hair + min(hair, without)
         chosen, positives, total = _subset_sizes(annotations, "Heavy_Makeup", split)
@@ -155,7 +164,11 @@ def test_prepared_tfds_dataset_serves_the_subset(tmp_path, zipped):
     image, label = pairs[0]
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
     assert label.shape == (1,)
-    assert sorted(float(p[1][0]) for p in pairs) == sorted(chosen.labels[:, 0].tolist())
+    # Image i (file 00000{i+1}.jpg) is a flat face of value 40 + 3 i: each served image carries its own file's label.
+    male = {name: bool(row[ATTRIBUTES.index("Male")]) for name, row in zip(annotations.filenames, annotations.attributes)}
+    for image, label in pairs:
+        index = int(round((float(image[32, 32, 0]) - 40) / 3))
+        assert bool(label[0]) == male[f"{index + 1:06d}.jpg"], index
     # The stored image is the preprocessed original: image i is a flat face of value 40 + 3 i.
     examples = {e["filename"].decode(): e for e in builder.as_dataset(split="train").as_numpy_iterator()}
     stored = examples["000003.jpg"]["image"].astype(np.float32) / 255.0

@@ -63,6 +63,11 @@ def test_markdown_tables_have_a_column_per_label_and_final():
     assert "90.00 %" in table
 
 
+def _count_of(rate, n):
+    """Whether `rate` is k / n for an integer 0 <= k <= n (an accuracy over n examples)."""
+    return 0 <= rate <= 1 and abs(rate * n - round(rate * n)) < 1e-6
+
+
 def _png(path):
     data = path.read_bytes()
     return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
@@ -78,11 +83,16 @@ def test_trainer_trains_all_four_models_and_writes_the_comparison(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads((tmp_path / "comparison.json").read_text())
     assert list(results["models"]) == ["vae", "condvae", "condvae_info", "csvae"]
+    n = results["num_test"]
+    assert _count_of(results["classifier_held_out_accuracy"], n)  # C's accuracy: right answers of n
     for scores in results["models"].values():
-        assert list(scores["method1"]["per_target"]) == list(digits.LABEL_NAMES)
-        assert 0.0 <= scores["method1"]["final"] <= 1.0
-        for view in ("means", "samples"):
-            assert all(0.0 <= scores["leakage"][view][kind]["classes"] <= 1.0 for kind in ("logistic", "knn", "mlp"))
+        method1 = scores["method1"]
+        assert list(method1["per_target"]) == list(digits.LABEL_NAMES)
+        assert method1["counts"] == {name: n for name in digits.LABEL_NAMES}  # every example to every class
+        assert all(_count_of(rate, n) for rate in method1["per_target"].values())
+        assert method1["final"] == pytest.approx(sum(method1["per_target"].values()) / 10)  # equal counts
+        for view in ("means", "samples"):  # each probe's accuracy counts right answers among the n test digits
+            assert all(_count_of(scores["leakage"][view][kind]["classes"], n) for kind in ("logistic", "knn", "mlp"))
     assert "| CondVAE-info |" in (tmp_path / "comparison.md").read_text()
     for name in ("vae_switch", "condvae_switch", "condvae_info_switch", "csvae_switch", "csvae_w_grid",
                  "csvae_cartesian", "csvae_w_posterior", "csvae_identity_transfer"):
@@ -103,7 +113,7 @@ def test_trainer_refuses_an_unknown_model_in_one_line(tmp_path):
 
 
 def test_compare_scores_and_pictures_binary_attribute_models(tmp_path):
-    """The comparison on k = 2 binary attributes (CelebA's case): "name" / "not name" columns, every figure."""
+    """The comparison on k = 2 binary attributes (CelebA's case): "name" / "Neutral (name)" columns, every figure."""
     from types import SimpleNamespace
 
     from conftest import make_model, vector_batch
@@ -118,11 +128,18 @@ def test_compare_scores_and_pictures_binary_attribute_models(tmp_path):
     results = comparison.compare(models, data, str(tmp_path), image_shape=(2, 2), classifier_epochs=1, num_examples=4)
 
     assert list(results["models"]) == ["vae", "condvae_info", "csvae"]
+    names = ["smiling", "Neutral (smiling)", "glasses", "Neutral (glasses)"]
+    on = data.test.labels > 0.5
+    expected_counts = [int((~on[:, 0]).sum()), int(on[:, 0].sum()), int((~on[:, 1]).sum()), int(on[:, 1].sum())]
     for scores in results["models"].values():
-        columns = scores["method1"]["per_target"]
-        assert list(columns) == ["smiling", "not smiling", "glasses", "not glasses"]
-        assert scores["method1"]["final"] == pytest.approx(np.mean(list(columns.values())))
-    assert "| model | smiling | not smiling | glasses | not glasses | final |" in (tmp_path / "comparison.md").read_text()
+        method1 = scores["method1"]
+        assert list(method1["per_target"]) == names
+        # Table 4: each example switched to the opposite of each label; final weighs the columns by their counts.
+        assert [method1["counts"][c] for c in names] == expected_counts
+        hits = [method1["per_target"][c] * method1["counts"][c] for c in names]
+        assert all(abs(h - round(h)) < 1e-6 for h in hits)
+        assert method1["final"] == pytest.approx(sum(hits) / (2 * len(on)))
+    assert "| model | " + " | ".join(names) + " | final |" in (tmp_path / "comparison.md").read_text()
     for name in ("vae_switch", "condvae_info_switch", "csvae_switch", "csvae_w_grid", "csvae_cartesian",
                  "csvae_w_posterior", "csvae_identity_transfer"):
         assert (tmp_path / f"{name}.png").exists(), name
@@ -143,7 +160,7 @@ def test_compare_with_a_single_binary_attribute_skips_only_the_cartesian_figure(
 
     results = comparison.compare(models, data, str(tmp_path), image_shape=(2, 2), classifier_epochs=1, num_examples=4)
 
-    assert list(results["models"]["csvae"]["method1"]["per_target"]) == ["glasses", "not glasses"]
+    assert list(results["models"]["csvae"]["method1"]["per_target"]) == ["glasses", "Neutral (glasses)"]
     assert not (tmp_path / "csvae_cartesian.png").exists()
     for name in ("csvae_switch", "csvae_w_grid", "csvae_w_posterior", "csvae_identity_transfer"):
         assert (tmp_path / f"{name}.png").exists(), name

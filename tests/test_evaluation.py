@@ -50,24 +50,94 @@ def test_an_identity_map_scores_each_labels_own_rate():
     assert result.final == pytest.approx(1 / 3)  # every example is right for exactly one of 3 targets
 
 
-def test_binary_attributes_score_switching_on_and_off():
-    # One binary label in feature 0; the switcher sets it; the classifier reads it.
-    x = np.array([[1.0, 5.0], [0.0, 5.0], [0.0, 5.0], [0.0, 5.0]], np.float32)
-    y = x[:, :1].copy()
+def _binary_data(with_label, without_label):
+    """Feature 0 is the binary label (1 for the first `with_label` examples), feature 1 noise."""
+    x = np.zeros([with_label + without_label, 2], np.float32)
+    x[:with_label, 0] = 1.0
+    x[:, 1] = np.arange(len(x))
+    return x, x[:, :1].copy()
+
+
+def _read_binary(x):
+    return (x[:, :1] > 0.5).astype(np.float32)
+
+
+def _sets_label(x, y, j, value):
+    out = np.array(x, copy=True)
+    out[:, 0] = value
+    return out
+
+
+def _only_switches_on(x, y, j, value):
+    """Right whenever it switches on, wrong whenever it switches off (leaves the label on)."""
+    out = np.array(x, copy=True)
+    out[:, 0] = 1.0
+    return out
+
+
+def test_binary_attributes_switch_each_example_to_its_opposite_and_final_weights_by_count():
+    # Table 4's CelebA-Glasses shape: 1/3 with glasses. Switching on is right for the 6 examples
+    # without, switching off wrong for the 3 with: final = 6 / 9, not the mean of the columns (0.5).
+    x, y = _binary_data(3, 6)
+
+    perfect = classifier_accuracy.switch_accuracy(_read_binary, _sets_label, x, y, "binary", ["glasses"])
+    half = classifier_accuracy.switch_accuracy(_read_binary, _only_switches_on, x, y, "binary", ["glasses"])
+    identity = classifier_accuracy.switch_accuracy(_read_binary, _identity, x, y, "binary", ["glasses"])
+
+    assert perfect.per_target == {"glasses": 1.0, "Neutral (glasses)": 1.0} and perfect.final == 1.0
+    assert half.per_target == {"glasses": 1.0, "Neutral (glasses)": 0.0}
+    assert half.counts == {"glasses": 6, "Neutral (glasses)": 3}
+    assert half.final == pytest.approx(6 / 9)
+    assert identity.per_target == {"glasses": 0.0, "Neutral (glasses)": 0.0} and identity.final == 0.0
+
+
+def test_binary_every_mode_switches_every_example_both_ways():
+    x, y = _binary_data(1, 3)
+
+    identity = classifier_accuracy.switch_accuracy(_read_binary, _identity, x, y, "binary", ["glasses"],
+                                                   binary_targets="every")
+
+    assert identity.per_target == {"glasses": 0.25, "Neutral (glasses)": 0.75} and identity.final == 0.5
+    assert identity.counts == {"glasses": 4, "Neutral (glasses)": 4}
+
+
+def test_two_binary_labels_give_one_pair_of_columns_each_and_batches_do_not_change_the_answer():
+    rng = np.random.default_rng(0)
+    y = (rng.random([37, 2]) < 0.4).astype(np.float32)
+    x = np.concatenate([y, rng.normal(size=[37, 3]).astype(np.float32)], axis=1)
 
     def classify(x):
-        return (x[:, :1] > 0.5).astype(np.float32)
+        return (x[:, :2] > 0.5).astype(np.float32)
 
-    def switch(x, y, j, value):
+    def switch(x, y, j, value):  # right on label 0, a no-op on label 1
         out = np.array(x, copy=True)
-        out[:, 0] = value
+        if j == 0:
+            out[:, 0] = value
         return out
 
-    perfect = classifier_accuracy.switch_accuracy(classify, switch, x, y, "binary", ["glasses"])
-    identity = classifier_accuracy.switch_accuracy(classify, _identity, x, y, "binary", ["glasses"])
+    results = [classifier_accuracy.switch_accuracy(classify, switch, x, y, "binary", ["a", "b"], batch_size=size)
+               for size in (5, 37)]
 
-    assert perfect.per_target == {"glasses": 1.0, "not glasses": 1.0} and perfect.final == 1.0
-    assert identity.per_target == {"glasses": 0.25, "not glasses": 0.75} and identity.final == 0.5
+    assert results[0] == results[1]
+    assert list(results[0].per_target) == ["a", "Neutral (a)", "b", "Neutral (b)"]
+    assert results[0].per_target == {"a": 1.0, "Neutral (a)": 1.0, "b": 0.0, "Neutral (b)": 0.0}
+    assert results[0].final == pytest.approx(37 / 74)  # each example switched once per label
+    assert results[0].counts["b"] == int((y[:, 1] == 0).sum())
+
+
+def test_uint8_images_reach_the_switch_as_unit_floats():
+    x = np.full([3, 2, 2, 1], 255, np.uint8)
+    y = _one_hot([0, 1, 2])
+    seen = []
+
+    def switch(x, y, j, value):
+        seen.append(x.dtype == np.float32 and float(x.max()) == 1.0)
+        return x
+
+    classifier_accuracy.switch_accuracy(lambda x: _one_hot(np.zeros(len(x), int)), switch, x, y, "categorical",
+                                        ["a", "b", "c"])
+
+    assert seen and all(seen)
 
 
 def test_attribute_classifier_learns_a_separable_task_and_reports_held_out_accuracy():
@@ -123,3 +193,94 @@ def test_choose_points_minimises_the_target_error_per_class():
     chosen = identity_mse.choose_points(lambda x1, y1, j, p: np.full_like(x1, p), x, y, ids, [0.0, 1.0, 4.0])
 
     assert chosen == {0: 0.0, 1: 4.0}
+
+
+def _brute_force(switch, x, y, ids):
+    """Eq. 6 written as its definition: every pair, one at a time."""
+    classes = y.argmax(axis=1)
+    sums, pairs = np.zeros(3), 0
+    for a in range(len(x)):
+        for b in range(len(x)):
+            if ids[a] < 0 or ids[a] != ids[b] or classes[a] == classes[b]:
+                continue
+            changed = switch(x[a:a + 1], y[a:a + 1], classes[b], None)[0]
+            sums += [((x[b] - changed) ** 2).sum(), ((x[a] - changed) ** 2).sum(), ((x[b] - x[a]) ** 2).sum()]
+            pairs += 1
+    return sums / pairs, pairs
+
+
+def test_identity_mse_equals_the_pairwise_definition_and_skips_unknown_identities():
+    rng = np.random.default_rng(1)
+    n, k = 40, 3
+    x = rng.random([n, 2, 2, 1]).astype(np.float32)
+    y = _one_hot(rng.integers(0, k, n), k=k)
+    ids = rng.integers(-1, 4, n)  # -1: unknown (a quarter of the faces)
+
+    def switch(x1, y1, j, p):  # a deterministic, target-dependent change
+        return np.clip(x1 * 0.5 + 0.1 * j, 0, 1)
+
+    expected, pairs = _brute_force(switch, x, y, ids)
+    result = identity_mse.identity_mse(switch, x, y, ids, batch_size=7)
+
+    assert result.num_pairs == pairs and result.pairs.sum() == pairs
+    np.testing.assert_allclose([result.target_changed, result.original_changed, result.target_original],
+                               expected, rtol=1e-6)  # the brute force sums float32 pixels
+    # Grouping the unknown faces as one person (the old defect) adds pairs: not here.
+    assert pairs < _brute_force(switch, x, y, np.where(ids < 0, 99, ids))[1]
+
+
+def test_identity_mse_counts_pairs_per_cell_and_refuses_unknown_only_data():
+    x = np.arange(5, dtype=np.float32).reshape(5, 1)
+    y = _one_hot([0, 1, 1, 0, 1], k=2)
+    ids = np.array([3, 3, 3, -1, -1])
+
+    result = identity_mse.identity_mse(lambda x1, y1, j, p: x1, x, y, ids)
+
+    # identity 3: one class-0 face, two class-1 faces: 0 -> 1 pairs 2, 1 -> 0 pairs 2.
+    assert result.pairs.tolist() == [[0, 2], [2, 0]] and result.num_pairs == 4 and result.num_identities == 1
+    with pytest.raises(ValueError, match="real identity"):
+        identity_mse.identity_mse(lambda x1, y1, j, p: x1, x, y, np.full(5, -1))
+
+
+def test_choose_points_takes_candidates_per_target():
+    x = np.array([[0.0], [4.0]], np.float32)
+    y, ids = _one_hot([0, 1], k=2), np.array([0, 0])
+
+    chosen = identity_mse.choose_points(lambda x1, y1, j, p: np.full_like(x1, p), x, y, ids,
+                                        {0: [3.0, 1.0], 1: [2.0, 5.0]})
+
+    assert chosen == {0: 1.0, 1: 5.0}
+
+
+def test_candidate_points_state_the_papers_search_sets():
+    from conftest import make_model, vector_batch
+
+    x, y = vector_batch(batch=30, seed=3)
+    y[:, 1] = 0.0  # no validation example has label 1: its candidates lack Method 1's point
+
+    conditional = identity_mse.candidate_points(make_model("condvae"), x, y)
+    grid = identity_mse.candidate_points(make_model("csvae"), x, y)
+    pca = identity_mse.candidate_points(make_model("csvae", dim_w=3), x, y)
+    vae = identity_mse.candidate_points(make_model("vae"), x, y)
+
+    assert conditional == {0: list(identity_mse.CONDITIONAL_STRENGTHS), 1: list(identity_mse.CONDITIONAL_STRENGTHS)}
+    assert vae == {0: [None], 1: [None]}
+    # dim W = 2: the 5 x 5 grid within +-3 of the present prior mean (3, 3), then Method 1's point.
+    points = np.stack(grid[0][:25])
+    assert len(grid[0]) == 26 and len(grid[1]) == 25
+    np.testing.assert_allclose(sorted(set(points[:, 0].round(6))), [0.0, 1.5, 3.0, 4.5, 6.0])
+    # dim W = 3: 25 points spanned by two principal directions around the label's posterior mean.
+    points = np.stack(pca[0])
+    assert points.shape == (25, 3)
+    np.testing.assert_allclose(points.mean(axis=0), points[12], atol=1e-5)  # a = (0, 0): the mean itself
+    assert np.linalg.matrix_rank(points - points[12], tol=1e-4) == 2
+
+
+def test_a_target_no_validation_pair_reaches_keeps_its_default():
+    x = np.array([[0.0], [4.0], [9.0]], np.float32)
+    y, ids = _one_hot([0, 1, 2], k=3), np.array([0, 0, 1])  # class 2 is another person's: no pair targets it
+
+    chosen = identity_mse.choose_points(lambda x1, y1, j, p: np.full_like(x1, p), x, y, ids, [0.0, 4.0],
+                                        defaults={0: 7.0, 1: 7.0, 2: 7.0})
+
+    assert chosen == {0: 0.0, 1: 4.0, 2: 7.0}

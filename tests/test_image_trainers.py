@@ -8,11 +8,9 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from csvae_tf import training
-from test_celeba import write_celeba
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -23,22 +21,6 @@ TINY = ["--epochs=1", "--batch_size=4", "--validation_images=4", "--image_grid_e
 def _run(module, *flags, timeout=300):
     return subprocess.run([sys.executable, "-m", module, *flags], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env=ENV)
-
-
-def _images_logged(model_dir):
-    return list((model_dir / "tensorboard" / "images").glob("events.out.tfevents.*"))
-
-
-def test_celeba_trainer_on_official_files(tmp_path):
-    manual = tmp_path / "celeba"
-    write_celeba(manual, num_images=40)
-    run = _run("trainers.celeba", "--flagfile=configs/celeba_glasses.flags", f"--model_dir={tmp_path / 'run'}",
-               f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}", "--subset=Male", *TINY)
-    assert run.returncode == 0, run.stderr[-3000:]
-    model = training.restore_model(str(tmp_path / "run"))
-    assert model.get_config()["input_shape"] == [64, 64, 3] and model.get_config()["label_names"] == ["Male"]
-    assert _images_logged(tmp_path / "run")
-    assert (tmp_path / "tfds" / "celeb_a64").is_dir()
 
 
 def test_celeba_trainer_names_missing_files_before_training(tmp_path):
@@ -114,12 +96,5 @@ def test_unknown_subset_is_refused_in_one_line(tmp_path):
     assert run.returncode != 0 and "Unknown subset 'beards'" in run.stderr and "Traceback" not in run.stderr
 
 
-@pytest.mark.parametrize("model", ["vae", "condvae_info"])
-def test_image_trainer_trains_every_registered_model(tmp_path, model):
-    run = _run("trainers.celeba", f"--model_dir={tmp_path}", "--fake_data", "--fake_examples=8",
-               "--subset=glasses_facial_hair", f"--model={model}", *TINY)
-    assert run.returncode == 0, run.stderr[-3000:]
-    restored = training.restore_model(str(tmp_path))
-    assert restored.name == model and restored.get_config()["num_labels"] == 2
-    assert restored.get_config()["dim_z"] == 4 + 2 * 2  # the same latent size as CSVAE's Z x W
-    assert _images_logged(tmp_path)
+# Every registered model trained by the image trainers on official-format files, with the
+# comparison they write: tests/test_image_comparison.py (--model=all).

@@ -99,7 +99,7 @@ class _RuleSwitcher:
 def test_swiss_roll_switch_check_scores_a_perfect_switcher_100_percent_and_an_untrained_csvae_far_below():
     data = swiss_roll.load(n_samples=400, label_axis=1, seed=0)
     perfect = swiss_roll_evaluation.switch_accuracy(_RuleSwitcher(), data)
-    assert perfect.final == 1.0 and list(perfect.per_target) == ["x1 > 10", "not x1 > 10"]
+    assert perfect.final == 1.0 and list(perfect.per_target) == ["x1 > 10", "Neutral (x1 > 10)"]
 
     # The former "w -> y" probe read q(w|x, y)'s mean, which is given y: ~100 % for any model,
     # even an untrained one. The switch check is not fooled.

@@ -60,8 +60,10 @@ def test_trainer_writes_figure_metrics_and_checkpoint(tmp_path):
     png = (tmp_path / "swiss_roll.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    for key in ("z_means_logistic", "z_means_knn", "z_means_mlp", "z_samples_mlp", "majority_rate", "switch_accuracy"):
-        assert 0.0 <= metrics[key] <= 1.0
+    n = metrics["num_test"]
+    for key in ("z_means_logistic", "z_means_knn", "z_means_mlp", "z_samples_mlp", "majority_rate",
+                "switch_on_accuracy", "switch_off_accuracy"):  # each counts right answers among the n test points
+        assert abs(metrics[key] * n - round(metrics[key] * n)) < 1e-6 and 0 <= round(metrics[key] * n) <= n, key
     assert 0.0 < metrics["reconstruction_mse"] < metrics["data_variance"]
     assert metrics["num_train"] + metrics["num_test"] == 600
     assert list((tmp_path / "tensorboard" / "train").glob("events.out.tfevents.*"))

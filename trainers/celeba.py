@@ -1,7 +1,15 @@
-r"""Trains CSVAE on a CelebA subset (paper §5.2.2): glasses, facial_hair, glasses_facial_hair or any attribute.
+r"""Trains CSVAE (or all four models) on a CelebA subset (paper §5.2.2): glasses, facial_hair,
+glasses_facial_hair or any attribute.
 
     python -m trainers.celeba --flagfile=configs/celeba_glasses.flags \
         --manual_dir=~/celeba --data_dir=~/tensorflow_datasets --model_dir=runs/celeba_glasses
+
+--model=all trains VAE, CondVAE, CondVAE-info and CSVAE, each in --model_dir/<model> (running again
+resumes; finished runs are only restored), then writes --model_dir/comparison.md and
+comparison.json (Table 4's shape: per label the attribute column, its "Neutral" column and Final,
+beside the classifier C's held-out accuracy; the leakage probes) and the figures (Figs. 3, 5, 6, 9,
+11; csvae_tf.evaluation.comparison), scored on the subset's official test split, with p_j from the
+validation split.
 
 --manual_dir holds the official files (img_align_celeba.zip or img_align_celeba/,
 list_attr_celeba.txt, list_eval_partition.txt); the first run prepares a TFDS copy of the 64x64
@@ -17,6 +25,7 @@ import numpy as np
 from absl import app, flags
 
 from csvae_tf.data import celeba, fake
+from csvae_tf.evaluation import comparison
 from trainers import common
 
 FLAGS = flags.FLAGS
@@ -44,7 +53,23 @@ def _celeba_data():
         celeba.subset_dataset(builder, validation, "validation").take(FLAGS.validation_images)
     )
     held_out = (held_out_images.astype(np.float32) / 255.0, held_out_labels)
+    _LOADED.update(annotations=annotations, builder=builder)
     return images, labels, held_out, IMAGE_SHAPE, train.label_names
+
+
+_LOADED = {}
+
+
+def _celeba_evaluation(train_images, train_labels) -> comparison.Splits:
+    """The subset's train (as trained on), validation and test splits, images uint8."""
+    splits = {}
+    try:
+        for split in ("validation", "test"):
+            chosen = celeba.select_subset(_LOADED["annotations"], FLAGS.subset, split, FLAGS.seed)
+            splits[split] = comparison.Split(*_arrays(celeba.subset_dataset(_LOADED["builder"], chosen, split)))
+    except ValueError as error:  # DataError: e.g. no test image has the attribute
+        sys.exit(f"error: {error}")
+    return comparison.Splits(comparison.Split(train_images, train_labels), splits["validation"], splits["test"])
 
 
 def _arrays(dataset):
@@ -63,9 +88,21 @@ def _fake_data():
     return (*splits, IMAGE_SHAPE, label_names)
 
 
+def _fake_evaluation(train_images, train_labels) -> comparison.Splits:
+    """Generated validation and test images (another draw than the training ones)."""
+    label_names = celeba.subset_label_names(FLAGS.subset)
+    held_out = [fake.fake_images(FLAGS.validation_images, IMAGE_SHAPE, len(label_names), seed=FLAGS.seed + 1 + i)
+                for i in range(2)]
+    return comparison.Splits(comparison.Split(train_images, train_labels), comparison.Split(*held_out[0]),
+                             comparison.Split(*held_out[1]))
+
+
 def main(argv):
     del argv
-    common.run_image_trainer(__name__, _fake_data if FLAGS.fake_data else _celeba_data, "binary")
+    if FLAGS.fake_data:
+        common.run_image_trainer(__name__, _fake_data, "binary", _fake_evaluation)
+    else:
+        common.run_image_trainer(__name__, _celeba_data, "binary", _celeba_evaluation)
 
 
 if __name__ == "__main__":

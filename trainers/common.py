@@ -259,8 +259,10 @@ def resolved_flags(module_name: str) -> dict:
     return values
 
 
-def define_model_flags() -> None:
-    flags.DEFINE_enum("model", "csvae", sorted(registry.MODELS), "The model to train (the paper's four).")
+def define_model_flags(allow_all: bool = False) -> None:
+    flags.DEFINE_enum("model", "csvae", sorted(registry.MODELS) + (["all"] if allow_all else []),
+                      "The model to train (the paper's four)" + (", or all: each in MODEL_DIR/<model>, then the "
+                      "comparison (comparison.md/.json and figures in MODEL_DIR)." if allow_all else "."))
     flags.DEFINE_integer("baseline_dim_z", 0, "Dimension of the baselines' z (0: CSVAE's dim_z + k * dim_w, "
                          "the same latent size).")
 
@@ -283,7 +285,13 @@ def define_image_flags(*, dim_z: int) -> None:
     """Flags of the image trainers (CelebA, TFD): the paper's settings by default (appendix 7.1)."""
     define_training_flags(model_dir=None, epochs=2300, batch_size=64)
     define_csvae_flags(dim_z=dim_z, dim_w=2)
-    define_model_flags()
+    define_model_flags(allow_all=True)
+    flags.DEFINE_integer("classifier_epochs", 20, "--model=all: epochs of Method 1's attribute classifier C "
+                         "(csvae_tf.evaluation.classifier_accuracy).")
+    flags.DEFINE_integer("eval_batch_size", 256, "--model=all: examples per encode / switch / classify call "
+                         "of the evaluation (its memory beyond the data grows with this, not with the split).")
+    flags.register_validator("classifier_epochs", lambda v: v >= 1, "--classifier_epochs must be >= 1.")
+    flags.register_validator("eval_batch_size", lambda v: v >= 1, "--eval_batch_size must be >= 1.")
     flags.DEFINE_bool("fake_data", False, "Train on generated images instead of the dataset (no download needed).")
     flags.DEFINE_integer("fake_examples", 2048, "How many generated training images --fake_data makes.")
     flags.DEFINE_integer("image_grid_every_steps", 1000, "Steps between TensorBoard image grids (0: none).")
@@ -293,21 +301,56 @@ def define_image_flags(*, dim_z: int) -> None:
     flags.mark_flag_as_required("model_dir")
 
 
-def run_image_trainer(module_name: str, load_data, label_type: str) -> None:
+def run_image_trainer(module_name: str, load_data, label_type: str, load_evaluation=None) -> None:
     """The image trainers' main: console, run directory and strategy checks, then `train_images`.
+
+    With --model=all: trains the paper's four models, each in MODEL_DIR/<model> (resumable; a
+    finished one is only restored), then `evaluate_images` writes the comparison into MODEL_DIR.
 
     Args:
       module_name: the trainer's module (its flags go to run_config.json).
       load_data: () -> (train images uint8 [n, H, W, C], labels [n, k], held-out (images, labels),
         image shape [H, W, C], k label names); called once the strategy exists.
       label_type: "binary" or "categorical".
+      load_evaluation: (train images, train labels) -> csvae_tf.evaluation.comparison.Splits (train,
+        validation and test, identities where the dataset has them); needed for --model=all.
     """
     quiet_tensorflow()
     check_model_dir()
     strategy = make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
     images, labels, validation, shape, label_names = load_data()
-    train_images(module_name, strategy, images, labels, validation, shape, label_names, label_type)
-    print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")
+    if FLAGS.model != "all":
+        train_images(module_name, strategy, images, labels, validation, shape, label_names, label_type)
+        print(f"Done: {FLAGS.model_dir} (tensorboard --logdir {FLAGS.model_dir}/tensorboard).")
+        return
+    from csvae_tf.evaluation import comparison
+
+    models = {}
+    for name in [n for n in comparison.ORDER if n in registry.MODELS]:
+        print(f"--- {name}", flush=True)
+        result = train_images(module_name, strategy, images, labels, validation, shape, label_names, label_type,
+                              model_name=name, model_dir=os.path.join(FLAGS.model_dir, name))
+        models[name] = result.model
+    evaluate_images(models, load_evaluation(images, labels), shape)
+
+
+def evaluate_images(models: dict, splits, image_shape) -> dict:
+    """The comparison of --model=all (csvae_tf.evaluation.comparison.compare) into --model_dir; prints the tables."""
+    from csvae_tf.evaluation import comparison
+
+    print(f"Evaluating {', '.join(models)} on {len(splits.test.features)} test images "
+          f"(C trained on {len(splits.train.features)}, p_j from {len(splits.validation.features)} validation).",
+          flush=True)
+    try:
+        results = comparison.compare(models, splits, FLAGS.model_dir, image_shape,
+                                     classifier_epochs=FLAGS.classifier_epochs, seed=FLAGS.seed,
+                                     batch_size=FLAGS.eval_batch_size, every_seconds=FLAGS.log_every_seconds)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    with open(os.path.join(FLAGS.model_dir, comparison.TABLE_FILE)) as f:
+        print(f.read())
+    print(f"Wrote {FLAGS.model_dir}/{comparison.TABLE_FILE}, {comparison.JSON_FILE} and the figures.")
+    return results
 
 
 def train_images(
@@ -319,8 +362,10 @@ def train_images(
     image_shape,
     label_names,
     label_type: str,
+    model_name=None,
+    model_dir=None,
 ):
-    """The shared body of the image trainers: build, train (or resume) and log one --model.
+    """The shared body of the image trainers: build, train (or resume) and log one model.
 
     Args:
       module_name: the trainer's module (its flags go to run_config.json).
@@ -333,14 +378,18 @@ def train_images(
       image_shape: [H, W, C].
       label_names: k names.
       label_type: "binary" or "categorical".
+      model_name: the registry name to train (default --model).
+      model_dir: its run directory (default --model_dir).
 
     Returns:
       The training.TrainResult; exits with a one-line error on bad settings or divergence.
     """
-    train_labels = mask_training_labels(train_labels, FLAGS.model)
+    model_name, model_dir = model_name or FLAGS.model, model_dir or FLAGS.model_dir
+    train_labels = mask_training_labels(train_labels, model_name)
     try:
         distribute.check_batch_size(FLAGS.batch_size, strategy)
         config = train_config(image_shape)
+        config.model_dir = model_dir
         steps_per_epoch = pipeline.steps_per_epoch(len(train_images_uint8), FLAGS.batch_size)
     except ValueError as error:
         sys.exit(f"error: {error}")
@@ -351,23 +400,23 @@ def train_images(
         if FLAGS.image_grid_every_steps and FLAGS.tensorboard:
             callbacks.append(
                 image_grids.ImageGrids(
-                    os.path.join(FLAGS.model_dir, training.TENSORBOARD_DIR), images[:8], labels[:8],
+                    os.path.join(model_dir, training.TENSORBOARD_DIR), images[:8], labels[:8],
                     FLAGS.image_grid_every_steps,
                 )
             )
     print(f"{len(train_images_uint8)} training images {list(image_shape)}, labels {list(label_names)}, "
           f"{strategy.num_replicas_in_sync} replica(s), {FLAGS.epochs} epochs of {steps_per_epoch} steps.", flush=True)
     arguments = model_kwargs(
-        FLAGS.model,
+        model_name,
         {"input_shape": image_shape, "num_labels": len(label_names), "label_type": label_type,
          "label_names": list(label_names)},
         len(label_names),
     )
-    check_checkpoint_fits(FLAGS.model_dir, lambda: registry.get(FLAGS.model)(**arguments), module_name)
+    check_checkpoint_fits(model_dir, lambda: registry.get(model_name)(**arguments), module_name)
     try:
         return training.train(
-            lambda: registry.get(FLAGS.model)(**arguments),
-            FLAGS.model,
+            lambda: registry.get(model_name)(**arguments),
+            model_name,
             lambda first_epoch, skip: pipeline.epoch_indexed_batches(
                 train_images_uint8, train_labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip
             ),

@@ -1,10 +1,18 @@
-r"""Trains CSVAE on the Toronto Face Database's seven expressions (paper §5.2.1).
+r"""Trains CSVAE (or all four models) on the Toronto Face Database's seven expressions (paper §5.2.1).
 
     python -m trainers.tfd --flagfile=configs/tfd.flags --tfd_path=~/TFD/TFD_48x48.mat --model_dir=runs/tfd
 
+--model=all trains VAE, CondVAE, CondVAE-info and CSVAE, each in --model_dir/<model> (running again
+resumes; finished runs are only restored), then writes --model_dir/comparison.md and
+comparison.json: Table 3 (Method 1 per expression and final, beside C's held-out accuracy), Table
+2 (Method 2, eq. 6: the three squared errors over pairs of the same real identity, p_j chosen on
+the validation split among csvae_tf.evaluation.identity_mse.candidate_points, the pairs per cell),
+the leakage probes, and the figures (Figs. 4, 6, 8, 10, 11; csvae_tf.evaluation.comparison).
+
 One subspace per expression (one-hot labels, a categorical adversary). --label_extension=classifier
 labels the unlabelled faces with a classifier as the paper does (§5.2.1); =semi_supervised keeps
-every face, the unlabelled ones unlabelled, for --model=ss_csvae; =none uses the labelled faces only. --fake_data trains on generated
+every face, the unlabelled ones unlabelled, for --model=ss_csvae; =none uses the labelled faces
+only. --fake_data trains on generated
 48x48 images. A killed run started again with the same command resumes from its last checkpoint.
 """
 
@@ -16,6 +24,7 @@ import numpy as np
 from absl import app, flags
 
 from csvae_tf.data import fake, tfd
+from csvae_tf.evaluation import comparison
 from trainers import common
 
 FLAGS = flags.FLAGS
@@ -40,10 +49,32 @@ def _tfd_data():
                         keep_unlabelled=extension == "semi_supervised")
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
+    _LOADED["data"] = data
     train = data.train
     images = np.round(train.images * 255).astype(np.uint8)
     held_out = (data.validation.images[: FLAGS.validation_images], data.validation.labels[: FLAGS.validation_images])
     return images, train.labels, held_out, tuple(train.images.shape[1:]), tfd.EXPRESSIONS
+
+
+_LOADED = {}
+
+
+def _tfd_evaluation(train_images, train_labels) -> comparison.Splits:
+    """The 80/10/10 splits with their identities (-1: unknown, never paired in Method 2)."""
+    data = _LOADED["data"]
+
+    def split(part, images=None):
+        return comparison.Split(part.images if images is None else images, part.labels, part.identities)
+
+    return comparison.Splits(split(data.train, train_images), split(data.validation), split(data.test))
+
+
+def _fake_evaluation(train_images, train_labels) -> comparison.Splits:
+    """Generated validation and test faces (no identities: Method 2 is skipped)."""
+    held_out = [fake.fake_images(FLAGS.validation_images, (48, 48, 1), len(tfd.EXPRESSIONS), "categorical",
+                                 FLAGS.seed + 1 + i) for i in range(2)]
+    return comparison.Splits(comparison.Split(train_images, train_labels), comparison.Split(*held_out[0]),
+                             comparison.Split(*held_out[1]))
 
 
 def _fake_data():
@@ -55,7 +86,10 @@ def _fake_data():
 
 def main(argv):
     del argv
-    common.run_image_trainer(__name__, _fake_data if FLAGS.fake_data else _tfd_data, "categorical")
+    if FLAGS.fake_data:
+        common.run_image_trainer(__name__, _fake_data, "categorical", _fake_evaluation)
+    else:
+        common.run_image_trainer(__name__, _tfd_data, "categorical", _tfd_evaluation)
 
 
 if __name__ == "__main__":

@@ -69,9 +69,28 @@ def swiss_roll_figure(
 
 
 # ---------------------------------------------------------------------------- image grids (§5.3)
+def mosaic(images: np.ndarray, image_shape, gap: int = 2) -> np.ndarray:
+    """[rows, cols, *shape] images in [0, 1] (NaN image: blank cell) as one float32 RGB picture
+    [rows * (H + gap) - gap, cols * (W + gap) - gap, 3] on white; grey images are repeated over RGB."""
+    images = np.asarray(images, np.float32)
+    rows, cols = images.shape[:2]
+    height, width = int(image_shape[0]), int(image_shape[1])
+    picture = np.ones([rows * (height + gap) - gap, cols * (width + gap) - gap, 3], np.float32)
+    for r in range(rows):
+        for c in range(cols):
+            image = images[r, c]
+            if np.all(np.isnan(image)):
+                continue
+            shown = np.clip(np.nan_to_num(image.reshape(height, width, -1)), 0.0, 1.0)
+            top, left = r * (height + gap), c * (width + gap)
+            picture[top:top + height, left:left + width] = shown if shown.shape[-1] == 3 else shown[..., :1]
+    return picture
+
+
 def image_grid(path: str, images: np.ndarray, image_shape, row_titles=None, col_titles=None, title: str = "",
                cell: float = 1.0) -> None:
-    """A grid of images, the building block of every qualitative figure.
+    """A grid of images, the building block of every qualitative figure (drawn as one mosaic, so a
+    figure of hundreds of cells costs one image, not hundreds of axes).
 
     Args:
       path: the PNG to write.
@@ -81,25 +100,22 @@ def image_grid(path: str, images: np.ndarray, image_shape, row_titles=None, col_
     """
     images = np.asarray(images, np.float32)
     rows, cols = images.shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 1.0, cell * rows + 0.6), squeeze=False)
-    for r in range(rows):
-        for c in range(cols):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            image = images[r, c]
-            if not np.all(np.isnan(image)):
-                shown = np.clip(image.reshape(image_shape), 0.0, 1.0)
-                ax.imshow(shown, cmap="gray" if shown.ndim == 2 or shown.shape[-1] == 1 else None, vmin=0, vmax=1)
-            if col_titles is not None and r == 0:
-                ax.set_title(str(col_titles[c]), fontsize=8)
-            if row_titles is not None and c == 0:
-                ax.set_ylabel(str(row_titles[r]), fontsize=8, rotation=0, ha="right", va="center")
+    gap = max(1, int(image_shape[0]) // 16)
+    picture = mosaic(images, image_shape, gap)
+    left = 1.4 if row_titles is not None else 0.2
+    top = 0.5 + (0.3 if col_titles is not None else 0.0) + (0.3 if title else 0.0)
+    fig = plt.figure(figsize=(cell * cols + left + 0.2, cell * rows + top))
+    ax = fig.add_axes([left / fig.get_figwidth(), 0.1 / fig.get_figheight(),
+                       cell * cols / fig.get_figwidth(), cell * rows / fig.get_figheight()])
+    ax.imshow(picture, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    ax.set_axis_off()
+    step_y, step_x = int(image_shape[0]) + gap, int(image_shape[1]) + gap
+    for r, text in enumerate(row_titles or []):
+        ax.text(-gap * 2, r * step_y + step_y / 2, str(text), ha="right", va="center", fontsize=8)
+    for c, text in enumerate(col_titles or []):
+        ax.text(c * step_x + step_x / 2, -gap * 2, str(text), ha="center", va="bottom", fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10, y=1 - 0.05 / fig.get_figheight())
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -115,11 +131,14 @@ def switch_figure(path: str, inputs, reconstructions, switched, image_shape, lab
                title=title)
 
 
-def w_scatter_figure(path: str, w_means: np.ndarray, labels: np.ndarray, label_names, title: str = "") -> None:
-    """Fig. 11: the posterior means of each W_i (first two coordinates) on a test set, coloured by y_i.
+def w_scatter_figure(path: str, w_means: np.ndarray, labels: np.ndarray, label_names, title: str = "",
+                     marks=None) -> None:
+    """Figs. 3d, 11: the posterior means of each W_i (first two coordinates) on a test set, coloured by y_i.
 
     Args:
       w_means: mu_phi2(x, y), [n, k, dim_w]; labels: [n, k].
+      marks: {i: [(point [dim_w], legend text), ...]}: points of W_i drawn as black markers (the
+        p_i a switch used).
     """
     k = w_means.shape[1]
     cols = min(k, 5)
@@ -134,8 +153,12 @@ def w_scatter_figure(path: str, w_means: np.ndarray, labels: np.ndarray, label_n
         second = w_means[:, i, 1] if w_means.shape[2] > 1 else np.zeros(len(w_means))
         for chosen, colour, name in ((~present, LABEL_COLOURS[0], "y_i = 0"), (present, LABEL_COLOURS[1], "y_i = 1")):
             ax.scatter(w_means[chosen, i, 0], second[chosen], s=6, c=colour, alpha=0.6, linewidths=0, label=name)
+        for (point, text), marker in zip((marks or {}).get(i, []), ("X", "*", "P", "D")):
+            point = np.asarray(point, np.float32).reshape(-1)
+            ax.scatter([point[0]], [point[1] if len(point) > 1 else 0.0], s=90, c="black", marker=marker,
+                       label=text, zorder=3)
         ax.set_title(f"$W_{{{i}}}$ ({label_names[i]})", fontsize=9)
-    axes[0, 0].legend(fontsize=7, markerscale=2)
+    axes[0, 0].legend(fontsize=7, markerscale=1)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -143,7 +166,8 @@ def w_scatter_figure(path: str, w_means: np.ndarray, labels: np.ndarray, label_n
     plt.close(fig)
 
 
-def identity_transfer_figure(path: str, styles, targets, transferred, image_shape, title: str = "") -> None:
+def identity_transfer_figure(path: str, styles, targets, transferred, image_shape, title: str = "",
+                             style_titles=None) -> None:
     """Fig. 6: a style source per row (its W), a target identity per column (its Z), and the results.
 
     Args:
@@ -154,5 +178,6 @@ def identity_transfer_figure(path: str, styles, targets, transferred, image_shap
     grid[0, 1:] = targets
     grid[1:, 0] = styles
     grid[1:, 1:] = transferred
-    image_grid(path, grid, image_shape, row_titles=["identity"] + [f"style {i}" for i in range(len(styles))],
+    style_titles = list(style_titles) if style_titles is not None else [f"style {i}" for i in range(len(styles))]
+    image_grid(path, grid, image_shape, row_titles=["identity"] + style_titles,
                title=title)

@@ -115,16 +115,22 @@ def mlp_probe(train_features, train_labels, test_features, test_labels, label_ty
     return probe("mlp", train_features, train_labels, test_features, test_labels, label_type, label_names, seed)
 
 
-def z_leakage(model, train_x, train_y, test_x, test_y, seed: int = 0) -> Dict[str, object]:
+def z_leakage(model, train_x, train_y, test_x, test_y, seed: int = 0,
+              every_seconds: Optional[float] = None) -> Dict[str, object]:
     """Every probe on z's posterior means and on one sample of q(z|x) per example (any model with a z).
 
     Probes train on the training examples' features and score on the test examples'. Returns
     {"means": {probe: {target: accuracy}}, "samples": {...}, "majority_rate": {target: rate}},
-    targets as in `probe_targets` (labels' names from the model).
+    targets as in `probe_targets` (labels' names from the model). `every_seconds`: progress lines
+    while encoding (None: silent).
     """
+    from csvae_tf.evaluation import batched
+
     names = list(model.label_names)
-    train = latents.encode_z(model, train_x, train_y, seed=seed)
-    test = latents.encode_z(model, test_x, test_y, seed=seed + 1)
+    progress = batched.Progress(f"{model.name} z for the probes", len(train_x) + len(test_x),
+                                every_seconds=every_seconds)
+    train = latents.encode_z(model, train_x, train_y, seed=seed, progress=progress)
+    test = latents.encode_z(model, test_x, test_y, seed=seed + 1, progress=progress)
     report: Dict[str, object] = {}
     for view, train_features, test_features in (("means", train.means, test.means),
                                                 ("samples", train.samples, test.samples)):

@@ -19,12 +19,13 @@ def switch_accuracy(model, data: SwissRoll) -> classifier_accuracy.SwitchAccurac
     """Method 1 (§5.4) with the labelling rule as the classifier C: every held-out point is decoded
     from its z mean with W_0 set to §5.4's p (the training set's mean of mu_phi2 over y = 1) to switch
     the label on, and to the origin to switch it off; a switch is right when the decoded point's
-    coordinate `label_axis` lands on the target side of 10. Columns "<label>" and "not <label>"."""
+    coordinate `label_axis` lands on the target side of 10. Every point is switched both ways
+    (binary_targets="every"): columns "<label>" and "Neutral (<label>)", final their mean."""
     switch = classifier_accuracy.method1_switch(model, data.train.features, data.train.labels,
                                                 data.train.features, data.train.labels)
     return classifier_accuracy.switch_accuracy(
         lambda x: swiss_roll_data.label_of(x, data.label_axis), switch, data.test.features, data.test.labels,
-        "binary", model.label_names,
+        "binary", model.label_names, binary_targets="every",
     )
 
 
