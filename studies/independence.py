@@ -26,7 +26,6 @@ runs finish so an interrupted study resumes), and --stage=report writes the Mark
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import tempfile
@@ -35,6 +34,8 @@ from typing import Dict, List
 
 import numpy as np
 from absl import app, flags
+
+from studies.records import load_records, save_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -206,21 +207,6 @@ def run_one(dataset: str, setting: str, seed: int, precision: str = "float32") -
 
 
 # ---------------------------------------------------------------------------- storage and report
-def load_records(path: str) -> List[dict]:
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return json.load(f)
-
-
-def save_records(path: str, records: List[dict]) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(records, f, indent=1)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
-
-
 def _value(report_part: Dict[str, float]) -> float:
     return float(np.mean(list(report_part.values())))
 

@@ -46,6 +46,8 @@ import shlex
 import numpy as np
 from absl import app, flags
 
+from studies.records import load_records, save_records
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FLAGS = flags.FLAGS
@@ -171,21 +173,6 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
 
 
 # ---------------------------------------------------------------------------- storage and report
-def load_records(path: str) -> List[dict]:
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return json.load(f)
-
-
-def save_records(path: str, records: List[dict]) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(records, f, indent=1)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
-
-
 def variant() -> str:
     """The settings of this invocation that differ from the defaults, as a row label ("" for none)."""
     parts = [f"{name}={getattr(FLAGS, name)}" for name in

@@ -8,12 +8,13 @@ switched copy of it (benchmarks/evaluation_memory.py measures this on 20,000 64x
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from typing import List, Optional
 
 import numpy as np
+
+from csvae_tf.training.callbacks import format_duration
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -31,16 +32,6 @@ def slices(n: int, batch_size: int) -> List[slice]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-
-
-def format_duration(seconds: float) -> str:
-    """1m05s, 2h03m10s, or ? (the training progress lines' format)."""
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
 class Progress:

@@ -106,7 +106,7 @@ class ProgressLogger(keras.callbacks.Callback):
         shown = ", ".join(f"{k} {float(v):.4g}" for k, v in sorted((logs or {}).items()))
         return (
             f"step {step}/{self.total_steps} (epoch {max(step - 1, 0) // self.steps_per_epoch + 1}) | {shown} | "
-            f"{rate * self.batch_size:.0f} examples/s | elapsed {_duration(elapsed)} | ETA {_duration(eta)}"
+            f"{rate * self.batch_size:.0f} examples/s | elapsed {format_duration(elapsed)} | ETA {format_duration(eta)}"
         )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -119,7 +119,8 @@ class ProgressLogger(keras.callbacks.Callback):
             print(f"epoch {epoch + 1} held out: {shown}", file=self.stream, flush=True)
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """1m05s, 2h03m10s, or ? (the progress lines' format)."""
     if not math.isfinite(seconds):
         return "?"
     seconds = int(round(seconds))
