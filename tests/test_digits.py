@@ -73,6 +73,7 @@ def _png(path):
     return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
 
 
+@pytest.mark.slow  # ~50 s: the four MLP models end to end; the CelebA/TFD --model=all tests run the same comparison: `pytest -m slow`
 def test_trainer_trains_all_four_models_and_writes_the_comparison(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}",

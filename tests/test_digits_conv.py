@@ -43,6 +43,7 @@ def test_image_size_must_be_a_multiple_of_eight(size):
         digits.load(image_size=size)
 
 
+@pytest.mark.slow  # ~40 s: the Larsen networks through the digits trainer: `pytest -m slow`
 def test_trainer_runs_the_convolutional_networks_on_digit_images(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits_conv.flags", f"--model_dir={tmp_path}",

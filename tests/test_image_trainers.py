@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from csvae_tf import training
@@ -30,6 +31,7 @@ def test_celeba_trainer_names_missing_files_before_training(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.slow  # ~25 s: the recorded precision is also checked by tests/test_precision.py: `pytest -m slow`
 def test_tfd_trainer_on_fake_data_has_seven_categorical_subspaces(tmp_path):
     run = _run("trainers.tfd", "--flagfile=configs/tfd.flags", f"--model_dir={tmp_path}", "--fake_data",
                "--fake_examples=8", *TINY)
@@ -60,6 +62,7 @@ def _final_weights(model_dir):
     return {n: reader.get_tensor(n) for n in names}, int(reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
+@pytest.mark.slow  # ~45 s: in-process exact resume is tested in tests/test_training.py: `pytest -m slow`
 def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     flags = ["--flagfile=configs/swiss_roll.flags", "--n_samples=2000", "--epochs=6", "--batch_size=32",
              "--steps_per_execution=5", "--checkpoint_every_steps=10", "--keep_checkpoints=100", "--notensorboard"]

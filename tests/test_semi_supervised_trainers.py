@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from csvae_tf import training
 from csvae_tf.data import tfd
@@ -30,6 +31,7 @@ def _observed_share(stdout: str) -> float:
     return float(match.group(5)) / 100
 
 
+@pytest.mark.slow  # ~40 s: per-entry missingness on the official-format CelebA fixture: `pytest -m slow`
 def test_celeba_glasses_facial_hair_fixture_with_half_the_entries_missing(tmp_path):
     """The official-format fixture, --subset=glasses_facial_hair, each attribute entry hidden at 50 %:
     ss_csvae trains on every image, the run records the setting, and q(y|x) comes back."""
@@ -72,6 +74,7 @@ def test_a_model_that_needs_every_label_is_refused_in_one_line(tmp_path):
     assert not (tmp_path / "csvae").exists()
 
 
+@pytest.mark.slow  # ~16 s: `pytest -m slow`
 def test_swiss_roll_trainer_with_ss_csvae(tmp_path):
     run = _run("trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--model=ss_csvae", "--n_samples=400",
                "--labelled_fraction=0.05", "--epochs=1", f"--model_dir={tmp_path}", "--notensorboard")
