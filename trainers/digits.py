@@ -87,8 +87,8 @@ def main(argv):
             data.train.features, train_labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip_batches
         )
 
-    shape = data.train.features.shape[1:]
-    print(f"Digits {'x'.join(map(str, shape)) if FLAGS.image_size else 'as vectors of 64'}: {len(data.train.features)} train / {len(data.validation.features)} validation / "
+    form = "x".join(map(str, data.train.features.shape[1:])) if FLAGS.image_size else "as vectors of 64"
+    print(f"Digits {form}: {len(data.train.features)} train / {len(data.validation.features)} validation / "
           f"{len(data.test.features)} test, {strategy.num_replicas_in_sync} replica(s), models {', '.join(names)}, "
           f"{FLAGS.epochs} epochs of {steps_per_epoch} steps each.", flush=True)
     models = {}
