@@ -137,6 +137,7 @@ def test_apply_value_errors():
         apply.apply_to_photo(vae, np.zeros((16, 16, 3), np.uint8), ["Smiling"], strength=[1.0])
 
 
+@pytest.mark.slow  # ~40 s: the command in a fresh process; apply is tested in-process above: `pytest -m slow`
 def test_apply_command_end_to_end(astronaut, tmp_path):
     """`python -m export.apply` in a fresh process: the row it writes, and one-line errors."""
     photo = tmp_path / "astronaut.jpg"

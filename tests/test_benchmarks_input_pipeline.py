@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import tensorflow as tf
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,6 +15,7 @@ TRAIN_IMAGES_PER_SECOND = 10.0
 PIPELINES = ("celeba_preprocess_parallel", "celeba_preprocess_serial", "training_pipeline")
 
 
+@pytest.mark.slow  # ~20 s: the input-pipeline benchmark: `pytest -m slow`
 def test_input_pipeline_prints_a_record_of_finite_throughputs_and_their_train_step_multiples(tmp_path):
     jpeg_dir = tmp_path / "img_align_celeba"
     started = time.perf_counter()

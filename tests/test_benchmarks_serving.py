@@ -44,6 +44,7 @@ def benchmarked(tmp_path_factory):
     return model, os.path.join(export_dir, "1"), record, stdout.getvalue()
 
 
+@pytest.mark.slow  # ~35 s (the benchmark run, shared by the next two): `pytest -m slow`
 def test_last_line_is_the_record_with_every_signature_timed(benchmarked):
     _, _, record, stdout = benchmarked
     last = json.loads(stdout.strip().splitlines()[-1])
@@ -82,6 +83,7 @@ def test_last_line_is_the_record_with_every_signature_timed(benchmarked):
             assert math.isclose(figures["images_per_s"], int(batch) / (figures["p50_ms"] / 1e3), rel_tol=1e-9)
 
 
+@pytest.mark.slow  # the benchmark run above: `pytest -m slow`
 def test_loaded_switch_on_the_benchmark_inputs_is_the_models_switch(benchmarked):
     model, path, _, _ = benchmarked
     loaded, metadata = serving.load_export(path)
@@ -96,6 +98,7 @@ def test_loaded_switch_on_the_benchmark_inputs_is_the_models_switch(benchmarked)
     assert np.ptp(served) > 0  # not a constant image: the comparison has something to compare
 
 
+@pytest.mark.slow  # the benchmark run above: `pytest -m slow`
 def test_existing_export_is_timed_without_the_keras_comparison(benchmarked, capsys):
     _, path, _, _ = benchmarked
     config = serving.ServingBenchmarkConfig(export_path=path, batch_size=2, latency_calls=3, throughput_calls=2,

@@ -145,6 +145,7 @@ def _check_tfd_run(run_dir, path):
     return results
 
 
+@pytest.mark.slow  # ~40 s: TFD --model=all (the many-identities run below is slow too; Method 2 is checked in-process in test_evaluation): `pytest -m slow`
 def test_tfd_model_all_writes_table3_and_table2_over_real_identities(tmp_path):
     path = tmp_path / "tfd.mat"
     write_tfd(path)

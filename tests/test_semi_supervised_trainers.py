@@ -53,6 +53,7 @@ def test_celeba_glasses_facial_hair_fixture_with_half_the_entries_missing(tmp_pa
     assert probabilities.shape == (3, 2) and np.all((probabilities > 0) & (probabilities < 1))
 
 
+@pytest.mark.slow  # ~16 s: the TFD route and the refusal stay in the default suite: `pytest -m slow`
 def test_digits_trainer_trains_ss_csvae_on_a_tenth_of_the_labels(tmp_path):
     run = _run("trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}", "--model=ss_csvae",
                "--labelled_fraction=0.1", "--label_missing_rate=0.5", "--max_examples=200", "--epochs=1",
