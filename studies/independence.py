@@ -35,6 +35,7 @@ from typing import Dict, List
 import numpy as np
 from absl import app, flags
 
+from studies import digits_scores
 from studies.records import load_records, save_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -135,7 +136,6 @@ def model_arguments(values: Dict[str, str], model: str, data_arguments: dict) ->
     return arguments
 
 
-_CLASSIFIERS = {}  # digits seed -> Method 1's classifier C
 
 
 def run_one(dataset: str, setting: str, seed: int, precision: str = "float32") -> dict:
@@ -144,7 +144,7 @@ def run_one(dataset: str, setting: str, seed: int, precision: str = "float32") -
 
     from csvae_tf import distribute, training
     from csvae_tf.data import digits, pipeline, swiss_roll
-    from csvae_tf.evaluation import classifier_accuracy, leakage
+    from csvae_tf.evaluation import leakage
     from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation
     from csvae_tf.models import registry
 
@@ -192,17 +192,7 @@ def run_one(dataset: str, setting: str, seed: int, precision: str = "float32") -
         record["reconstruction_mse"] = scores["reconstruction_mse"]
         record["method1"] = scores["switch_accuracy"]
     else:
-        reconstructions = np.asarray(model((test.features, test.labels)))
-        record["reconstruction_mse"] = float(np.mean((reconstructions - test.features) ** 2))
-        if seed not in _CLASSIFIERS:
-            _CLASSIFIERS[seed] = classifier_accuracy.AttributeClassifier(
-                [64], digits.NUM_CLASSES, "categorical", seed=seed,
-            ).fit(train.features, train.labels, test.features, test.labels, epochs=int(values["classifier_epochs"]))
-        switch = classifier_accuracy.method1_switch(model, train.features, train.labels,
-                                                    data.validation.features, data.validation.labels)
-        record["method1"] = classifier_accuracy.switch_accuracy(
-            _CLASSIFIERS[seed], switch, test.features, test.labels, "categorical", model.label_names).final
-        record["classifier_held_out_accuracy"] = _CLASSIFIERS[seed].held_out_accuracy
+        record.update(digits_scores.reconstruction_and_method1(model, data, seed, int(values["classifier_epochs"])))
     return record
 
 

@@ -46,6 +46,7 @@ import shlex
 import numpy as np
 from absl import app, flags
 
+from studies import digits_scores
 from studies.records import load_records, save_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +82,6 @@ def _ints(value: str) -> List[int]:
     return [int(v) for v in value.split(",") if v]
 
 
-_CLASSIFIERS: Dict[int, object] = {}
 
 
 def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: float = 0.0) -> dict:
@@ -148,17 +148,7 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
         (result,) = leakage.probe(kind, z_train, train.labels, z_test, test.labels, "categorical", seed=seed)
         record["leakage"][kind] = result.accuracy
         record["majority_rate"] = result.majority_rate
-    reconstructions = np.asarray(model((test.features, test.labels)))
-    record["reconstruction_mse"] = float(np.mean((reconstructions - test.features) ** 2))
-    if seed not in _CLASSIFIERS:
-        _CLASSIFIERS[seed] = classifier_accuracy.AttributeClassifier(
-            [64], digits.NUM_CLASSES, "categorical", seed=seed,
-        ).fit(train.features, train.labels, test.features, test.labels, epochs=int(values["classifier_epochs"]))
-    switch = classifier_accuracy.method1_switch(model, train.features, train.labels,
-                                                data.validation.features, data.validation.labels)
-    record["method1"] = classifier_accuracy.switch_accuracy(
-        _CLASSIFIERS[seed], switch, test.features, test.labels, "categorical", model.label_names).final
-    record["classifier_held_out_accuracy"] = _CLASSIFIERS[seed].held_out_accuracy
+    record.update(digits_scores.reconstruction_and_method1(model, data, seed, int(values["classifier_epochs"])))
     if arm == "ss_csvae":
         probabilities = np.asarray(model.label_posterior(test.features).probs_parameter())
         record["q_accuracy"] = float(np.mean(probabilities.argmax(1) == test.labels.argmax(1)))
