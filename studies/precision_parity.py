@@ -77,24 +77,100 @@ def flat_scores(record: dict) -> Dict[str, float]:
     }
 
 
+CONV_MODELS = ("vae", "condvae", "condvae_info", "csvae")
+CONV_PIXELS = 32 * 32  # digits-conv's images: 32 x 32 x 1
+CONV_STORE = os.path.join(REPO, "studies", "results", "precision_parity_conv")
+
+
+def held_out_sse(events_dir: str) -> Optional[float]:
+    """The last held-out reconstruction a run's TensorBoard validation events hold, as a summed squared
+    error per image: -log N(x | mean, 1/sqrt(2)) = SSE + (D/2) log(pi) (csvae_tf.likelihoods), D = 32*32."""
+    import glob
+
+    import tensorflow as tf
+
+    last = None
+    for path in sorted(glob.glob(os.path.join(events_dir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == "epoch_reconstruction":
+                    last = (event.step, float(tf.make_ndarray(value.tensor)))
+    return None if last is None else last[1] - CONV_PIXELS / 2 * np.log(np.pi)
+
+
+def _conv_record(run_dir: str) -> Optional[dict]:
+    """{"models": {model: {"method1", "logistic", "knn", "mlp", "sse"}}} of one finished digits-conv run."""
+    path = os.path.join(run_dir, "comparison.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        comparison = json.load(f)
+    models = {}
+    for name in CONV_MODELS:
+        scores = comparison["models"].get(name)
+        if scores is None:
+            return None
+        means = scores["leakage"]["means"]
+        models[name] = {
+            "method1": 100 * scores["method1"]["final"],
+            **{kind: 100 * float(np.mean(list(means[kind].values()))) for kind in ("logistic", "knn", "mlp")},
+            "sse": held_out_sse(os.path.join(run_dir, name, "tensorboard", "validation")),
+        }
+    return {"models": models, "classifier_held_out_accuracy": 100 * comparison["classifier_held_out_accuracy"]}
+
+
 def conv_records(folder: str, precisions: List[str], seeds: List[int]) -> (List[dict], List[str]):
-    """Records of the digits-conv runs that finished (their comparison.json), and the missing run names."""
+    """Records of the digits-conv runs that finished, and the missing run names.
+
+    A run is read from `folder`/<name>/ (the trainer's model_dir: comparison.json and the TensorBoard
+    validation events) and its scores stored in studies/results/precision_parity_conv/<name>.json, which
+    is read where the run folder is gone, so the report can be rewritten from the repository alone."""
     records, pending = [], []
+    os.makedirs(CONV_STORE, exist_ok=True)
     for precision in precisions:
         for seed in seeds:
             name = f"digits_conv_{precision}_seed{seed}"
-            path = os.path.join(folder, name, "comparison.json")
-            if not os.path.exists(path):
+            stored = os.path.join(CONV_STORE, name + ".json")
+            record = _conv_record(os.path.join(folder, name)) if folder else None
+            if record is not None:
+                with open(stored, "w") as f:
+                    json.dump(record, f, indent=1, sort_keys=True)
+            elif os.path.exists(stored):
+                with open(stored) as f:
+                    record = json.load(f)
+            if record is None:
                 pending.append(name)
                 continue
-            with open(path) as f:
-                comparison = json.load(f)
-            csvae = comparison.get("models", comparison).get("csvae", comparison.get("csvae"))
-            if not csvae:
-                pending.append(name + " (no csvae entry)")
-                continue
-            records.append({"dataset": "digits_conv", "precision": precision, "seed": seed, "raw": csvae})
+            records.append({"dataset": "digits_conv", "precision": precision, "seed": seed, **record})
     return records, pending
+
+
+def conv_markdown(conv: List[dict]) -> List[str]:
+    """A row per digits-conv run and a mean row per precision: Method 1 of the four models, CSVAE's
+    probes, held-out SSE per image of the four models."""
+    lines = [
+        "digits-conv (configs/digits_conv.flags, trained by the trainer, its comparison.json and validation events):",
+        "",
+        "| precision | seed | Method 1 (%): VAE / CondVAE / CondVAE-info / CSVAE | CSVAE probes (%): logistic / 15-NN / MLP "
+        "| held-out SSE per image: VAE / CondVAE / CondVAE-info / CSVAE |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+
+    def row(precision, seed, models):
+        method1 = " / ".join(f"{models[m]['method1']:.1f}" for m in CONV_MODELS)
+        probes = " / ".join(f"{models['csvae'][kind]:.1f}" for kind in ("logistic", "knn", "mlp"))
+        sse = " / ".join("-" if models[m]["sse"] is None else f"{models[m]['sse']:.1f}" for m in CONV_MODELS)
+        return f"| {precision} | {seed} | {method1} | {probes} | {sse} |"
+
+    for record in sorted(conv, key=lambda r: (r["precision"] != "float32", r["precision"], r["seed"])):
+        lines.append(row(record["precision"], record["seed"], record["models"]))
+    for precision in sorted({r["precision"] for r in conv}, key=lambda p: (p != "float32", p)):
+        runs = [r for r in conv if r["precision"] == precision]
+        mean = {m: {key: (None if any(r["models"][m][key] is None for r in runs)
+                          else float(np.mean([r["models"][m][key] for r in runs])))
+                    for key in ("method1", "logistic", "knn", "mlp", "sse")} for m in CONV_MODELS}
+        lines.append(row(precision, "mean of " + ",".join(str(r["seed"]) for r in runs), mean))
+    return lines
 
 
 def summary(records: List[dict]) -> Dict[tuple, Dict[str, List[float]]]:
@@ -151,9 +227,7 @@ def markdown(records: List[dict], pending: List[str], conv: List[dict]) -> str:
         lines += ["", *deltas]
     lines.append("")
     if conv:
-        lines.append("digits-conv (configs/digits_conv.flags, trained by the trainer, its comparison.json):")
-        for record in conv:
-            lines.append(f"- {record['precision']} seed {record['seed']}: {json.dumps(record['raw'], sort_keys=True)[:400]}")
+        lines += conv_markdown(conv) + [""]
     if pending:
         lines.append(f"digits-conv runs pending (not finished when this report was written): {', '.join(pending)}.")
     return "\n".join(lines) + "\n"

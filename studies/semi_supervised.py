@@ -98,7 +98,6 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
     train, test = data.train, data.test
     masked = missing_labels.mask_labels(train.labels, labelled_fraction, label_missing_rate, seed)
     steps_per_epoch = pipeline.steps_per_epoch(len(train.features), batch_size)
-    total_steps = epochs * steps_per_epoch
     model_name = "ss_csvae" if arm == "ss_csvae" else "csvae"
     arguments = {
         "input_shape": [64], "num_labels": digits.NUM_CLASSES, "label_type": "categorical",
