@@ -88,3 +88,45 @@ def test_mixed_bfloat16_inputs_come_back_in_the_layers_compute_dtype():
     outputs = layer(x, training=True)
     assert outputs.dtype == tf.bfloat16
     assert layer.moving_mean.dtype == "float32"
+
+
+def _two_replica_strategy():
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs the two logical CPUs conftest.py sets up before TensorFlow starts")
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def test_two_replicas_update_their_moving_statistics_with_the_global_batchs_moments():
+    # Replica 0 sees 6 examples, replica 1 another 6 of a different distribution: the moving
+    # statistics on both replicas step toward the 12 examples' mean and biased variance.
+    strategy = _two_replica_strategy()
+    halves = [tf.random.stateless_normal([6, 2, 2, 3], seed=[2, 1]),
+              4.0 * tf.random.stateless_normal([6, 2, 2, 3], seed=[2, 2]) + 3.0]
+    with strategy.scope():
+        layer = batch_norm.BatchNormalization(momentum=0.9)
+        layer.build((None, 2, 2, 3))
+    inputs = strategy.experimental_distribute_values_from_function(lambda context: halves[context.replica_id_in_sync_group])
+    strategy.run(tf.function(lambda x: layer(x, training=True)), args=(inputs,))
+
+    everything = tf.concat(halves, 0).numpy().reshape(-1, 3)
+    for variable, statistic, start in ((layer.moving_mean, everything.mean(0), 0.0),
+                                       (layer.moving_variance, everything.var(0), 1.0)):
+        for value in variable.value.values:  # each replica's copy
+            np.testing.assert_allclose(value.numpy(), 0.9 * start + 0.1 * statistic, rtol=1e-5, atol=1e-6)
+
+
+def test_deferred_training_passes_record_their_moments_and_update_nothing_until_applied():
+    x = 2.0 * tf.random.stateless_normal([10, 3], seed=[4, 1]) - 1.0
+    layer = batch_norm.BatchNormalization(momentum=0.5)
+    layer.build((None, 3))
+    with batch_norm.deferred_moving_statistics() as deferred:
+        layer(x, training=True)
+    np.testing.assert_array_equal(layer.moving_mean.numpy(), np.zeros(3))  # untouched
+    assert deferred.layers == [layer]
+    [(mean, variance, count)] = deferred.moments
+    np.testing.assert_allclose(mean.numpy(), x.numpy().mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(variance.numpy(), x.numpy().var(0), rtol=1e-5)
+    assert float(count) == 10
+    layer.update_moving_statistics(mean, variance, count)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.5 * x.numpy().mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), 0.5 + 0.5 * x.numpy().var(0), rtol=1e-5)

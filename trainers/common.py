@@ -48,7 +48,8 @@ def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, valid
                       "run_config.json); float32: full precision; mixed_bfloat16 / mixed_float16 (GPUs): forced. "
                       "Resume with the same value on the same machine.")
     flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (honoured under tf.distribute, where Keras "
-                      "leaves XLA off by default); one replica only. On our CPU it is slower than oneDNN (README, "
+                      "leaves XLA off by default; with several replicas each replica compiles its own forward and "
+                      "backward pass). On our CPU it is slower than oneDNN (README, "
                       "Speed); for GPUs, time it with benchmarks/train_step.py --modes=plain,xla.")
     flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
     flags.DEFINE_float("worker_timeout_seconds", distribute.DEFAULT_PEER_TIMEOUT_SECONDS,

@@ -102,13 +102,16 @@ class AdversarialModel:
         """One step of `self.adversary_optimizer` on `adversary_loss(z, y)` over the adversary's
         variables, with z behind tf.stop_gradient so no gradient reaches the encoder.
         Returns (adversary_loss [batch], the adversary's distribution)."""
-        z = tf.stop_gradient(z)
+        adversary_loss, adversary, gradients = self.per_replica(self._adversary_gradients)(tf.stop_gradient(z), y)
+        apply_counting_every_step(self.adversary_optimizer, gradients, self.adversary_variables)
+        return adversary_loss, adversary
+
+    def _adversary_gradients(self, z: tf.Tensor, y: tf.Tensor):
+        """(adversary_loss [batch], q(y|z), gradients of the replica's scaled loss over `adversary_variables`)."""
         with tf.GradientTape() as tape:
             adversary_loss, adversary = self.adversary_loss(z, y)
             loss = self.adversary_optimizer.scale_loss(global_mean(adversary_loss))
-        variables = self.adversary_variables
-        apply_counting_every_step(self.adversary_optimizer, tape.gradient(loss, variables), variables)
-        return adversary_loss, adversary
+        return adversary_loss, adversary, tape.gradient(loss, self.adversary_variables)
 
     def _build_adversary_optimizer(self, optimizer) -> None:
         """Set and build `adversary_optimizer` (default appendix 7.1's Adam) inside the caller's

@@ -31,6 +31,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from csvae_tf import likelihoods
+from csvae_tf.kernels import batch_norm
 
 tfd = tfp.distributions
 
@@ -131,6 +132,8 @@ class LabelledModel(keras.Model):
     """
 
     TRACKERS: Sequence[str] = ()
+    # XLA per replica (`per_replica`): set by csvae_tf.training for jit_compile with several replicas.
+    per_replica_jit_compile = False
     has_adversary = False
     switching = ""
     SERVING_DEFAULT = ""
@@ -182,15 +185,52 @@ class LabelledModel(keras.Model):
         index = tf.cast(stream, tf.int32) * num_replicas() + replica_id()
         return tf.stack([tf.constant(self.seed, tf.int32), index])
 
+    def per_replica(self, fn):
+        """`fn` as one XLA cluster per replica when `per_replica_jit_compile` is set, else `fn` itself.
+
+        Keras's own `jit_compile=True` compiles the function that calls `strategy.run`, which XLA
+        cannot do with several devices (one cluster cannot reach the other replicas' variables).
+        With several replicas csvae_tf.training therefore leaves Keras's flag off and sets this
+        instead: each replica compiles its forward and backward pass (`fn`, called inside
+        `strategy.run` on its own device), and the all-reduce of the gradients and the optimizer's
+        update run outside the cluster, as without XLA.
+        """
+        if not self.per_replica_jit_compile:
+            return fn
+        recorded = {}
+
+        def cluster(*args):
+            # Batch normalisation's moving statistics need an all-reduce over the replicas, which
+            # cannot run inside the cluster: their moments come out of it and are applied here.
+            with batch_norm.deferred_moving_statistics() as deferred:
+                outputs = fn(*args)
+            recorded["layers"] = deferred.layers
+            return outputs, deferred.moments
+
+        compiled = tf.function(cluster, jit_compile=True, autograph=False)
+
+        def run(*args):
+            outputs, moments = compiled(*args)
+            for layer, (mean, variance, count) in zip(recorded["layers"], moments):
+                layer.update_moving_statistics(mean, variance, count)
+            return outputs
+
+        return run
+
+    def _vae_gradients(self, x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor):
+        """(terms, objective [batch], gradients of the replica's scaled loss over `vae_variables`)."""
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x, y, seed, training=True)
+            objective = self.vae_objective(terms)
+            loss = self.optimizer.scale_loss(global_mean(objective))  # identity unless float16 loss scaling
+        return terms, objective, tape.gradient(loss, self.vae_variables)
+
     def _vae_update(self, x: tf.Tensor, y: tf.Tensor):
         """One step of `self.optimizer` on `vae_objective` over `vae_variables` only (an adversary,
         if the model has one, is held fixed). Returns (terms, objective [batch])."""
-        with tf.GradientTape() as tape:
-            terms = self.compute_terms(x, y, self._sampling_seed(self.optimizer.iterations), training=True)
-            objective = self.vae_objective(terms)
-            loss = self.optimizer.scale_loss(global_mean(objective))  # identity unless float16 loss scaling
-        variables = self.vae_variables
-        apply_counting_every_step(self.optimizer, tape.gradient(loss, variables), variables)
+        seed = self._sampling_seed(self.optimizer.iterations)
+        terms, objective, gradients = self.per_replica(self._vae_gradients)(x, y, seed)
+        apply_counting_every_step(self.optimizer, gradients, self.vae_variables)
         return terms, objective
 
     # ------------------------------------------------------------------ serving (csvae_tf.serving)

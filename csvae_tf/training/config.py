@@ -49,10 +49,13 @@ class TrainConfig:
         restore and export the same; resume a run with the precision it started with.
         `--precision=auto` is resolved before this (csvae_tf.training.precision): this field is
         always a dtype policy.
-      jit_compile: XLA-compile the train function (Keras's `jit_compile=True`), also under a
-        tf.distribute strategy, where Keras's default ("auto") leaves XLA off. One replica only:
-        with several, Keras 3 compiles the function around `strategy.run` and XLA cannot reach
-        the other devices' variables, so `train` refuses the combination before building.
+      jit_compile: XLA-compile the train step, also under a tf.distribute strategy, where Keras's
+        default ("auto") leaves XLA off. With one replica it is Keras's `jit_compile=True` (the
+        whole step, optimizer updates included). With several, Keras 3 would compile the function
+        around `strategy.run`, which XLA cannot do across devices; `train` then sets the model's
+        `per_replica_jit_compile` instead: each replica compiles its forward and backward passes,
+        and the gradients' all-reduce, the batch-norm statistics' and the optimizers' updates run
+        outside the clusters (csvae_tf.models.base.LabelledModel.per_replica).
       precision_requested: what was asked for ("auto" or the policy itself; "" when not recorded).
       precision_reason: why `precision` was chosen (one line; run_config.json keeps it).
       validate_every_epochs: evaluate the held-out data after every this many epochs (epochs

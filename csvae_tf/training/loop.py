@@ -76,14 +76,7 @@ def train(
 
     Raises:
       TrainingDiverged: a loss became NaN/Inf; the message names the step.
-      RunError: config.jit_compile with several replicas (see TrainConfig.jit_compile).
     """
-    if config.jit_compile and strategy.num_replicas_in_sync > 1:
-        raise run_directory.RunError(
-            f"jit_compile (XLA) runs on one replica only, and this strategy has {strategy.num_replicas_in_sync}: "
-            f"Keras 3 compiles the function around strategy.run, where XLA cannot reach the other devices' "
-            f"variables. Pass --nojit_compile, or make one device visible (CUDA_VISIBLE_DEVICES=0)."
-        )
     os.makedirs(config.model_dir, exist_ok=True)
     every_steps = config.checkpoint_every_steps or steps_per_epoch
     steps_per_execution = math.gcd(config.steps_per_execution, steps_per_epoch, every_steps)
@@ -107,9 +100,13 @@ def train(
         # Models without an adversary (VAE, CondVAE) take one optimizer.
         players = {"adversary_optimizer": adversary_optimizer} if getattr(model, "has_adversary", False) else {}
         # jit_compile=False, not Keras's "auto": auto turns XLA on for GPU machines without a strategy
-        # only, and every run here is under one; True is honoured under a strategy.
+        # only, and every run here is under one; True is honoured under a strategy. With one replica
+        # Keras compiles the whole step; with several, each replica compiles its own forward and
+        # backward pass (LabelledModel.per_replica), since one XLA cluster cannot span the devices.
+        several_replicas = strategy.num_replicas_in_sync > 1
+        model.per_replica_jit_compile = bool(config.jit_compile) and several_replicas
         model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
-                      jit_compile=bool(config.jit_compile), **players)
+                      jit_compile=bool(config.jit_compile) and not several_replicas, **players)
         checkpoint = checkpoints.make_checkpoint(model)
         keeper = checkpoints.CheckpointKeeper(checkpoint, checkpoint_dir, config.keep_checkpoints)
         restore_from = _checkpoint_to_resume(checkpoint_dir)
