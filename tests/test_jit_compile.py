@@ -1,6 +1,5 @@
 """TrainConfig.jit_compile / --jit_compile: XLA honoured under the trainers' tf.distribute strategy."""
 
-
 import numpy as np
 import pytest
 import tensorflow as tf
