@@ -192,8 +192,9 @@ class LabelledModel(keras.Model):
         cannot do with several devices (one cluster cannot reach the other replicas' variables).
         With several replicas csvae_tf.training therefore leaves Keras's flag off and sets this
         instead: each replica compiles its forward and backward pass (`fn`, called inside
-        `strategy.run` on its own device), and the all-reduce of the gradients and the optimizer's
-        update run outside the cluster, as without XLA.
+        `strategy.run` on its own device), and the all-reduce of the gradients, the optimizer's
+        update and the batch-norm moving statistics' update (csvae_tf.kernels.batch_norm, whose
+        all-reduce cannot run inside a cluster) run outside it, as without XLA.
         """
         if not self.per_replica_jit_compile:
             return fn
