@@ -52,17 +52,14 @@ PIECES = (
 
 @dataclasses.dataclass
 class FloorConfig:
-    """What to build and time (the built model is benchmarks/serving.py's CelebA CSVAE)."""
+    """What to build and time: `model` is benchmarks/serving.py's built CelebA CSVAE (its shape and
+    seed; its batch size is the batch-norm calibration's)."""
 
+    model: serving.ServingBenchmarkConfig = dataclasses.field(default_factory=serving.ServingBenchmarkConfig)
     serving_precisions: Tuple[str, ...] = ("float32", "bfloat16")
-    image_size: int = 64
-    channels: int = 3
-    num_labels: int = 2
-    dim_z: int = 64
     calls: int = 100
     warmup_calls: int = 10
     peak_size: int = 4096
-    seed: int = 0
 
 
 def read_bandwidth_bytes_per_s(num_bytes: int = BANDWIDTH_BYTES, repeats: int = 5) -> float:
@@ -138,9 +135,10 @@ def time_pieces(model, config: FloorConfig) -> Dict[str, float]:
     """p50 seconds of each network prefix that ends a piece, and of the whole switch path."""
     import tensorflow as tf  # noqa: PLC0415
 
-    x = tf.random.stateless_uniform([1, config.image_size, config.image_size, config.channels], seed=[config.seed, 1])
-    w = tf.random.stateless_normal([1, model.num_labels * model.dim_w], seed=[config.seed, 2])
-    latent = tf.concat([tf.random.stateless_normal([1, model.dim_z], seed=[config.seed, 3]), w], axis=-1)
+    shape, seed = config.model, config.model.seed
+    x = tf.random.stateless_uniform([1, shape.image_size, shape.image_size, shape.channels], seed=[seed, 1])
+    w = tf.random.stateless_normal([1, model.num_labels * model.dim_w], seed=[seed, 2])
+    latent = tf.concat([tf.random.stateless_normal([1, model.dim_z], seed=[seed, 3]), w], axis=-1)
     inputs = {"z_encoder": x, "decoder": latent}
 
     def p50(fn) -> float:
@@ -163,11 +161,8 @@ def run(config: FloorConfig) -> Dict[str, Any]:
     """Build, measure and print; returns the JSON record printed last."""
     from csvae_tf import serving_precision  # noqa: PLC0415
 
-    model = serving.build_model(serving.ServingBenchmarkConfig(
-        image_size=config.image_size, channels=config.channels, num_labels=config.num_labels,
-        dim_z=config.dim_z, seed=config.seed, batch_size=16))
-    serving.calibrate_batch_norm(model, serving.ServingBenchmarkConfig(
-        image_size=config.image_size, channels=config.channels, seed=config.seed, batch_size=16))
+    model = serving.build_model(config.model)
+    serving.calibrate_batch_norm(model, config.model)
     bandwidth = read_bandwidth_bytes_per_s()
     print(f"Read bandwidth: {bandwidth / 1e9:.1f} GB/s (tf.reduce_sum over {BANDWIDTH_BYTES >> 20} MiB).", flush=True)
     results: Dict[str, Any] = {}
@@ -202,12 +197,12 @@ def run(config: FloorConfig) -> Dict[str, Any]:
 
 
 def define_flags() -> None:
-    defaults = FloorConfig()
+    defaults, shape = FloorConfig(), serving.ServingBenchmarkConfig()
     flags.DEFINE_list("serving_precisions", list(defaults.serving_precisions), "Serving precisions to analyse.")
-    flags.DEFINE_integer("image_size", defaults.image_size, "Built model: image height = width (multiple of 8).")
-    flags.DEFINE_integer("channels", defaults.channels, "Built model: image channels.")
-    flags.DEFINE_integer("num_labels", defaults.num_labels, "Built model: k.")
-    flags.DEFINE_integer("dim_z", defaults.dim_z, "Built model: dimension of Z.")
+    flags.DEFINE_integer("image_size", shape.image_size, "Built model: image height = width (multiple of 8).")
+    flags.DEFINE_integer("channels", shape.channels, "Built model: image channels.")
+    flags.DEFINE_integer("num_labels", shape.num_labels, "Built model: k.")
+    flags.DEFINE_integer("dim_z", shape.dim_z, "Built model: dimension of Z.")
     flags.DEFINE_integer("calls", defaults.calls, "Timed calls per prefix (p50 over them).")
     flags.DEFINE_integer("warmup_calls", defaults.warmup_calls, "Untimed calls first.")
     # --peak_size (n of the n^3 matmuls that measure the peaks) is benchmarks.train_step's flag.
@@ -225,8 +220,9 @@ def main(argv: Sequence[str]) -> None:
     unknown = [p for p in FLAGS.serving_precisions if p not in SERVING_PRECISIONS]
     if unknown:
         raise app.UsageError(f"--serving_precisions: {unknown} not in {list(SERVING_PRECISIONS)}.")
-    run(FloorConfig(serving_precisions=tuple(FLAGS.serving_precisions), image_size=FLAGS.image_size,
-                    channels=FLAGS.channels, num_labels=FLAGS.num_labels, dim_z=FLAGS.dim_z, calls=FLAGS.calls,
+    shape = serving.ServingBenchmarkConfig(image_size=FLAGS.image_size, channels=FLAGS.channels,
+                                           num_labels=FLAGS.num_labels, dim_z=FLAGS.dim_z)
+    run(FloorConfig(model=shape, serving_precisions=tuple(FLAGS.serving_precisions), calls=FLAGS.calls,
                     warmup_calls=FLAGS.warmup_calls, peak_size=FLAGS.peak_size))
 
 

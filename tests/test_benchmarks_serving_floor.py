@@ -54,7 +54,8 @@ def test_floor_is_the_slower_of_reading_the_weights_and_doing_the_arithmetic():
 
 
 def test_a_tiny_run_prints_a_record_whose_floors_follow_from_its_measurements(capsys):
-    config = serving_floor.FloorConfig(image_size=IMAGE, dim_z=DIM_Z, calls=3, warmup_calls=1, peak_size=128)
+    shape = serving.ServingBenchmarkConfig(image_size=IMAGE, channels=3, num_labels=K, dim_z=DIM_Z, batch_size=16)
+    config = serving_floor.FloorConfig(model=shape, calls=3, warmup_calls=1, peak_size=128)
     record = serving_floor.run(config)
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1].startswith('{"benchmark": "serving_floor"')
