@@ -479,10 +479,7 @@ def define_flags():
     flags.DEFINE_list("batching_sizes", [], "Also time switch_attribute at these batch sizes (TF Serving batching "
                       "estimate, e.g. 1,8,16,32,64).")
     flags.DEFINE_integer("batching_calls", defaults.batching_calls, "Timed calls per --batching_sizes entry.")
-    flags.DEFINE_integer("image_size", defaults.image_size, "Built model: image height = width (multiple of 8).")
-    flags.DEFINE_integer("channels", defaults.channels, "Built model: image channels.")
-    flags.DEFINE_integer("num_labels", defaults.num_labels, "Built model: k, the number of labels.")
-    flags.DEFINE_integer("dim_z", defaults.dim_z, "Built model: dimension of Z.")
+    define_model_flags()
     flags.DEFINE_integer("batch_size", defaults.batch_size, "Throughput batch size.")
     flags.DEFINE_integer("latency_calls", defaults.latency_calls, "Timed calls at batch 1 (p50/p99 over them).")
     flags.DEFINE_integer("throughput_calls", defaults.throughput_calls, "Timed calls at --batch_size.")
@@ -490,9 +487,20 @@ def define_flags():
     flags.DEFINE_integer("seed", defaults.seed, "Seeds the built model's weights and the requests.")
     flags.DEFINE_integer("intra_op_threads", 0, "TensorFlow intra-op threads (0: TensorFlow's default).")
     flags.DEFINE_integer("inter_op_threads", 0, "TensorFlow inter-op threads (0: TensorFlow's default).")
-    for name in ("batch_size", "latency_calls", "throughput_calls", "image_size", "channels", "num_labels", "dim_z"):
+    for name in ("batch_size", "latency_calls", "throughput_calls"):
         flags.register_validator(name, lambda value: value >= 1, f"--{name} must be >= 1.")
     flags.register_validator("warmup_calls", lambda value: value >= 0, "--warmup_calls must be >= 0.")
+
+
+def define_model_flags() -> None:
+    """--image_size, --channels, --num_labels, --dim_z: the built model's shape (also benchmarks.serving_floor's)."""
+    defaults = ServingBenchmarkConfig()
+    flags.DEFINE_integer("image_size", defaults.image_size, "Built model: image height = width (multiple of 8).")
+    flags.DEFINE_integer("channels", defaults.channels, "Built model: image channels.")
+    flags.DEFINE_integer("num_labels", defaults.num_labels, "Built model: k, the number of labels.")
+    flags.DEFINE_integer("dim_z", defaults.dim_z, "Built model: dimension of Z.")
+    for name in ("image_size", "channels", "num_labels", "dim_z"):
+        flags.register_validator(name, lambda value: value >= 1, f"--{name} must be >= 1.")
 
 
 def main(argv):

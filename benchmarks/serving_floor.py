@@ -197,17 +197,13 @@ def run(config: FloorConfig) -> Dict[str, Any]:
 
 
 def define_flags() -> None:
-    defaults, shape = FloorConfig(), serving.ServingBenchmarkConfig()
+    defaults = FloorConfig()
     flags.DEFINE_list("serving_precisions", list(defaults.serving_precisions), "Serving precisions to analyse.")
-    flags.DEFINE_integer("image_size", shape.image_size, "Built model: image height = width (multiple of 8).")
-    flags.DEFINE_integer("channels", shape.channels, "Built model: image channels.")
-    flags.DEFINE_integer("num_labels", shape.num_labels, "Built model: k.")
-    flags.DEFINE_integer("dim_z", shape.dim_z, "Built model: dimension of Z.")
+    serving.define_model_flags()
     flags.DEFINE_integer("calls", defaults.calls, "Timed calls per prefix (p50 over them).")
     flags.DEFINE_integer("warmup_calls", defaults.warmup_calls, "Untimed calls first.")
     # --peak_size (n of the n^3 matmuls that measure the peaks) is benchmarks.train_step's flag.
-    for name in ("image_size", "channels", "num_labels", "dim_z", "calls"):
-        flags.register_validator(name, lambda value: value >= 1, f"--{name} must be >= 1.")
+    flags.register_validator("calls", lambda value: value >= 1, "--calls must be >= 1.")
 
 
 def main(argv: Sequence[str]) -> None:
