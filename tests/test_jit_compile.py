@@ -139,3 +139,28 @@ def test_jit_compile_with_two_replicas_compiles_each_replicas_pass_and_trains_as
             values = variable.value.values
             assert len(values) == 2
             np.testing.assert_array_equal(values[0].numpy(), values[1].numpy(), err_msg=variable.path)
+
+
+@pytest.mark.slow  # five trainings with XLA compilation, ~45 s: `pytest -m slow`
+@pytest.mark.parametrize("name", ["vae", "condvae", "condvae_info", "csvae", "ss_csvae"])
+def test_every_model_trains_with_per_replica_xla_on_two_replicas(tmp_path, name):
+    from csvae_tf.models import registry
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]
+    if name == "ss_csvae":
+        y[::2] = np.nan  # half the examples unlabelled: the enumerated bound inside the clusters
+    config = training.TrainConfig(model_dir=str(tmp_path), epochs=1, batch_size=BATCH, tensorboard=False,
+                                  log_every_seconds=1e9, seed=3, jit_compile=True)
+    result = training.train(
+        lambda: registry.get(name)(input_shape=(4,), num_labels=3, label_type="categorical", dim_z=2, hidden_units=(8,)),
+        name, lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
+        pipeline.steps_per_epoch(len(x), BATCH), config, _two_replicas(),
+    )
+    assert result.model.per_replica_jit_compile and result.final_step == 2
+    assert _per_replica_xla_functions(result.model) >= 1
+    assert all(np.isfinite(w).all() for w in result.model.get_weights())
+    for variable in result.model.weights:
+        values = variable.value.values
+        np.testing.assert_array_equal(values[0].numpy(), values[1].numpy(), err_msg=variable.path)
