@@ -170,14 +170,13 @@ def run(config: FloorConfig) -> Dict[str, Any]:
         peak = peak_flops_per_s(precision, config.peak_size)
         copy, _ = serving_precision.serving_model(model, precision)
         seconds = time_pieces(copy, config)
-        rows, before = piece_table(copy), {}
+        rows = piece_table(copy)
         for row in rows:
             key = f"{row['network']}:{row['end']}"
             start_key = f"{row['network']}:{row['start']}" if row["start"] else None
             row["ms"] = 1e3 * (seconds[key] - (seconds[start_key] if start_key else 0.0))
             row["floor_ms"] = 1e3 * floor_seconds(row["weight_bytes"], row["flops"], bandwidth, peak)
             row["bound_by"] = "memory" if row["weight_bytes"] / bandwidth >= row["flops"] / peak else "arithmetic"
-            before[key] = row
         floor_ms = sum(row["floor_ms"] for row in rows)
         measured_ms = 1e3 * seconds["switch_attribute"]
         print(f"\n{precision}: matmul peak {peak / 1e9:.0f} GFLOP/s; switch_attribute at batch 1, "

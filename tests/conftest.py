@@ -50,6 +50,16 @@ TINY = dict(
 )
 
 
+def two_replica_strategy() -> tf.distribute.MirroredStrategy:
+    """A MirroredStrategy over the two logical CPUs split above.
+
+    Reduced on one device, not with collective ops: a new strategy's collective instance keys
+    restart and would collide with those of strategies other tests made in this process.
+    """
+    assert len(tf.config.list_logical_devices("CPU")) >= 2, "conftest should have split the CPU in two"
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
 def make_vector_model(init_seed: int = 0, **overrides) -> CSVAE:
     """A tiny vector CSVAE (not compiled), weights initialised from `init_seed`.
 

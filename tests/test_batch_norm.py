@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import two_replica_strategy
 from csvae_tf.kernels import batch_norm
 
 
@@ -90,16 +91,10 @@ def test_mixed_bfloat16_inputs_come_back_in_the_layers_compute_dtype():
     assert layer.moving_mean.dtype == "float32"
 
 
-def _two_replica_strategy():
-    if len(tf.config.list_logical_devices("CPU")) < 2:
-        pytest.skip("needs the two logical CPUs conftest.py sets up before TensorFlow starts")
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
-
-
 def test_two_replicas_update_their_moving_statistics_with_the_global_batchs_moments():
     # Replica 0 sees 6 examples, replica 1 another 6 of a different distribution: the moving
     # statistics on both replicas step toward the 12 examples' mean and biased variance.
-    strategy = _two_replica_strategy()
+    strategy = two_replica_strategy()
     halves = [tf.random.stateless_normal([6, 2, 2, 3], seed=[2, 1]),
               4.0 * tf.random.stateless_normal([6, 2, 2, 3], seed=[2, 2]) + 3.0]
     with strategy.scope():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_model, vector_batch
+from conftest import make_model, two_replica_strategy, vector_batch
 from csvae_tf import distribute, losses, training
 from csvae_tf.data import pipeline
 from csvae_tf.models import registry
@@ -169,10 +169,7 @@ def test_reset_reinitialises_one_member_per_period_round_robin_from_seed_and_ste
 
 
 def test_reset_on_two_replicas_keeps_replicas_in_sync():
-    assert len(tf.config.list_logical_devices("CPU")) >= 2, "conftest should have split the CPU in two"
-    # Reduced on one device, not with collective ops: a new strategy's collective instance keys
-    # restart and would collide with those of strategies other tests made in this process.
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+    strategy = two_replica_strategy()
     with strategy.scope():
         model = make_model("csvae", **ALL_ON)
         model.compile()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import two_replica_strategy
 from csvae_tf import distribute, training
 from csvae_tf.data import pipeline
 from csvae_tf.models.csvae import CSVAE
@@ -78,22 +79,6 @@ def test_jit_compile_is_in_effect_under_mirrored_strategy_and_trains_as_without(
     assert max(np.abs(a - b).max() for a, b in zip(xla.model.get_weights(), initial)) > 1e-4
 
 
-def _two_replicas():
-    if len(tf.config.list_logical_devices("CPU")) < 2:
-        pytest.skip("needs the two logical CPUs conftest.py sets up before TensorFlow starts")
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
-
-
-def _per_replica_xla_functions(model) -> int:
-    """How many functions inside the traced train function TensorFlow must compile with XLA (nested ones too)."""
-    count = 0
-    for concrete in [c for f in _traced_functions(model.train_function) for c in f._list_all_concrete_functions()]:  # noqa: SLF001
-        for function in concrete.graph.as_graph_def().library.function:
-            attribute = function.attr.get("_XlaMustCompile")
-            count += bool(attribute is not None and attribute.b)
-    return count
-
-
 def _train_images(model_dir, jit_compile, strategy, examples=32):
     """A conv CSVAE (8x8x1 images: batch norm in every block) on two replicas, examples / 32 steps."""
     rng = np.random.default_rng(1)
@@ -111,12 +96,12 @@ def _train_images(model_dir, jit_compile, strategy, examples=32):
 def test_jit_compile_with_two_replicas_compiles_each_replicas_pass_and_trains_as_without(tmp_path):
     # Keras compiles the function around strategy.run, which XLA cannot do across devices: with two
     # replicas each replica compiles its own forward and backward pass instead (LabelledModel.per_replica).
-    xla = _train_images(tmp_path / "xla", True, _two_replicas())
-    plain = _train_images(tmp_path / "plain", False, _two_replicas())
+    xla = _train_images(tmp_path / "xla", True, two_replica_strategy())
+    plain = _train_images(tmp_path / "plain", False, two_replica_strategy())
     assert xla.model.jit_compile is False and xla.model.per_replica_jit_compile is True
     assert plain.model.per_replica_jit_compile is False
-    assert _per_replica_xla_functions(xla.model) >= 2  # the VAE pass and the adversary's
-    assert _per_replica_xla_functions(plain.model) == 0
+    assert _xla_functions(xla.model) >= 2  # the VAE pass and the adversary's
+    assert _xla_functions(plain.model) == 0
     assert xla.final_step == plain.final_step == 1
     # Same weights, batch and noise seeds: XLA only rounds differently. Adam's first step moves a
     # weight by ~lr whatever the gradient's size, so where rounding flips a tiny gradient's sign the
@@ -156,10 +141,10 @@ def test_every_model_trains_with_per_replica_xla_on_two_replicas(tmp_path, name)
     result = training.train(
         lambda: registry.get(name)(input_shape=(4,), num_labels=3, label_type="categorical", dim_z=2, hidden_units=(8,)),
         name, lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
-        pipeline.steps_per_epoch(len(x), BATCH), config, _two_replicas(),
+        pipeline.steps_per_epoch(len(x), BATCH), config, two_replica_strategy(),
     )
     assert result.model.per_replica_jit_compile and result.final_step == 2
-    assert _per_replica_xla_functions(result.model) >= 1
+    assert _xla_functions(result.model) >= 1
     assert all(np.isfinite(w).all() for w in result.model.get_weights())
     for variable in result.model.weights:
         values = variable.value.values

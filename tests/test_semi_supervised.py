@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, make_vector_model, vector_batch
+from conftest import TINY, make_vector_model, two_replica_strategy, vector_batch
 from csvae_tf import distribute, training
 from csvae_tf.data import missing_labels, pipeline
 from csvae_tf.models import registry
@@ -278,7 +278,7 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
 
 
 def test_two_replicas_stay_in_sync_on_mixed_batches():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+    strategy = two_replica_strategy()
     with strategy.scope():
         model = ss.SemiSupervisedCSVAE(**TINY)
         model.compile()
