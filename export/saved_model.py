@@ -44,6 +44,7 @@ import sys
 import tempfile
 from typing import Dict, Optional, Sequence, Tuple
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -137,7 +138,6 @@ def build_serving_module(model, signatures: dict, default: str, metadata: dict, 
     inference mode (BatchNorm uses its moving statistics).
     """
     module = tf.Module(name=f"{metadata['model']}_serving")
-    module.model_variables = list(model.variables) if variables is None else list(variables)
     module.serving_precision = tf.Variable(serving_precision, trainable=False, name="serving_precision")
     module.metadata_file = tf.saved_model.Asset(metadata_path)
     module.metadata_json = tf.Variable(json.dumps(metadata, sort_keys=True), trainable=False, name="metadata_json")
@@ -157,7 +157,34 @@ def build_serving_module(model, signatures: dict, default: str, metadata: dict, 
         setattr(module, name, function)
         concrete[name] = function.get_concrete_function()
     concrete["serving_default"] = concrete[default]
+    module.model_variables = held_variables(list(model.variables) if variables is None else variables,
+                                            concrete.values())
     return module, concrete
+
+
+def held_variables(variables, functions) -> list:
+    """The tf.Variables an export holds: those the signatures' `functions` read, then the rest of `variables`.
+
+    TF Serving, like every TF1 session loader (`saved_model_cli run`), restores the SavedModel's
+    checkpoint into the variables of its object graph and runs each signature's graph, which reads
+    the variables its function captured. A Keras 3 variable tracked as itself is written as a new
+    tf.Variable initialised from the one it wraps, which no function reads, so the session finds
+    the captured one never restored ("Could not find variable ..."). Tracking the tf.Variables
+    the functions capture, and each other Keras variable's own tf.Variable, makes the restored
+    variables the ones the graphs read; `tf.saved_model.load` sees the same weights either way.
+
+    Args:
+      variables: the variables the export must hold (Keras or tf.Variables), e.g. `model.variables`.
+      functions: the signatures' concrete functions.
+    """
+    held, seen = [], set()
+    captured = [v for function in functions for v in function.variables]
+    wrapped = [v.value if isinstance(v, keras.Variable) else v for v in variables]
+    for variable in captured + wrapped:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            held.append(variable)
+    return held
 
 
 def warmup_requests(signatures: dict, default: str) -> Dict[str, Dict[str, np.ndarray]]:

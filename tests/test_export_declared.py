@@ -223,3 +223,119 @@ def test_readme_shows_each_paper_models_table_as_its_declaration_renders_it(name
     assert f"(`--model={name}`)" in serving
     section = serving[serving.index(f"(`--model={name}`)"):]
     assert section[section.index("| signature"):].startswith(table), f"README's table for {name} is stale:\n{table}"
+
+
+# ---------------------------------------------------------------------------- TF Serving's loading path
+@pytest.fixture(scope="module")
+def bfloat16_exports(tmp_path_factory):
+    """{registry name: (model, export path)}: every image model exported with --serving_precision=bfloat16."""
+    root = tmp_path_factory.mktemp("declared_bfloat16")
+    return {name: (model, saved_model.export_model(model, str(root / name), name, serving_precision="bfloat16"))
+            for name in NAMES
+            for model in [make_model(name, input_shape=SHAPES["image"], label_names=LABEL_NAMES)]}
+
+
+TF_SERVING_PATH_SCRIPT = textwrap.dedent(
+    """
+    import pickle, sys
+    from export import serving_check
+
+    plan_file, outputs_file = sys.argv[1:]
+    with open(plan_file, "rb") as f:
+        plan = pickle.load(f)  # {key: (export dir, {signature: {input: value}})}
+    out = {}
+    for key, (export_dir, requests) in plan.items():
+        warmup = serving_check.warmup_requests(export_dir)
+        out[key] = {
+            "requests": serving_check.session_outputs(export_dir, requests),
+            "warmup_inputs": warmup,
+            "warmup_session": serving_check.session_outputs(export_dir, warmup),
+            "warmup_loaded": serving_check.loaded_outputs(export_dir, warmup),
+        }
+    with open(outputs_file, "wb") as f:
+        pickle.dump(out, f)
+    """
+)
+
+
+def test_every_signature_and_warmup_record_runs_in_tf_servings_loading_path(exports, bfloat16_exports, tmp_path):
+    """TF Serving's path: a TF1 session restores the export, replays its warm-up records and runs every signature.
+
+    Each signature of each family (float32 and bfloat16 exports, vector and image, bytes inputs
+    included) answers random requests in the session as the model's declaration computes them,
+    and each warm-up record answers in the session as through `tf.saved_model.load`.
+    """
+    import pickle
+
+    rng = np.random.default_rng(3)
+    plan, expected = {}, {}
+    cases = {**{"/".join(key): value for key, value in exports.items()},
+             **{f"{name}/bfloat16": value for name, value in bfloat16_exports.items()}}
+    for key, (model, path) in cases.items():
+        requests = _requests(model, rng)
+        plan[key] = (path, requests)
+        expected[key] = {
+            name: {k: v.numpy() for k, v in signature.serve(*[tf.constant(requests[name][spec.name])
+                                                                for spec in signature.inputs]).items()}
+            for name, signature in model.serving_signatures().items()
+        }
+    with open(tmp_path / "plan.pkl", "wb") as f:
+        pickle.dump(plan, f)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSTARTUP",)}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=REPO_ROOT)
+    completed = subprocess.run(
+        [sys.executable, "-c", TF_SERVING_PATH_SCRIPT, str(tmp_path / "plan.pkl"), str(tmp_path / "out.pkl")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    with open(tmp_path / "out.pkl", "rb") as f:
+        out = pickle.load(f)
+    for key, want in expected.items():
+        got = out[key]
+        bfloat16 = key.endswith("/bfloat16")
+        for signature, outputs in want.items():
+            assert set(got["requests"][signature]) == set(outputs), (key, signature)
+            for name, value in outputs.items():
+                # the bfloat16 export against the float32 model's declaration: bfloat16's rounding
+                np.testing.assert_allclose(got["requests"][signature][name], value,
+                                           rtol=0.1 if bfloat16 else 1e-4, atol=0.1 if bfloat16 else 1e-5,
+                                           err_msg=f"{key} {signature} {name}")
+        assert set(got["warmup_inputs"]) == set(want) | {"serving_default"}, key
+        for signature, outputs in got["warmup_session"].items():
+            assert set(outputs) == set(got["warmup_loaded"][signature]), (key, signature)
+            for name, value in outputs.items():
+                assert value.shape[0] == 1 and np.isfinite(value).all(), (key, signature, name)
+                np.testing.assert_allclose(value, got["warmup_loaded"][signature][name], rtol=1e-5, atol=1e-6,
+                                           err_msg=f"{key} warm-up {signature} {name}")
+
+
+def _saved_model_cli(*arguments, cwd):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    executable = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    command = [executable] if os.path.exists(executable) else [sys.executable, "-m",
+                                                               "tensorflow.python.tools.saved_model_cli"]
+    return subprocess.run([*command, *arguments], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_saved_model_cli_shows_and_runs_the_export_as_a_user_types_it(exports, loaded, tmp_path):
+    """`saved_model_cli show --all` lists every signature; `saved_model_cli run` answers as tf.saved_model.load."""
+    model, path = exports[("csvae", "image")]
+    shown = _saved_model_cli("show", "--dir", path, "--all", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for signature in [*model.serving_signatures(), "serving_default"]:
+        assert f"signature_def['{signature}']" in shown.stdout, signature
+    rng = np.random.default_rng(4)
+    for signature in ("switch_attribute_bytes", "encode"):
+        inputs = {spec.name: spec.sample(rng, 2) for spec in model.serving_signatures()[signature].inputs}
+        for name, value in inputs.items():
+            np.save(tmp_path / f"{name}.npy", value, allow_pickle=value.dtype == object)
+        out = tmp_path / signature
+        ran = _saved_model_cli("run", "--dir", path, "--tag_set", "serve", "--signature_def", signature,
+                               "--inputs", ";".join(f"{name}={name}.npy" for name in inputs),
+                               "--outdir", str(out), "--overwrite", cwd=tmp_path)
+        assert ran.returncode == 0, (signature, ran.stderr[-2000:])
+        want = loaded[("csvae", "image")].signatures[signature](**inputs)
+        assert sorted(os.listdir(out)) == sorted(f"{name}.npy" for name in want), signature
+        for name, value in want.items():
+            np.testing.assert_allclose(np.load(out / f"{name}.npy"), value.numpy(), rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{signature} {name}")

@@ -1,0 +1,154 @@
+r"""Runs an export the way TensorFlow Serving loads it, before you deploy it.
+
+    python -m export.serving_check --export_dir=exports/digits/1
+
+TF Serving does not use `tf.saved_model.load`: its C++ loader imports the SavedModel's MetaGraph
+into a TF1 session, runs the saver's restore op and the init op, replays the warm-up records of
+`assets.extra/tf_serving_warmup_requests`, and answers each request by feeding the signature's
+input tensors and fetching its output tensors. `saved_model_cli run` takes the same path. This
+program does the same with TensorFlow's own TF1 session loader:
+
+  1. loads the export with `tf.compat.v1.saved_model.loader.load` (tag `serve`);
+  2. replays every warm-up record, checking that its inputs are exactly the signature's;
+  3. runs every signature on its warm-up inputs (or the declared example values of the
+     metadata, where an export has no records) in the session and through `tf.saved_model.load`,
+     and compares the two answers.
+
+It prints one line per signature and exits 1 with a one-line reason where a signature cannot
+be served; an export that fails here fails in TF Serving. It reads only the export (no model
+code), like the other programs that use one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Dict, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+SERVE_TAG = "serve"
+RTOL, ATOL = 1e-5, 1e-6
+
+
+class ServingCheckError(RuntimeError):
+    """An export TF Serving cannot serve; the message (one line) says which signature and why."""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    informative = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node",
+                                                                  "<stack traces unavailable>"))]
+    return (informative or lines or [type(error).__name__])[0].split(" Debug info:")[0][:300]
+
+
+def session_outputs(export_dir: str, requests: Mapping[str, Mapping[str, np.ndarray]]
+                    ) -> Dict[str, Dict[str, np.ndarray]]:
+    """{signature: {output: array}} of `requests` run as TF Serving runs them: TF1 session, tensors by name.
+
+    Args:
+      export_dir: a SavedModel version folder (EXPORT/<version>).
+      requests: {signature name: {input name: array with the batch dimension}}; the input names
+        must be exactly the signature's (TF Serving refuses a request that names others).
+
+    Raises:
+      ServingCheckError: the export does not load in a session, a signature is missing or takes
+        other inputs, or running it fails; the message names the signature.
+    """
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        try:
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], export_dir)
+        except (tf.errors.OpError, OSError, ValueError, RuntimeError) as error:
+            raise ServingCheckError(f"{export_dir} does not load in a TF1 session (TF Serving's loader): "
+                                    f"{_first_line(error)}") from None
+        outputs = {}
+        for name, inputs in requests.items():
+            if name not in meta_graph.signature_def:
+                raise ServingCheckError(f"signature {name!r} is not in {export_dir} "
+                                        f"(it has {sorted(meta_graph.signature_def)}).")
+            signature = meta_graph.signature_def[name]
+            if set(inputs) != set(signature.inputs):
+                raise ServingCheckError(f"signature {name!r} takes inputs {sorted(signature.inputs)}, the request "
+                                        f"names {sorted(inputs)}.")
+            feed = {signature.inputs[key].name: np.asarray(value) for key, value in inputs.items()}
+            fetch = {key: tensor.name for key, tensor in signature.outputs.items()}
+            try:
+                outputs[name] = session.run(fetch, feed)
+            except tf.errors.OpError as error:
+                raise ServingCheckError(f"signature {name!r} fails in a TF1 session (TF Serving's path): "
+                                        f"{_first_line(error)}") from None
+    return outputs
+
+
+def loaded_outputs(export_dir: str, requests: Mapping[str, Mapping[str, np.ndarray]]
+                   ) -> Dict[str, Dict[str, np.ndarray]]:
+    """The same requests answered through `tf.saved_model.load` (TF2 object restore)."""
+    loaded = tf.saved_model.load(export_dir)
+    return {name: {key: value.numpy() for key, value in loaded.signatures[name](
+                **{k: tf.constant(v) for k, v in inputs.items()}).items()}
+            for name, inputs in requests.items()}
+
+
+def warmup_requests(export_dir: str) -> Dict[str, Dict[str, np.ndarray]]:
+    """The export's warm-up records as {signature: {input: array}} ({} where it has none)."""
+    from export import warmup  # noqa: PLC0415 - needs tensorflow-serving-api only when records exist
+
+    path = os.path.join(export_dir, warmup.WARMUP_DIR, warmup.WARMUP_FILE)
+    return warmup.read_warmup_requests(path) if os.path.exists(path) else {}
+
+
+def check_export(export_dir: str) -> Dict[str, str]:
+    """{signature: one-line summary} once every warm-up record runs in a TF1 session as through `tf.saved_model.load`.
+
+    Raises:
+      ServingCheckError: the export has no warm-up records, or a signature fails in the session
+        or answers otherwise than `tf.saved_model.load`.
+    """
+    if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+        raise ServingCheckError(f"{export_dir} holds no saved_model.pb: pass a version folder (EXPORT/<version>).")
+    requests = warmup_requests(export_dir)
+    if not requests:
+        raise ServingCheckError(f"{export_dir} has no warm-up records (assets.extra/tf_serving_warmup_requests): "
+                                f"export it again without --nowarmup to check it.")
+    in_session = session_outputs(export_dir, requests)
+    loaded = loaded_outputs(export_dir, requests)
+    summary = {}
+    for name, outputs in in_session.items():
+        for key, value in outputs.items():
+            if not np.allclose(value, loaded[name][key], rtol=RTOL, atol=ATOL, equal_nan=True):
+                difference = float(np.max(np.abs(value.astype(np.float64) - loaded[name][key])))
+                raise ServingCheckError(f"signature {name!r} output {key!r} differs between the TF1 session and "
+                                        f"tf.saved_model.load by up to {difference:.3g}.")
+        summary[name] = ", ".join(f"{key} {list(value.shape)}" for key, value in sorted(outputs.items()))
+    return summary
+
+
+REMEDY = ("An export written by csvae-tf before TF Serving's loading path was supported fails here: export "
+          "the run again (python -m export.saved_model --model_dir=RUN --export_dir=EXPORT).")
+
+
+def main(argv) -> None:
+    del argv
+    from absl import flags, logging  # noqa: PLC0415
+
+    logging.set_verbosity(logging.ERROR)  # the TF1 loader's "Restoring parameters" and deprecation notes
+    export_dir = flags.FLAGS.export_dir
+    if not export_dir:
+        sys.exit("error: --export_dir is required (a SavedModel version folder, EXPORT/<version>).")
+    try:
+        summary = check_export(export_dir)
+    except ServingCheckError as error:
+        sys.exit(f"error: {error} {REMEDY}")
+    for name, outputs in sorted(summary.items()):
+        print(f"ok  {name}: {outputs}")
+    print(f"{export_dir}: every signature runs in TF Serving's loading path (TF1 session, warm-up replayed) "
+          f"and answers as tf.saved_model.load does.")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("export_dir", None, "The SavedModel version folder to check (EXPORT/<version>).")
+    app.run(main)
