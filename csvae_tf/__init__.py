@@ -5,4 +5,4 @@ import os
 # Keras 3 on TensorFlow is the only backend this package supports.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,6 +1,7 @@
-r"""The README's signature table of a model, rendered from the model's serving declaration.
+r"""The README's signature table of a model, and a REST body per signature, rendered from the model's declaration.
 
     python -m export.signature_table --model=csvae
+    python -m export.signature_table --model=csvae --rest
 
 prints the Markdown table that README.md ("Serving") shows for `--model=csvae`: a row per
 signature with its inputs, outputs and what it computes; rows that only image models serve are
@@ -11,8 +12,12 @@ from this program.
 
 from __future__ import annotations
 
+import base64
+import json
 import sys
 from typing import List, Mapping
+
+import numpy as np
 
 # Tiny instances: the declarations depend on whether the data are vectors or images, not on sizes.
 _VECTOR_SHAPE, _IMAGE_SHAPE, _NUM_LABELS = [3], [8, 8, 1], 2
@@ -58,6 +63,39 @@ def render(model_class) -> str:
     return "\n".join(rows)
 
 
+# The REST bodies' model: the swiss roll's form (a point of 3 numbers, k = 1), and an 8x8 grey
+# image for the signatures only image models serve.
+REST_VECTOR_SHAPE, REST_IMAGE_SHAPE, REST_NUM_LABELS = [3], [8, 8, 1], 1
+
+
+def _json_value(value):
+    """One example's value as TF Serving's REST API takes it ({"b64": ...} for encoded bytes)."""
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode("ascii")}
+    return np.asarray(value).tolist()
+
+
+def rest_bodies(model_class) -> str:
+    """A Markdown list of one REST :predict body per signature (row format, one example at its declared example value).
+
+    Vector models of the swiss roll's form (3 numbers, k = 1) for every signature, and an 8x8x1
+    image model for those only image models serve. NaN in a `labels` input marks a missing label
+    (the semi-supervised CSVAE); TF Serving's JSON reader takes NaN.
+    """
+    vector = model_class(input_shape=REST_VECTOR_SHAPE, num_labels=REST_NUM_LABELS)
+    image = model_class(input_shape=REST_IMAGE_SHAPE, num_labels=REST_NUM_LABELS)
+    signatures = dict(vector.serving_signatures())
+    signatures.update({name: signature for name, signature in image.serving_signatures().items()
+                       if name not in signatures})
+    lines = []
+    for name, signature in signatures.items():
+        instance = {spec.name: _json_value(spec.example(1)[0]) for spec in signature.inputs}
+        body = json.dumps({"signature_name": name, "instances": [instance]})
+        form = "8x8x1 image model" if name not in vector.serving_signatures() else "shape [3], k = 1"
+        lines.append(f"- `{name}` ({form}):\n\n  ```json\n  {body}\n  ```")
+    return "\n".join(lines)
+
+
 def main(argv) -> None:
     del argv
     from absl import flags  # noqa: PLC0415
@@ -68,11 +106,12 @@ def main(argv) -> None:
         model_class = registry.get(flags.FLAGS.model)
     except ValueError as error:
         sys.exit(f"error: {error}")
-    print(render(model_class))
+    print(rest_bodies(model_class) if flags.FLAGS.rest else render(model_class))
 
 
 if __name__ == "__main__":
     from absl import app, flags
 
     flags.DEFINE_string("model", "csvae", "The registry name of the model whose table to print.")
+    flags.DEFINE_bool("rest", False, "Print a REST :predict body per signature instead of the table.")
     app.run(main)
