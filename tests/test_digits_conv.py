@@ -60,3 +60,26 @@ def test_trainer_runs_the_convolutional_networks_on_digit_images(tmp_path):
     assert list(results["models"]["csvae"]["method1"]["per_target"]) == list(digits.LABEL_NAMES)
     recorded = json.loads((tmp_path / "csvae" / training.RUN_CONFIG_FILE).read_text())["run"]
     assert recorded["image_size"] == 8
+
+
+def test_mean_reduction_builds_every_model_with_beta1_over_the_input_dimensions():
+    """--reconstruction_reduction=mean: beta1 weighs the mean -log p over D = 32*32 inputs, i.e. beta1 / D times the sum."""
+    script = """
+import json
+from absl import flags
+import trainers.digits as trainer
+FLAGS = flags.FLAGS
+out = {}
+for reduction in ("sum", "mean"):
+    FLAGS.unparse_flags()
+    FLAGS(["prog", "--flagfile=configs/digits_conv.flags", "--beta1=2048", f"--reconstruction_reduction={reduction}"])
+    out[reduction] = {name: trainer.model_arguments(name, 10)["beta1"] for name in ("csvae", "vae", "condvae",
+                                                                                   "condvae_info", "ss_csvae")}
+print(json.dumps(out))
+"""
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    betas = json.loads(run.stdout.strip().splitlines()[-1])
+    assert set(betas["sum"].values()) == {2048.0}
+    assert set(betas["mean"].values()) == {2.0}

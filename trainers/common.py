@@ -142,6 +142,11 @@ def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:
         start=1,
     ):
         flags.DEFINE_float(f"beta{index}", default, f"Weight of {meaning} (appendix 7.1: {default:g}).")
+    flags.DEFINE_enum("reconstruction_reduction", "sum", ["sum", "mean"],
+                      "What --beta1 weighs: sum, the reconstruction -log p(x|w,z) summed over the input's D "
+                      "dimensions (the paper's literal reading: beta1 per pixel, so the term grows with the image "
+                      "size); mean, its mean over them (the model is built with beta1 / D, so one beta1 sets the "
+                      "same balance against the KL terms at any image size; docs/images.md).")
     flags.register_validator("dim_z", lambda v: v >= 1, "--dim_z must be >= 1.")
     flags.register_validator("dim_w", lambda v: v >= 1, "--dim_w must be >= 1.")
     define_independence_flags()
@@ -204,12 +209,24 @@ def independence_kwargs() -> dict:
     return {name: getattr(FLAGS, name) for name in INDEPENDENCE_FLAGS}
 
 
-def csvae_kwargs() -> dict:
-    """The CSVAE constructor arguments the shared flags set."""
+def beta1(input_shape) -> float:
+    """The model's beta1 for inputs of `input_shape`: --beta1, or --beta1 / D with --reconstruction_reduction=mean.
+
+    The models weigh the summed -log p(x|w,z) (eq. 5's M1); beta1 / D times the sum is beta1 times
+    the mean over the D input dimensions.
+    """
+    if FLAGS.reconstruction_reduction == "mean":
+        return FLAGS.beta1 / float(np.prod(input_shape))
+    return FLAGS.beta1
+
+
+def csvae_kwargs(input_shape) -> dict:
+    """The CSVAE constructor arguments the shared flags set, for inputs of `input_shape`."""
     return {
         "dim_z": FLAGS.dim_z,
         "dim_w": FLAGS.dim_w,
-        **{f"beta{i}": getattr(FLAGS, f"beta{i}") for i in range(1, 6)},
+        "beta1": beta1(input_shape),
+        **{f"beta{i}": getattr(FLAGS, f"beta{i}") for i in range(2, 6)},
         **independence_kwargs(),
         "seed": FLAGS.seed,
     }
@@ -271,11 +288,11 @@ def define_model_flags(allow_all: bool = False) -> None:
 def model_kwargs(name: str, arguments: dict, num_labels: int, adversary_units=None) -> dict:
     """Constructor arguments of model `name`: `arguments` (shape, labels, networks) plus the flags'
     loss weights, each model taking the terms it has (appendix 7.1's betas on shared terms)."""
-    arguments = {**arguments, "seed": FLAGS.seed, "beta1": FLAGS.beta1, "beta3": FLAGS.beta3}
+    arguments = {**arguments, "seed": FLAGS.seed, "beta1": beta1(arguments["input_shape"]), "beta3": FLAGS.beta3}
     adversary = {"adversary_units": [int(u) for u in adversary_units]} if adversary_units else {}
     if name in ("csvae", "ss_csvae"):
         semi_supervised = {"alpha": FLAGS.alpha} if name == "ss_csvae" else {}
-        return {**arguments, **csvae_kwargs(), **adversary, **semi_supervised}
+        return {**arguments, **csvae_kwargs(arguments["input_shape"]), **adversary, **semi_supervised}
     arguments["dim_z"] = FLAGS.baseline_dim_z or FLAGS.dim_z + num_labels * FLAGS.dim_w
     if name == "condvae_info":
         arguments.update(beta4=FLAGS.beta4, beta5=FLAGS.beta5, **adversary, **independence_kwargs())

@@ -62,7 +62,7 @@ def main(argv):
             # Standardised inside the model (see csvae_tf/data/swiss_roll.py for why).
             input_mean=data.train.features.mean(axis=0).tolist(),
             input_scale=data.train.features.std(axis=0).tolist(),
-            **common.csvae_kwargs(),
+            **common.csvae_kwargs((3,)),
             **semi_supervised,
         )
 
