@@ -98,15 +98,16 @@ def held_out_sse(events_dir: str) -> Optional[float]:
     return None if last is None else last[1] - CONV_PIXELS / 2 * np.log(np.pi)
 
 
-def _conv_record(run_dir: str) -> Optional[dict]:
-    """{"models": {model: {"method1", "logistic", "knn", "mlp", "sse"}}} of one finished digits-conv run."""
+def conv_record(run_dir: str, model_names=CONV_MODELS) -> Optional[dict]:
+    """{"models": {model: {"method1", "logistic", "knn", "mlp", "sse"}}} of one finished digits-conv run
+    of `model_names` (None while it has not finished)."""
     path = os.path.join(run_dir, "comparison.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
         comparison = json.load(f)
     models = {}
-    for name in CONV_MODELS:
+    for name in model_names:
         scores = comparison["models"].get(name)
         if scores is None:
             return None
@@ -131,7 +132,7 @@ def conv_records(folder: str, precisions: List[str], seeds: List[int]) -> (List[
         for seed in seeds:
             name = f"digits_conv_{precision}_seed{seed}"
             stored = os.path.join(CONV_STORE, name + ".json")
-            record = _conv_record(os.path.join(folder, name)) if folder else None
+            record = conv_record(os.path.join(folder, name)) if folder else None
             if record is not None:
                 with open(stored, "w") as f:
                     json.dump(record, f, indent=1, sort_keys=True)

@@ -133,6 +133,43 @@ def _flags_to_resume(model_dir: str, module_name: str) -> str:
             "or pass a new --model_dir.")
 
 
+def define_switch_check_flags(*, warn_after_epochs: int) -> None:
+    """The running check that switching works (csvae_tf.evaluation.switch_check)."""
+    flags.DEFINE_bool("switch_check", True, "At each held-out evaluation, switch held-out examples to other labels "
+                      "and report the share a classifier of real images reads as the target (val_switch_check on "
+                      "the progress line and in TensorBoard); warn while it is low.")
+    flags.DEFINE_integer("switch_check_warn_after_epochs", warn_after_epochs, "Warn (once) from this epoch on while "
+                         "under half of the held-out switches are read as their target.")
+    flags.DEFINE_integer("switch_check_classifier_epochs", 3, "Epochs of the check's classifier (Method 1's C "
+                         "on up to 20,000 training examples; trained once per run directory and kept there).")
+    flags.register_validator("switch_check_classifier_epochs", lambda v: v >= 1,
+                             "--switch_check_classifier_epochs must be >= 1.")
+
+
+def switch_check_callbacks(strategy, train_x, train_y, held_out_x, held_out_y, label_type: str,
+                           label_names) -> list:
+    """[SwitchCheck] for one model's training (its classifier trained once in --model_dir), or [] where off.
+
+    Only the chief checks (it alone reports); with no held-out examples there is nothing to check.
+    """
+    if not FLAGS.switch_check or held_out_x is None or not len(held_out_x) or not distribute.is_chief(strategy):
+        return []
+    from csvae_tf.evaluation import switch_check  # noqa: PLC0415
+
+    known = ~np.isnan(np.asarray(train_y, np.float32)).any(axis=1)  # C learns from labelled examples only
+    train_x, train_y = train_x[known], np.asarray(train_y, np.float32)[known]
+    if not hasattr(switch_check_callbacks, "classifier"):  # one classifier for the models of --model=all
+        print(f"switch check: classifier C on {min(len(train_x), 20000)} training examples, "
+              f"{FLAGS.switch_check_classifier_epochs} epochs", flush=True)
+        switch_check_callbacks.classifier = switch_check.train_check_classifier(
+            train_x, train_y, held_out_x, held_out_y, label_type, FLAGS.switch_check_classifier_epochs, FLAGS.seed,
+            run_dir=FLAGS.model_dir)
+        print(f"switch check: C reads {100 * switch_check_callbacks.classifier.held_out_accuracy:.1f} % of the "
+              f"held-out examples right", flush=True)
+    return [switch_check.SwitchCheck(switch_check_callbacks.classifier, train_x, train_y, held_out_x, held_out_y,
+                                     label_type, label_names, FLAGS.switch_check_warn_after_epochs)]
+
+
 def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:
     flags.DEFINE_integer("dim_z", dim_z, "Dimension of Z.")
     flags.DEFINE_integer("dim_w", dim_w, "Dimension of each label subspace W_i (paper: 2).")
@@ -316,6 +353,7 @@ def define_image_flags(*, dim_z: int) -> None:
     flags.DEFINE_integer("validation_images", 256, "Held-out images for validation losses and image grids.")
     flags.register_validator("validation_images", lambda v: v >= 1,
                              "--validation_images must be >= 1 (held-out images for the losses and image grids).")
+    define_switch_check_flags(warn_after_epochs=10)
     flags.mark_flag_as_required("model_dir")
 
 
@@ -415,6 +453,8 @@ def train_images(
     if validation is not None:
         images, labels = validation
         validation_data = pipeline.evaluation_batches(np.asarray(images, np.float32), labels, FLAGS.batch_size)
+        callbacks += switch_check_callbacks(strategy, train_images_uint8, train_labels, images, labels, label_type,
+                                            label_names)
         if FLAGS.image_grid_every_steps and FLAGS.tensorboard:
             callbacks.append(
                 image_grids.ImageGrids(

@@ -43,6 +43,7 @@ flags.DEFINE_integer("image_size", 0, "0: the 8x8 digits as vectors of 64 throug
 flags.register_validator("image_size", lambda v: v >= 0 and v % 8 == 0,
                          "--image_size must be 0 (vectors) or a positive multiple of 8 (images), e.g. 32.")
 flags.DEFINE_integer("max_examples", 0, "Use only this many digits (0: all 1,797); for quick checks.")
+common.define_switch_check_flags(warn_after_epochs=5)
 FLAGS.set_default("steps_per_execution", 22)
 
 
@@ -106,6 +107,9 @@ def main(argv):
                 strategy,
                 validation_data=pipeline.evaluation_batches(data.validation.features, data.validation.labels, 512),
                 run_config=common.resolved_flags(__name__),
+                callbacks=common.switch_check_callbacks(strategy, data.train.features, data.train.labels,
+                                                        data.validation.features, data.validation.labels,
+                                                        "categorical", digits.LABEL_NAMES),
             )
         except training.RunError as error:
             sys.exit(f"error: {error}")

@@ -132,9 +132,9 @@ def train(
     guard = callbacks_lib.NonFiniteGuard()
     all_callbacks = [guard, callbacks_lib.CheckpointSaver(keeper, every_steps, guard)]
     if chief:  # only the chief reports and writes logs
-        all_callbacks += [
-            callbacks_lib.ProgressLogger(total_steps, steps_per_epoch, config.batch_size, config.log_every_seconds),
+        all_callbacks += [  # extra callbacks first: what they add to an epoch's logs is printed and logged
             *callbacks,
+            callbacks_lib.ProgressLogger(total_steps, steps_per_epoch, config.batch_size, config.log_every_seconds),
         ]
         if config.tensorboard:
             all_callbacks.append(

@@ -1,0 +1,235 @@
+r"""Study: which settings make the image models switch? The digits as 32x32 images, the paper's conv networks.
+
+    python -m studies.images --train --settings=shipped,paper --seeds=0,1,2   # trains (tens of minutes)
+    python -m studies.images                                                   # docs/images.md's tables
+
+Every run is the digits trainer itself (`python -m trainers.digits`, four models unless a setting
+names one) on a setting's flagfile plus the setting's flags, in --runs/<setting>_seed<i>/, timed
+by the CPU seconds (user + system) of the trainer's process. Scored from what the trainer writes:
+Method 1 of each model (comparison.json: the attribute classifier C on the test digits switched to
+every class), the z -> y probes on z's posterior means (logistic, 15-NN, MLP; trained on the
+training split's z, scored on the test split's), the held-out reconstruction as a summed squared
+error per image (the last validation -log p minus the Gaussian's constant), and the running switch
+check at each validation (csvae_tf.evaluation.switch_check: held-out switches read by a classifier
+of the run's own). Each run's scores are stored in studies/results/images/<run>.json, so the report
+is rewritten from the repository alone; `report` writes the tables between the markers of
+docs/images.md and the time-to-quality figure docs/images/time_to_quality.png.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import resource
+import subprocess
+import sys
+from typing import Dict, List, Optional
+
+import numpy as np
+from absl import app, flags
+
+from studies import precision_parity
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STORE = os.path.join(REPO, "studies", "results", "images")
+DOC = os.path.join(REPO, "docs", "images.md")
+FIGURE = os.path.join(REPO, "docs", "images", "time_to_quality.png")
+MODELS = precision_parity.CONV_MODELS
+
+# name -> (flagfile, extra flags, what it is). The screening rows train CSVAE alone.
+SETTINGS: Dict[str, tuple] = {
+    "paper": ("configs/digits_conv_paper.flags", [], "the paper's literal weights: beta1 = 20 per pixel (sum), 10 "
+              "epochs (the precision-parity study's mixed_bfloat16 runs)"),
+    "shipped": ("configs/digits_conv.flags", [], "configs/digits_conv.flags: beta1 = 2560 on the mean over pixels "
+                "(2.5 per pixel), MMD weight 100, 15 epochs"),
+    "paper_csvae_40": ("configs/digits_conv_paper.flags", ["--model=csvae", "--epochs=40", "--validate_every_epochs=5"],
+                       "the paper's weights, CSVAE alone, 40 epochs"),
+    "shipped_csvae": ("configs/digits_conv.flags", ["--model=csvae"], "the shipped setting, CSVAE alone"),
+    **{f"screen_b{b}_m{m}": ("configs/digits_conv_paper.flags",
+                             ["--model=csvae", f"--beta1={b}", "--independence_penalty=mmd",
+                              f"--independence_weight={m}"],
+                             f"CSVAE alone, 10 epochs: beta1 = {b} per pixel (sum), MMD weight {m}")
+       for b, m in ((2.5, 30), (2.5, 60), (2.5, 100), (5, 30))},
+}
+
+FLAGS = flags.FLAGS
+# --settings and --seeds are studies.independence's list flags (imported through precision_parity).
+flags.DEFINE_bool("train", False, "Train the --settings x --seeds runs not stored yet, then report.")
+flags.DEFINE_string("image_runs", "/tmp/csvae_image_study", "Folder of the run directories <setting>_seed<i>/.")
+
+
+def run_name(setting: str, seed: int) -> str:
+    return f"{setting}_seed{seed}"
+
+
+def switch_check_history(events_dir: str) -> Dict[int, float]:
+    """{epoch: share of held-out switches read as the target} from a run's validation events."""
+    import tensorflow as tf
+
+    history = {}
+    for path in sorted(glob.glob(os.path.join(events_dir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == "epoch_switch_check":
+                    history[int(event.step) + 1] = float(tf.make_ndarray(value.tensor))
+    return history
+
+
+def score_run(run_dir: str, model_names) -> Optional[dict]:
+    """The stored record of one finished run (None while it has not finished)."""
+    record = precision_parity.conv_record(run_dir, model_names)
+    if record is None:
+        return None
+    for name in model_names:
+        record["models"][name]["switch_check"] = switch_check_history(
+            os.path.join(run_dir, name, "tensorboard", "validation"))
+    with open(os.path.join(run_dir, "comparison.json")) as f:
+        record["majority_rate"] = 100 * json.load(f)["models"][model_names[-1]]["leakage"]["majority_rate"]["classes"]
+    return record
+
+
+def _models_of(setting: str):
+    extra = SETTINGS[setting][1]
+    return ("csvae",) if "--model=csvae" in extra else MODELS
+
+
+def run(setting: str, seed: int, runs: str) -> dict:
+    """Train one (setting, seed) with the digits trainer unless stored; returns its record."""
+    name = run_name(setting, seed)
+    stored = os.path.join(STORE, name + ".json")
+    if os.path.exists(stored):
+        with open(stored) as f:
+            return json.load(f)
+    flagfile, extra, _ = SETTINGS[setting]
+    run_dir = os.path.join(runs, name)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "trainers.digits", f"--flagfile={flagfile}", *extra, f"--seed={seed}",
+                    f"--model_dir={run_dir}"], cwd=REPO, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return store(setting, seed, run_dir, cpu)
+
+
+def store(setting: str, seed: int, run_dir: str, cpu_seconds: float) -> dict:
+    """Score a finished run directory and keep its record in studies/results/images/."""
+    record = score_run(run_dir, _models_of(setting))
+    if record is None:
+        raise RuntimeError(f"{run_dir} has not finished: no comparison.json for {_models_of(setting)}.")
+    record.update(setting=setting, seed=seed, cpu_seconds=cpu_seconds)
+    os.makedirs(STORE, exist_ok=True)
+    with open(os.path.join(STORE, run_name(setting, seed) + ".json"), "w") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+    return record
+
+
+def load_records() -> List[dict]:
+    records = []
+    for path in sorted(glob.glob(os.path.join(STORE, "*.json"))):
+        with open(path) as f:
+            records.append(json.load(f))
+    return records
+
+
+def _cell(values: List[float], digits: int = 1) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+
+
+def markdown(records: List[dict]) -> str:
+    """The study's tables: the four models per setting, then the CSVAE screening rows."""
+    by_setting: Dict[str, List[dict]] = {}
+    for record in records:
+        by_setting.setdefault(record["setting"], []).append(record)
+    lines = ["| setting | seeds | Method 1 %: VAE / CondVAE / CondVAE-info / **CSVAE** (CSVAE per seed) | "
+             "CSVAE z -> y probes %: logistic / 15-NN / MLP (majority) | held-out SSE per image: VAE / CondVAE / "
+             "CondVAE-info / CSVAE | CPU minutes per seed (four models + evaluation) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for setting in [s for s in SETTINGS if s in by_setting and _models_of(s) == MODELS]:
+        rows = sorted(by_setting[setting], key=lambda r: r["seed"])
+        method1 = " / ".join(_cell([r["models"][m]["method1"] for r in rows]) for m in MODELS[:-1])
+        per_seed = ", ".join(f"{r['models']['csvae']['method1']:.1f}" for r in rows)
+        probes = " / ".join(_cell([r["models"]["csvae"][k] for r in rows]) for k in ("logistic", "knn", "mlp"))
+        sse = " / ".join(_cell([r["models"][m]["sse"] for r in rows]) for m in MODELS)
+        lines.append(f"| {setting}: {SETTINGS[setting][2]} | {len(rows)} | {method1} / **"
+                     f"{_cell([r['models']['csvae']['method1'] for r in rows])}** ({per_seed}) | {probes} "
+                     f"({rows[0]['majority_rate']:.1f}) | {sse} | {_cell([r['cpu_seconds'] / 60 if r.get('cpu_seconds') else None for r in rows])} |")
+    lines += ["", "| CSVAE alone (seed 0) | Method 1 % | z -> y probes %: logistic / 15-NN / MLP | held-out SSE "
+              "per image | CPU minutes |", "| --- | --- | --- | --- | --- |"]
+    for setting in [s for s in SETTINGS if s in by_setting and _models_of(s) != MODELS]:
+        for r in sorted(by_setting[setting], key=lambda r: r["seed"]):
+            scores = r["models"]["csvae"]
+            lines.append(f"| {setting}: {SETTINGS[setting][2]} | {scores['method1']:.1f} | {scores['logistic']:.1f} / "
+                         f"{scores['knn']:.1f} / {scores['mlp']:.1f} | {scores['sse']:.1f} | "
+                         f"{r['cpu_seconds'] / 60:.1f} |")
+    return "\n".join(lines)
+
+
+def time_to_quality_figure(records: List[dict], path: str) -> None:
+    """CSVAE's running switch check against CPU minutes, for the runs of CSVAE alone (one line each).
+
+    A validation at epoch e of E is placed at e/E of the run's CPU time (the epochs cost the same).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for record in records:
+        if _models_of(record["setting"]) == MODELS:
+            continue
+        history = record["models"]["csvae"]["switch_check"]
+        if not history:
+            continue
+        epochs = sorted(int(e) for e in history)
+        last = max(epochs)
+        minutes = [record["cpu_seconds"] / 60 * e / last for e in epochs]
+        axes.plot(minutes, [100 * history[str(e)] if str(e) in history else 100 * history[e] for e in epochs],
+                  marker="o", label=f"{record['setting']} (seed {record['seed']})")
+    axes.axhline(10, color="grey", linestyle=":", label="chance (10 classes)")
+    axes.set_xlabel("CPU minutes (2-core CPU)")
+    axes.set_ylabel("held-out switches read as the target (%)")
+    axes.set_title("Time to a switching CSVAE, digits 32x32")
+    axes.set_ylim(0, 100)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+BEGIN, END = "<!-- generated: python -m studies.images -->", "<!-- end generated -->"
+
+
+def write_report(records: List[dict], doc: str = DOC, figure: str = FIGURE) -> str:
+    """Replace the generated part of `doc` with the tables; draw the figure. Returns the tables."""
+    table = markdown(records)
+    with open(doc) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{doc} has no generated section ({BEGIN} ... {END}).")
+    head, rest = text.split(BEGIN, 1)
+    with open(doc, "w") as f:
+        f.write(head + BEGIN + "\n" + table + "\n" + END + rest.split(END, 1)[1])
+    time_to_quality_figure(records, figure)
+    return table
+
+
+def main(argv):
+    del argv
+    if FLAGS.train:
+        for setting in FLAGS.settings or ["shipped", "paper"]:
+            if setting not in SETTINGS:
+                sys.exit(f"error: unknown setting {setting!r}; choose from {sorted(SETTINGS)}.")
+            for seed in FLAGS.seeds or ["0", "1", "2"]:
+                run(setting, int(seed), FLAGS.image_runs)
+    print(write_report(load_records()))
+
+
+if __name__ == "__main__":
+    app.run(main)
