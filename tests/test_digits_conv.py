@@ -83,3 +83,32 @@ print(json.dumps(out))
     betas = json.loads(run.stdout.strip().splitlines()[-1])
     assert set(betas["sum"].values()) == {2048.0}
     assert set(betas["mean"].values()) == {2.0}
+
+
+@pytest.mark.slow  # ~20 s: the running switch check through the digits trainer
+def test_trainer_reports_the_switch_check_and_warns_while_w_does_nothing(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits_conv_paper.flags", f"--model_dir={tmp_path}",
+         "--model=csvae", "--image_size=8", "--max_examples=300", "--epochs=2", "--validate_every_epochs=1",
+         "--switch_check_warn_after_epochs=2", "--batch_size=32", "--classifier_epochs=1", "--adversary_units=8",
+         "--log_every_seconds=0", "--switch_check_classifier_epochs=1"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    held_out = [line for line in run.stdout.splitlines() if line.startswith("epoch ") and "held out" in line]
+    assert len(held_out) == 2 and all("val_switch_check" in line for line in held_out)
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning: W does not control y yet")]
+    assert len(warnings) == 1 and "after 2 epochs" in warnings[0]  # two epochs of 8 steps do not switch
+    assert (tmp_path / "switch_check_classifier.weights.h5").exists()
+
+
+@pytest.mark.slow  # ~4 CPU-minutes: the recommended image setting switches (docs/images.md)
+def test_the_recommended_image_setting_switches(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits_conv.flags", f"--model_dir={tmp_path}",
+         "--model=csvae", "--seed=0", "--log_every_seconds=60"],
+        cwd=REPO, capture_output=True, text=True, timeout=1800, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((tmp_path / "comparison.json").read_text())
+    assert results["models"]["csvae"]["method1"]["final"] >= 0.9

@@ -1,0 +1,76 @@
+"""studies.images: the report rewritten from stored records, and the flagfiles that carry the levers."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from studies import images
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _record(setting, seed, method1, cpu=600.0, history=None):
+    scores = {"method1": method1, "logistic": 12.0, "knn": 50.0, "mlp": 55.0, "sse": 9.5,
+              "switch_check": history or {}}
+    return {"setting": setting, "seed": seed, "cpu_seconds": cpu, "majority_rate": 7.8,
+            "models": {name: dict(scores) for name in images.MODELS}}
+
+
+def test_the_report_replaces_the_generated_section_and_draws_the_curves(tmp_path):
+    doc = tmp_path / "images.md"
+    doc.write_text(f"# head\n\n{images.BEGIN}\nstale\n{images.END}\n\ntail\n")
+    records = [_record("shipped", 0, 96.0), _record("shipped", 1, 98.0),
+               {**_record("shipped_csvae", 0, 97.0, cpu=240.0, history={"5": 0.3, "10": 0.8, "15": 0.95}),
+                "models": {"csvae": _record("x", 0, 97.0, history={"5": 0.3, "10": 0.8, "15": 0.95})["models"]["csvae"]}}]
+    table = images.write_report(records, str(doc), str(tmp_path / "curve.png"))
+    text = doc.read_text()
+    assert text.startswith("# head\n\n" + images.BEGIN + "\n| setting") and text.endswith(images.END + "\n\ntail\n")
+    assert "stale" not in text and table in text
+    row = next(line for line in table.splitlines() if line.startswith("| shipped:"))
+    assert "**97.0 ± 1.4** (96.0, 98.0)" in row  # mean ± sample standard deviation of the two seeds
+    assert "| 10.0 ± 0.0 |" in row  # CPU minutes per seed
+    assert "| shipped_csvae: the shipped setting, CSVAE alone | 97.0 |" in table
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_a_doc_without_the_markers_is_refused(tmp_path):
+    doc = tmp_path / "images.md"
+    doc.write_text("# nothing generated here\n")
+    with pytest.raises(ValueError, match="no generated section"):
+        images.write_report([_record("shipped", 0, 96.0)], str(doc), str(tmp_path / "curve.png"))
+
+
+def test_docs_images_is_current_with_the_stored_records():
+    with open(images.DOC) as f:
+        assert images.markdown(images.load_records()) in f.read(), "run python -m studies.images"
+
+
+def test_celeba_and_tfd_flagfiles_carry_the_levers_and_the_paper_overlay_restores_the_literal_weights():
+    script = """
+import json
+from absl import flags
+import trainers.celeba
+from trainers import common
+FLAGS = flags.FLAGS
+out = {}
+for name, files in (("levers", ["configs/celeba_glasses.flags"]),
+                    ("paper", ["configs/celeba_glasses.flags", "configs/paper_literal.flags"])):
+    FLAGS.unparse_flags()
+    FLAGS(["prog", "--model_dir=/tmp/unused", *[f"--flagfile={f}" for f in files]])
+    arguments = common.model_kwargs("csvae", {"input_shape": [64, 64, 3], "num_labels": 1}, 1)
+    out[name] = [arguments["beta1"], arguments.get("independence_penalty"), arguments.get("independence_weight")]
+print(json.dumps(out))
+"""
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["levers"] == [pytest.approx(2560 / (64 * 64 * 3)), "mmd", 100.0]
+    assert out["paper"][:1] == [20.0] and out["paper"][2] in (0.0, None)
+    for name in ("celeba_facial_hair", "celeba_glasses_facial_hair", "celeba_heavy_makeup", "tfd", "digits_conv"):
+        with open(os.path.join(REPO, "configs", f"{name}.flags")) as f:
+            lines = f.read().splitlines()
+        assert {"--reconstruction_reduction=mean", "--independence_penalty=mmd"} <= set(lines), name
