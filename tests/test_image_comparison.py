@@ -51,6 +51,7 @@ def _check_method1(results, columns):
         assert set(scores["leakage"]) == {"means", "samples", "majority_rate"}
 
 
+@pytest.mark.slow  # ~60 s: CelebA --model=all end to end (Table 4 is checked in-process in test_evaluation): `pytest -m slow`
 def test_celeba_model_all_writes_table4_with_a_pair_of_columns_per_label_and_the_figures(tmp_path):
     manual = tmp_path / "celeba"
     write_celeba(manual, num_images=60, seed=3)
