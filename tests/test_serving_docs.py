@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,7 +71,9 @@ def test_the_checks_before_deploying_run_as_written(tmp_path):
     commands = block[: block.index("\n```")].splitlines()
     model = make_model("csvae", input_shape=[3], num_labels=1, label_names=["upper"])
     saved_model.export_model(model, str(tmp_path / "exports" / "swiss_roll"), "csvae", version=1)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": REPO_ROOT}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": REPO_ROOT,
+           # the interpreter's own scripts (saved_model_cli) first, as in its activated environment
+           "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
     outputs = []
     for command in commands:
         ran = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
