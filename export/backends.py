@@ -110,7 +110,7 @@ class SavedModelBackend(Backend):
         try:
             outputs = function(**tensors)
         except tf.errors.InvalidArgumentError as error:
-            raise BackendError(f"{signature}: {_first_line(error.message)}") from None
+            raise BackendError(f"{signature}: {error_line(error.message)}") from None
         return {name: value.numpy() for name, value in outputs.items()}
 
 
@@ -159,14 +159,14 @@ class RestBackend(Backend):
             except ValueError:
                 reason = ""
             raise BackendError(
-                f"{signature}: TF Serving answered HTTP {error.code} {_first_line(reason) or error.reason}") from None
+                f"{signature}: TF Serving answered HTTP {error.code} {error_line(reason) or error.reason}") from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise BackendError(
                 f"Cannot reach TF Serving at {self.model_url} ({reason}); is the server running and the "
                 f"model loaded (GET {self.model_url})?") from None
         if "error" in answer:
-            raise BackendError(f"{signature}: {_first_line(answer['error'])}")
+            raise BackendError(f"{signature}: {error_line(answer['error'])}")
         outputs = answer.get("outputs")
         names = list(self.metadata["signatures"][signature]["outputs"])
         if not isinstance(outputs, dict):
@@ -192,14 +192,17 @@ def open_backend(export_dir: Optional[str] = None, serving_url: Optional[str] = 
     return SavedModelBackend(export_dir)
 
 
-def _first_line(text: str) -> str:
+TENSORFLOW_PREAMBLE = ("Graph execution error", "Detected at node", "<stack traces unavailable>")
+
+
+def error_line(text: str) -> str:
     """The user's part of a TensorFlow error: an assertion's own message (and the value it got), else
-    the first line that is not TensorFlow's preamble."""
+    the first line that is not TensorFlow's preamble, without its "Debug info" tail."""
     text = str(text)
     assertion = re.search(r"assertion failed: \[(.*?)\]", text)
     if assertion:
         got = re.search(r"\[x \([^)]*\) = \] \[([^\]]*)\]", text)
         return assertion.group(1) + (f" [{got.group(1)}]" if got else "")
     lines = [line.strip() for line in text.strip().splitlines()
-             if line.strip() and not line.strip().startswith(("Graph execution error", "Detected at node"))]
-    return lines[0] if lines else ""
+             if line.strip() and not line.strip().startswith(TENSORFLOW_PREAMBLE)]
+    return lines[0].split(" Debug info:")[0] if lines else ""

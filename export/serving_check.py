@@ -10,9 +10,8 @@ program does the same with TensorFlow's own TF1 session loader:
 
   1. loads the export with `tf.compat.v1.saved_model.loader.load` (tag `serve`);
   2. replays every warm-up record, checking that its inputs are exactly the signature's;
-  3. runs every signature on its warm-up inputs (or the declared example values of the
-     metadata, where an export has no records) in the session and through `tf.saved_model.load`,
-     and compares the two answers.
+  3. runs every signature on its warm-up inputs in the session and through `tf.saved_model.load`,
+     and compares the two answers (an export without warm-up records is refused: nothing to run).
 
 It prints one line per signature and exits 1 with a one-line reason where a signature cannot
 be served; an export that fails here fails in TF Serving. It reads only the export (no model
@@ -28,6 +27,8 @@ from typing import Dict, Mapping
 import numpy as np
 import tensorflow as tf
 
+from export import backends
+
 SERVE_TAG = "serve"
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -36,11 +37,8 @@ class ServingCheckError(RuntimeError):
     """An export TF Serving cannot serve; the message (one line) says which signature and why."""
 
 
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    informative = [line for line in lines if not line.startswith(("Graph execution error", "Detected at node",
-                                                                  "<stack traces unavailable>"))]
-    return (informative or lines or [type(error).__name__])[0].split(" Debug info:")[0][:300]
+def _reason(error: BaseException) -> str:
+    return (backends.error_line(str(error)) or type(error).__name__)[:300]
 
 
 def session_outputs(export_dir: str, requests: Mapping[str, Mapping[str, np.ndarray]]
@@ -62,7 +60,7 @@ def session_outputs(export_dir: str, requests: Mapping[str, Mapping[str, np.ndar
             meta_graph = tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], export_dir)
         except (tf.errors.OpError, OSError, ValueError, RuntimeError) as error:
             raise ServingCheckError(f"{export_dir} does not load in a TF1 session (TF Serving's loader): "
-                                    f"{_first_line(error)}") from None
+                                    f"{_reason(error)}") from None
         outputs = {}
         for name, inputs in requests.items():
             if name not in meta_graph.signature_def:
@@ -78,7 +76,7 @@ def session_outputs(export_dir: str, requests: Mapping[str, Mapping[str, np.ndar
                 outputs[name] = session.run(fetch, feed)
             except tf.errors.OpError as error:
                 raise ServingCheckError(f"signature {name!r} fails in a TF1 session (TF Serving's path): "
-                                        f"{_first_line(error)}") from None
+                                        f"{_reason(error)}") from None
     return outputs
 
 
@@ -125,8 +123,8 @@ def check_export(export_dir: str) -> Dict[str, str]:
     return summary
 
 
-REMEDY = ("An export written by csvae-tf before TF Serving's loading path was supported fails here: export "
-          "the run again (python -m export.saved_model --model_dir=RUN --export_dir=EXPORT).")
+REMEDY = ("An export written by csvae-tf 0.1 fails here (docs/serving.md): export the run again "
+          "(python -m export.saved_model --model_dir=RUN --export_dir=EXPORT).")
 
 
 def main(argv) -> None:

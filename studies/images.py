@@ -63,17 +63,10 @@ def run_name(setting: str, seed: int) -> str:
     return f"{setting}_seed{seed}"
 
 
-def switch_check_history(events_dir: str) -> Dict[int, float]:
-    """{epoch: share of held-out switches read as the target} from a run's validation events."""
-    import tensorflow as tf
-
-    history = {}
-    for path in sorted(glob.glob(os.path.join(events_dir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag == "epoch_switch_check":
-                    history[int(event.step) + 1] = float(tf.make_ndarray(value.tensor))
-    return history
+def switch_check_history(events_dir: str) -> Dict[str, float]:
+    """{epoch (as text, the stored records' keys): share of held-out switches read as the target}."""
+    return {str(step + 1): value
+            for step, value in precision_parity.validation_scalars(events_dir, "epoch_switch_check")}
 
 
 def score_run(run_dir: str, model_names) -> Optional[dict]:
@@ -140,6 +133,11 @@ def _cell(values: List[float], digits: int = 1) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
+def _minutes(record: dict) -> Optional[float]:
+    """A run's CPU minutes, None where they were not measured."""
+    return record["cpu_seconds"] / 60 if record.get("cpu_seconds") is not None else None
+
+
 def markdown(records: List[dict]) -> str:
     """The study's tables: the four models per setting, then the CSVAE screening rows."""
     by_setting: Dict[str, List[dict]] = {}
@@ -157,7 +155,7 @@ def markdown(records: List[dict]) -> str:
         sse = " / ".join(_cell([r["models"][m]["sse"] for r in rows]) for m in MODELS)
         lines.append(f"| {setting}: {SETTINGS[setting][2]} | {len(rows)} | {method1} / **"
                      f"{_cell([r['models']['csvae']['method1'] for r in rows])}** ({per_seed}) | {probes} "
-                     f"({rows[0]['majority_rate']:.1f}) | {sse} | {_cell([r['cpu_seconds'] / 60 if r.get('cpu_seconds') else None for r in rows])} |")
+                     f"({rows[0]['majority_rate']:.1f}) | {sse} | {_cell([_minutes(r) for r in rows])} |")
     lines += ["", "| CSVAE alone (seed 0) | Method 1 % | z -> y probes %: logistic / 15-NN / MLP | held-out SSE "
               "per image | CPU minutes |", "| --- | --- | --- | --- | --- |"]
     for setting in [s for s in SETTINGS if s in by_setting and _models_of(s) != MODELS]:
@@ -165,7 +163,7 @@ def markdown(records: List[dict]) -> str:
             scores = r["models"]["csvae"]
             lines.append(f"| {setting}: {SETTINGS[setting][2]} | {scores['method1']:.1f} | {scores['logistic']:.1f} / "
                          f"{scores['knn']:.1f} / {scores['mlp']:.1f} | {scores['sse']:.1f} | "
-                         f"{r['cpu_seconds'] / 60:.1f} |")
+                         f"{_cell([_minutes(r)])} |")
     return "\n".join(lines)
 
 
@@ -187,10 +185,9 @@ def time_to_quality_figure(records: List[dict], path: str) -> None:
         if not history:
             continue
         epochs = sorted(int(e) for e in history)
-        last = max(epochs)
-        minutes = [record["cpu_seconds"] / 60 * e / last for e in epochs]
-        axes.plot(minutes, [100 * history[str(e)] if str(e) in history else 100 * history[e] for e in epochs],
-                  marker="o", label=f"{record['setting']} (seed {record['seed']})")
+        minutes = [record["cpu_seconds"] / 60 * e / epochs[-1] for e in epochs]
+        axes.plot(minutes, [100 * history[str(e)] for e in epochs], marker="o",
+                  label=f"{record['setting']} (seed {record['seed']})")
     axes.axhline(10, color="grey", linestyle=":", label="chance (10 classes)")
     axes.set_xlabel("CPU minutes (2-core CPU)")
     axes.set_ylabel("held-out switches read as the target (%)")

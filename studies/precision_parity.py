@@ -82,20 +82,26 @@ CONV_PIXELS = 32 * 32  # digits-conv's images: 32 x 32 x 1
 CONV_STORE = os.path.join(REPO, "studies", "results", "precision_parity_conv")
 
 
-def held_out_sse(events_dir: str) -> Optional[float]:
-    """The last held-out reconstruction a run's TensorBoard validation events hold, as a summed squared
-    error per image: -log N(x | mean, 1/sqrt(2)) = SSE + (D/2) log(pi) (csvae_tf.likelihoods), D = 32*32."""
+def validation_scalars(events_dir: str, tag: str) -> List[tuple]:
+    """[(step, value)] of scalar `tag` in a run's TensorBoard event files, in the order they were written."""
     import glob
 
     import tensorflow as tf
 
-    last = None
+    found = []
     for path in sorted(glob.glob(os.path.join(events_dir, "events.out.tfevents.*"))):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
-                if value.tag == "epoch_reconstruction":
-                    last = (event.step, float(tf.make_ndarray(value.tensor)))
-    return None if last is None else last[1] - CONV_PIXELS / 2 * np.log(np.pi)
+                if value.tag == tag:
+                    found.append((int(event.step), float(tf.make_ndarray(value.tensor))))
+    return found
+
+
+def held_out_sse(events_dir: str) -> Optional[float]:
+    """The last held-out reconstruction a run's TensorBoard validation events hold, as a summed squared
+    error per image: -log N(x | mean, 1/sqrt(2)) = SSE + (D/2) log(pi) (csvae_tf.likelihoods), D = 32*32."""
+    found = validation_scalars(events_dir, "epoch_reconstruction")
+    return found[-1][1] - CONV_PIXELS / 2 * np.log(np.pi) if found else None
 
 
 def conv_record(run_dir: str, model_names=CONV_MODELS) -> Optional[dict]:

@@ -51,6 +51,38 @@ def _requests(model, rng, batch=3):
             for name, signature in model.serving_signatures().items()}
 
 
+def _declared_outputs(model, requests):
+    """{signature: {output: array}}: what the model's declarations compute for `requests`."""
+    return {
+        name: {k: v.numpy() for k, v in signature.serve(*[tf.constant(requests[name][spec.name])
+                                                            for spec in signature.inputs]).items()}
+        for name, signature in model.serving_signatures().items()
+    }
+
+
+def _in_fresh_process(script: str, plan: dict, tmp_path, with_our_package: bool) -> dict:
+    """Run `script` PLAN_FILE OUTPUTS_FILE in a new interpreter on the pickled `plan`; its pickled outputs.
+
+    Without our package the interpreter is isolated (-I, no PYTHONPATH): an export must load alone.
+    """
+    import pickle
+
+    with open(tmp_path / "plan.pkl", "wb") as f:
+        pickle.dump(plan, f)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    if with_our_package:
+        env["PYTHONPATH"] = REPO_ROOT
+    isolation = [] if with_our_package else ["-I"]
+    completed = subprocess.run(
+        [sys.executable, *isolation, "-c", script, str(tmp_path / "plan.pkl"), str(tmp_path / "out.pkl")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    with open(tmp_path / "out.pkl", "rb") as f:
+        return pickle.load(f)
+
+
 FRESH_PROCESS_SCRIPT = textwrap.dedent(
     """
     import json, pickle, sys
@@ -79,29 +111,13 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
 
 def test_every_declared_signature_is_served_in_a_fresh_process(exports, tmp_path):
     """The SavedModel, loaded without our package, answers what the model's declaration computes."""
-    import pickle
-
     rng = np.random.default_rng(0)
     plan, expected = {}, {}
     for key, (model, path) in exports.items():
         requests = _requests(model, rng)
         plan["/".join(key)] = (path, requests)
-        expected["/".join(key)] = {
-            name: {k: v.numpy() for k, v in signature.serve(*[tf.constant(requests[name][spec.name])
-                                                                for spec in signature.inputs]).items()}
-            for name, signature in model.serving_signatures().items()
-        }
-    with open(tmp_path / "plan.pkl", "wb") as f:
-        pickle.dump(plan, f)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    completed = subprocess.run(
-        [sys.executable, "-I", "-c", FRESH_PROCESS_SCRIPT, str(tmp_path / "plan.pkl"), str(tmp_path / "out.pkl")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    with open(tmp_path / "out.pkl", "rb") as f:
-        out = pickle.load(f)
+        expected["/".join(key)] = _declared_outputs(model, requests)
+    out = _in_fresh_process(FRESH_PROCESS_SCRIPT, plan, tmp_path, with_our_package=False)
     assert out.pop("leaked_modules") == []
     for key, want in expected.items():
         model = exports[tuple(key.split("/"))][0]
@@ -265,8 +281,6 @@ def test_every_signature_and_warmup_record_runs_in_tf_servings_loading_path(expo
     included) answers random requests in the session as the model's declaration computes them,
     and each warm-up record answers in the session as through `tf.saved_model.load`.
     """
-    import pickle
-
     rng = np.random.default_rng(3)
     plan, expected = {}, {}
     cases = {**{"/".join(key): value for key, value in exports.items()},
@@ -274,22 +288,8 @@ def test_every_signature_and_warmup_record_runs_in_tf_servings_loading_path(expo
     for key, (model, path) in cases.items():
         requests = _requests(model, rng)
         plan[key] = (path, requests)
-        expected[key] = {
-            name: {k: v.numpy() for k, v in signature.serve(*[tf.constant(requests[name][spec.name])
-                                                                for spec in signature.inputs]).items()}
-            for name, signature in model.serving_signatures().items()
-        }
-    with open(tmp_path / "plan.pkl", "wb") as f:
-        pickle.dump(plan, f)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSTARTUP",)}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=REPO_ROOT)
-    completed = subprocess.run(
-        [sys.executable, "-c", TF_SERVING_PATH_SCRIPT, str(tmp_path / "plan.pkl"), str(tmp_path / "out.pkl")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    with open(tmp_path / "out.pkl", "rb") as f:
-        out = pickle.load(f)
+        expected[key] = _declared_outputs(model, requests)
+    out = _in_fresh_process(TF_SERVING_PATH_SCRIPT, plan, tmp_path, with_our_package=True)
     for key, want in expected.items():
         got = out[key]
         bfloat16 = key.endswith("/bfloat16")

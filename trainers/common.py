@@ -148,9 +148,11 @@ def define_switch_check_flags(*, warn_after_epochs: int) -> None:
 
 def switch_check_callbacks(strategy, train_x, train_y, held_out_x, held_out_y, label_type: str,
                            label_names) -> list:
-    """[SwitchCheck] for one model's training (its classifier trained once in --model_dir), or [] where off.
+    """[SwitchCheck] for one model's training, or [] where off.
 
-    Only the chief checks (it alone reports); with no held-out examples there is nothing to check.
+    Its classifier is trained once per --model_dir and kept there (the models of --model=all and a
+    resumed run read it back). Only the chief checks (it alone reports); with no held-out examples
+    there is nothing to check.
     """
     if not FLAGS.switch_check or held_out_x is None or not len(held_out_x) or not distribute.is_chief(strategy):
         return []
@@ -158,16 +160,18 @@ def switch_check_callbacks(strategy, train_x, train_y, held_out_x, held_out_y, l
 
     known = ~np.isnan(np.asarray(train_y, np.float32)).any(axis=1)  # C learns from labelled examples only
     train_x, train_y = train_x[known], np.asarray(train_y, np.float32)[known]
-    if not hasattr(switch_check_callbacks, "classifier"):  # one classifier for the models of --model=all
-        print(f"switch check: classifier C on {min(len(train_x), 20000)} training examples, "
+    trained_before = os.path.exists(os.path.join(FLAGS.model_dir, switch_check.CLASSIFIER_FILE))
+    if not trained_before:
+        print(f"switch check: classifier C on {min(len(train_x), switch_check.CLASSIFIER_EXAMPLES)} training examples, "
               f"{FLAGS.switch_check_classifier_epochs} epochs", flush=True)
-        switch_check_callbacks.classifier = switch_check.train_check_classifier(
-            train_x, train_y, held_out_x, held_out_y, label_type, FLAGS.switch_check_classifier_epochs, FLAGS.seed,
-            run_dir=FLAGS.model_dir)
-        print(f"switch check: C reads {100 * switch_check_callbacks.classifier.held_out_accuracy:.1f} % of the "
-              f"held-out examples right", flush=True)
-    return [switch_check.SwitchCheck(switch_check_callbacks.classifier, train_x, train_y, held_out_x, held_out_y,
-                                     label_type, label_names, FLAGS.switch_check_warn_after_epochs)]
+    classifier = switch_check.train_check_classifier(
+        train_x, train_y, held_out_x, held_out_y, label_type, FLAGS.switch_check_classifier_epochs, FLAGS.seed,
+        run_dir=FLAGS.model_dir)
+    if not trained_before:
+        print(f"switch check: C reads {100 * classifier.held_out_accuracy:.1f} % of the held-out examples right",
+              flush=True)
+    return [switch_check.SwitchCheck(classifier, train_x, train_y, held_out_x, held_out_y, label_type, label_names,
+                                     FLAGS.switch_check_warn_after_epochs)]
 
 
 def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:

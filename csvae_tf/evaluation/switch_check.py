@@ -28,11 +28,12 @@ from csvae_tf.evaluation import classifier_accuracy
 
 LOG_KEY = "val_switch_check"
 CLASSIFIER_FILE = "switch_check_classifier.weights.h5"
+CLASSIFIER_EXAMPLES = 20000  # training examples the check's classifier learns from, at most
 DOCS = "docs/images.md"
 
 
 def train_check_classifier(train_x, train_y, held_out_x, held_out_y, label_type: str, epochs: int, seed: int,
-                           run_dir: Optional[str] = None, max_examples: int = 20000):
+                           run_dir: Optional[str] = None, max_examples: int = CLASSIFIER_EXAMPLES):
     """C of Method 1 trained for `epochs` on up to `max_examples` training examples; kept in `run_dir`.
 
     Returns:
