@@ -1,4 +1,4 @@
-"""Speed programs (`python -m benchmarks.<name>`, README "Speed"); run from a checkout."""
+"""Speed programs (`python -m benchmarks.<name>`, docs/performance.md); run from a checkout."""
 
 from csvae_tf import console
 

@@ -1,4 +1,4 @@
-"""The PyTorch side of the README's side-by-side table (issue 17): a CSVAE train step with the paper's
+"""The PyTorch side of the side-by-side table in docs/performance.md: a CSVAE train step with the paper's
 CelebA networks (Larsen et al. 2015: 5x5 stride-2 convolutions 64-128-256 + batch norm + ReLU, dense
 2048; decoder dense 8x8x256, transposed convolutions 256-128-32, a 5x5 output convolution), batch
 64, written as a PyTorch user would, and timed as benchmarks/train_step.py times ours: one fixed

@@ -22,7 +22,7 @@ in a network, answer a wrong shape; after its checks an input has its full stati
 the networks see the same graph as in training.
 
 The same declarations give the warm-up requests (`Input.example`), random valid requests for tests
-and benchmarks (`Input.sample`), the export's metadata (`Input.describe`) and the README's
+and benchmarks (`Input.sample`), the export's metadata (`Input.describe`) and the docs'
 signature tables (export.signature_table).
 """
 
@@ -39,7 +39,7 @@ DATA_SHAPE = "*shape"
 
 
 class Shape:
-    """A per-example shape and the names the README gives its dimensions.
+    """A per-example shape and the names the docs give its dimensions.
 
     `Shape(("k", 2), ("dim_w", 2))` is [k, dim_w] = [2, 2]; `Shape.data([64, 64, 3])` is the model's
     data shape, written *shape; `Shape()` is one value per example.
@@ -54,7 +54,7 @@ class Shape:
         return cls(sizes=data_shape, names=(DATA_SHAPE,))
 
     def symbolic(self) -> str:
-        """As the README writes it: [b, k, dim_w]."""
+        """As the docs write it: [b, k, dim_w]."""
         return "[" + ", ".join(["b", *self.names]) + "]"
 
     def spelled(self) -> str:
@@ -129,7 +129,7 @@ class Input:
         return [[None, *self.shape.sizes], self.dtype.name]
 
     def note(self) -> str:
-        """A few words after the shape in the README's tables, if any."""
+        """A few words after the shape in the docs' signature tables, if any."""
         return ""
 
     # ---------------------------------------------------------------- checks
@@ -336,7 +336,7 @@ class Signature:
       inputs: its inputs, in order; the first one's batch size is every other one's.
       outputs: {output name: per-example Shape}; every output is float32 [batch, *shape].
       function: keyword arguments {input.parameter: checked tensor} -> {output name: tensor}.
-      doc: one line for the README and the metadata.
+      doc: one line for the docs' tables and the metadata.
     """
 
     inputs: Sequence[Input]

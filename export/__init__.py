@@ -1,4 +1,4 @@
-"""SavedModel export of trained runs for TF Serving and tf.data users (see README, "Serving")."""
+"""SavedModel export of trained runs for TF Serving and tf.data users (see docs/serving.md)."""
 
 from csvae_tf import console
 

@@ -1,14 +1,14 @@
 """Where an export's signatures run: a local SavedModel, or TF Serving's REST `:predict`.
 
 The explorer and `apply` speak to an export only through `Backend`: its metadata (the export's
-`csvae_metadata.json`, README "Serving") and `call(signature, **inputs)` with numpy arrays in and
+`csvae_metadata.json`, docs/serving.md) and `call(signature, **inputs)` with numpy arrays in and
 numpy arrays out, named as the signature names them. Nothing here imports `csvae_tf`: the
 SavedModel is loaded with `tf.saved_model.load`, the server is reached over HTTP.
 
     SavedModelBackend("exports/digits/1")
     RestBackend("http://localhost:8501/v1/models/digits", metadata="exports/digits/1")
 
-A REST backend sends the README's columnar request body,
+A REST backend sends the columnar request body of docs/serving.md,
 `{"signature_name": ..., "inputs": {name: nested list}}` (a `*_bytes` input as `{"b64": ...}`),
 and reads `{"outputs": value}` (one output) or `{"outputs": {name: value}}`. TF Serving's own
 `/metadata` endpoint describes tensors, not label names or W priors, so the REST backend reads the
@@ -115,7 +115,7 @@ class SavedModelBackend(Backend):
 
 
 class RestBackend(Backend):
-    """TF Serving's REST API: POST {model_url}:predict with the README's columnar body.
+    """TF Serving's REST API: POST {model_url}:predict with the columnar body of docs/serving.md.
 
     Args:
       model_url: http://HOST:8501/v1/models/NAME (optionally .../versions/N).
@@ -137,7 +137,7 @@ class RestBackend(Backend):
         self.description = f"TF Serving {model_url}"
 
     def request_body(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict:
-        """The columnar :predict body (README, "Serving"); *_bytes inputs travel as {"b64": ...}."""
+        """The columnar :predict body (docs/serving.md); *_bytes inputs travel as {"b64": ...}."""
         body = {}
         for name, value in inputs.items():
             if name.endswith("_bytes"):

@@ -253,7 +253,7 @@ def build_app(explorer: Explorer, title: str = "CSVAE explorer", align_default: 
             + (". Move a slider to set the strength p of an attribute." if s.kind == CONDITIONAL else "")
             + ("" if s.can_switch else
                ". **This export cannot switch attributes** (a VAE's switch is latent arithmetic with class "
-               "means of a dataset, README \"Serving\"): the page shows reconstructions only."))
+               "means of a dataset, docs/serving.md): the page shows reconstructions only."))
         with gr.Row():
             with gr.Column(scale=1, min_width=200):
                 upload = gr.Image(label="Upload a photo", type="numpy", sources=["upload", "clipboard"],

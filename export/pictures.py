@@ -1,6 +1,6 @@
 """An export's inputs as pictures, and pictures (photos, files) as an export's inputs.
 
-Exports take float32 [*input_shape] in [0, 1] (README, "Serving"). Three input shapes occur:
+Exports take float32 [*input_shape] in [0, 1] (docs/serving.md). Three input shapes occur:
 
   [H, W, C]   images (CelebA 64x64x3, TFD 48x48x1): shown as they are;
   [n], n = s*s  a flattened square greyscale image (the digits' [64] = 8x8): shown as s x s;

@@ -8,7 +8,7 @@ load: `tf.saved_model.load(path).signatures["switch_attribute"](inputs=x, w=w)["
 
 The exporter knows no model family. A model declares what it serves (csvae_tf.serving):
 `serving_signatures()` (each signature's inputs, their checks, its outputs and its function),
-`SERVING_DEFAULT` and `serving_metadata()`; the README's tables per model (section "Serving")
+`SERVING_DEFAULT` and `serving_metadata()`; docs/serving.md's tables per model
 are rendered from the same declarations (export.signature_table). What every export shares is
 written here once:
 

@@ -1,12 +1,12 @@
-r"""The README's signature table of a model, and a REST body per signature, rendered from the model's declaration.
+r"""The signature table of a model, and a REST body per signature, rendered from the model's declaration.
 
     python -m export.signature_table --model=csvae
     python -m export.signature_table --model=csvae --rest
 
-prints the Markdown table that README.md ("Serving") shows for `--model=csvae`: a row per
+prints the Markdown table that docs/serving.md ("Signatures") shows for `--model=csvae`: a row per
 signature with its inputs, outputs and what it computes; rows that only image models serve are
 marked "(image models)". A test renders every paper model's table and finds it verbatim in the
-README, so the tables follow the declarations (csvae_tf.serving) and a new model gets its table
+docs, so the tables follow the declarations (csvae_tf.serving) and a new model gets its table
 from this program.
 """
 

@@ -103,7 +103,7 @@ class Switcher:
         if not self.can_switch:
             raise SwitchError(
                 f"This {self.model} export cannot switch attributes: a VAE's switch is latent arithmetic "
-                f"with class means of a dataset (README, \"Serving\"); it only reconstructs. Export a "
+                f"with class means of a dataset (docs/serving.md); it only reconstructs. Export a "
                 f"CSVAE, CondVAE or CondVAE-info run to switch.")
 
     def attribute_index(self, attribute: Union[int, str]) -> int:

@@ -1,5 +1,4 @@
-r"""Study: mechanisms that keep y out of CSVAE's (and CondVAE-info's) Z, measured (README, "A Z no
-probe can read"; issue 16).
+r"""Study: mechanisms that keep y out of CSVAE's (and CondVAE-info's) Z, measured (docs/independence.md; docs/independence.md).
 
     python -m studies.independence --stage=screen          # every setting, seed 0
     python -m studies.independence --stage=final           # the candidates, seeds 0, 1, 2

@@ -1,4 +1,4 @@
-r"""Study: does bfloat16 mixed precision train the paper's models as well as float32? (issue 17)
+r"""Study: does bfloat16 mixed precision train the paper's models as well as float32?
 
     python -m studies.precision_parity                  # swiss roll and digits (MLP), 3 seeds, both precisions
     python -m studies.precision_parity --report_only    # tables from what is stored (+ the digits-conv runs)

@@ -1,4 +1,4 @@
-r"""Study: the semi-supervised CSVAE on the digits with few labels (README, "Training with missing labels"; issue 14).
+r"""Study: the semi-supervised CSVAE on the digits with few labels (docs/semi_supervised.md).
 
     python -m studies.semi_supervised --stage=fractions       # 100/10/3/1 % labelled, seeds 0, 1, 2
     python -m studies.semi_supervised --stage=entries         # per-entry missingness, all examples kept
@@ -143,7 +143,7 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
     z_train = latents.encode_z(model, train.features, train.labels, seed=seed).means
     z_test = latents.encode_z(model, test.features, test.labels, seed=seed + 1).means
     record["leakage"] = {}
-    for kind in ("logistic", "knn"):  # on z's posterior means, as the README's leakage tables
+    for kind in ("logistic", "knn"):  # on z's posterior means, as the docs' leakage tables
         (result,) = leakage.probe(kind, z_train, train.labels, z_test, test.labels, "categorical", seed=seed)
         record["leakage"][kind] = result.accuracy
         record["majority_rate"] = result.majority_rate

@@ -16,7 +16,7 @@ its signatures (export.switcher over export.backends.SavedModelBackend), as a cl
 
 Only the digits' own data is read (scikit-learn's copy). The run must be a digits run (input
 [64] or a conv digits image shape). Writes --out (JSON) and prints a one-line verdict against
---tolerance_points (issue 17: 0.5).
+--tolerance_points (default 0.5).
 """
 
 from __future__ import annotations

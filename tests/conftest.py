@@ -114,13 +114,13 @@ def free_ports(count: int) -> list:
     return ports
 
 
-def readme_serving_json() -> list:
-    """The ```json blocks of README.md's "Serving" section, parsed: the documented REST bodies."""
-    with open(os.path.join(REPO_ROOT, "README.md")) as f:
-        readme = f.read()
-    serving = readme[readme.index("## Serving"):]
-    serving = serving[: serving.index("\n## ", 1)]
-    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", serving, re.S)]
+def documented_rest_json() -> list:
+    """The ```json blocks of docs/serving.md's "REST" section, parsed: the documented bodies and answers."""
+    with open(os.path.join(REPO_ROOT, "docs", "serving.md")) as f:
+        doc = f.read()
+    rest = doc[doc.index("\n## REST\n"):]
+    rest = rest[: rest.index("\n## ", 1)]
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", rest, re.S)]
 
 
 def json_structure(value):

@@ -182,7 +182,7 @@ def test_subset_label_names_and_unknown_subsets():
         celeba.subset_label_names("beards")
 
 
-# ---------------------------------------------------------------------------- bad files (issue 13)
+# ---------------------------------------------------------------------------- bad files
 # Each case edits one official file of a small valid copy; every one must end in a DataError whose
 # single-line message names the file and the row, key or member at fault.
 

@@ -1,4 +1,4 @@
-"""TF_CONFIG checks and the wait for peer workers: one-line errors, a timeout, SIGTERM (issue 13)."""
+"""TF_CONFIG checks and the wait for peer workers: one-line errors, a timeout, SIGTERM."""
 
 import io
 import json

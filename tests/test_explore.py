@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import json_structure, readme_serving_json
+from conftest import json_structure, documented_rest_json
 import tiny_exports
 from export import backends, explore, pictures, w_plane
 from export.switcher import Switcher, SwitchError
@@ -109,17 +109,17 @@ def test_rest_backend_answers_as_the_savedmodel(key):
             np.testing.assert_allclose(remote.switch_one(x, y, 1, value), local.switch_one(x, y, 1, value), atol=1e-5)
             np.testing.assert_allclose(remote.switch_many(x, y, {0: value, 1: value}),
                                        local.switch_many(x, y, {0: value, 1: value}), atol=1e-5)
-        # what went over the wire: the README's columnar body, named signature, a list per input
+        # what went over the wire: docs/serving.md's columnar body, named signature, a list per input
         assert stub.requests and all(set(body) == {"signature_name", "inputs"} for body in stub.requests)
         assert {body["signature_name"] for body in stub.requests} <= set(local.backend.metadata["signatures"])
 
 
 def test_stub_answers_the_readme_request_bodies():
-    """The REST bodies README "Serving" documents, POSTed to the stub, get the documented answers' shape,
+    """The REST bodies docs/serving.md documents, POSTed to the stub, get the documented answers' shape,
     with the values the SavedModel gives; so the stub speaks the documented protocol."""
     path = tiny_exports.export_path("csvae_roll")
     loaded = tf.saved_model.load(path)
-    blocks = readme_serving_json()
+    blocks = documented_rest_json()
     requests = [b for b in blocks if "instances" in b or "inputs" in b]
     responses = [b for b in blocks if "predictions" in b or "outputs" in b]
     assert len(requests) == len(responses) >= 5
@@ -133,7 +133,7 @@ def test_stub_answers_the_readme_request_bodies():
             inputs=np.array(body["inputs"]["inputs"], np.float32), w=np.array(body["inputs"]["w"], np.float32))
         np.testing.assert_allclose(_post(stub.url("swiss_roll") + ":predict", body)["outputs"],
                                    expected["outputs"].numpy(), atol=1e-5)
-        # the README's base64 body for an image model (its shape, written out here in full)
+        # docs/serving.md's base64 body for an image model (its shape, written out here in full)
     image_path = tiny_exports.export_path("csvae_image")
     image_loaded = tf.saved_model.load(image_path)
     pixels = (np.random.default_rng(0).uniform(size=(16, 16, 3)) * 255).astype(np.uint8)

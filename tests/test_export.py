@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import json_structure, readme_serving_json
+from conftest import json_structure, documented_rest_json
 from csvae_tf import distribute, switching, training
 from csvae_tf.data import pipeline
 from csvae_tf.models.condvae import CondVAE
@@ -103,7 +103,7 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
         out[prefix + "_default"] = sig["serving_default"](inputs=x, w=data[prefix + "_w"])["outputs"].numpy()
         out[prefix + "_one"] = sig["switch_one_attribute"](
             inputs=x, attribute=data[prefix + "_attribute"], point=data[prefix + "_point"])["outputs"].numpy()
-        # A loaded signature mapped over a tf.data pipeline (README, "In a tf.data pipeline").
+        # A loaded signature mapped over a tf.data pipeline (docs/serving.md, "In a tf.data pipeline").
         w = tf.constant(data[prefix + "_w"][0])
         dataset = tf.data.Dataset.from_tensor_slices(x).batch(3).map(
             lambda b: sig["switch_attribute"](
@@ -209,7 +209,7 @@ def _serve_json(loaded, body: dict) -> dict:
 
 
 def test_readme_rest_bodies_give_the_documented_outputs(runs):
-    blocks = readme_serving_json()
+    blocks = documented_rest_json()
     requests = [b for b in blocks if "signature_name" in b or "instances" in b or "inputs" in b]
     responses = [b for b in blocks if "predictions" in b or "outputs" in b]
     assert len(requests) == len(responses) >= 5
@@ -366,7 +366,7 @@ def test_missing_checkpoint_cli_prints_one_line_and_writes_nothing(tmp_path):
 
 
 # ---------------------------------------------------------------------------- baselines
-# Each baseline exports what its switch allows (README, "Serving"): the conditional models switch
+# Each baseline exports what its switch allows (docs/serving.md, "Signatures"): the conditional models switch
 # with a decoder label vector target_labels = p * y^1; the VAE's switch needs class means of a
 # dataset, so it exports encode and decode and a client does the latent arithmetic.
 BASELINE_SIGNATURES = {
@@ -599,7 +599,7 @@ def test_baseline_metadata_and_warmup_cover_every_signature(baseline_runs):
 
 
 def test_vae_client_side_latent_arithmetic_with_encode_and_decode(baseline_runs):
-    """README: the VAE's G_ij(x) = decode(encode(x) - m_i + m_j), m_i and m_j class means a client computes."""
+    """docs/serving.md: the VAE's G_ij(x) = decode(encode(x) - m_i + m_j), m_i and m_j class means a client computes."""
     _, model, path = baseline_runs["vae_vector"]
     signatures = tf.saved_model.load(path).signatures
     x, y = _vector_data(n=20, seed=5)

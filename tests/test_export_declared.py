@@ -4,7 +4,7 @@ A model added to the registry gets these tests with no test code of its own (tes
 registered by conftest, is such a model). Each export is of an untrained tiny model, vector and
 image: what is checked is that the SavedModel serves exactly what the model declares
 (csvae_tf.serving), that every declared input is checked in the graph with a message naming it,
-and that metadata, warm-up requests and the README's tables follow the declarations.
+and that metadata, warm-up requests and docs/serving.md's tables follow the declarations.
 """
 
 import json
@@ -230,15 +230,15 @@ def test_a_model_that_declares_nothing_is_refused_with_what_to_add(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(registry.PAPER_MODELS))
-def test_readme_shows_each_paper_models_table_as_its_declaration_renders_it(name):
-    with open(os.path.join(REPO_ROOT, "README.md")) as f:
-        readme = f.read()
-    serving = readme[readme.index("## Serving"):]
+def test_the_serving_docs_show_each_paper_models_table_as_its_declaration_renders_it(name):
+    with open(os.path.join(REPO_ROOT, "docs", "serving.md")) as f:
+        serving = f.read()
+    serving = serving[serving.index("## Signatures"):]
     serving = serving[: serving.index("\n## ", 1)]
     table = signature_table.render(registry.get(name))
     assert f"(`--model={name}`)" in serving
     section = serving[serving.index(f"(`--model={name}`)"):]
-    assert section[section.index("| signature"):].startswith(table), f"README's table for {name} is stale:\n{table}"
+    assert section[section.index("| signature"):].startswith(table), f"docs/serving.md's table for {name} is stale:\n{table}"
 
 
 # ---------------------------------------------------------------------------- TF Serving's loading path

@@ -1,4 +1,4 @@
-"""Run-directory and flag checks made before training: one line each, never a traceback (issue 13)."""
+"""Run-directory and flag checks made before training: one line each, never a traceback."""
 
 import json
 import os

@@ -108,7 +108,7 @@ def test_label_extension_keeps_confident_and_correct_labels(tmp_path):
     assert sum(len(split.images) for split in data) == int((extended >= 0).sum())
 
 
-# ---------------------------------------------------------------------------- bad files (issue 13)
+# ---------------------------------------------------------------------------- bad files
 # Each case writes a TFD file in the official layout with one thing wrong; each must end in a
 # DataError whose single-line message names the file and the key (and row) at fault.
 

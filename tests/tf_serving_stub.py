@@ -1,7 +1,7 @@
 """A stand-in for TF Serving's REST API on 127.0.0.1, answering from a loaded SavedModel.
 
 TF Serving's binary cannot be installed here, so tests of the REST client talk to this: it
-implements the part of the REST API the README documents ("Serving"):
+implements the part of the REST API docs/serving.md documents ("REST"):
 
   POST /v1/models/NAME[/versions/N]:predict
        {"signature_name": S (default serving_default), "instances": [{input: value, ...}, ...]}
@@ -42,7 +42,7 @@ def _decode(name, value):
 
 
 def predict(loaded, body):
-    """TF Serving's answer to a :predict body (README, "Serving"); raises _RestError for HTTP 400."""
+    """TF Serving's answer to a :predict body (docs/serving.md, "REST"); raises _RestError for HTTP 400."""
     if not isinstance(body, dict):
         raise _RestError("the request body must be a JSON object")
     formats = [key for key in ("instances", "inputs") if key in body]

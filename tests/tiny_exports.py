@@ -29,7 +29,7 @@ PLANS = {
     "condvae_square": ("condvae", dict(input_shape=(16,), hidden_units=(16,))),
     "condvae_info_image": ("condvae_info", dict(input_shape=IMAGE_SHAPE, adversary_units=(8,))),
     "vae_square": ("vae", dict(input_shape=(16,), hidden_units=(16,))),
-    # the README's REST examples: the swiss roll's shape, k = 1
+    # docs/serving.md's REST examples: the swiss roll's shape, k = 1
     "csvae_roll": ("csvae", dict(input_shape=(3,), num_labels=1, hidden_units=(8,), adversary_units=(8,))),
 }
 

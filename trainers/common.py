@@ -49,8 +49,8 @@ def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, valid
                       "Resume with the same value on the same machine.")
     flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (honoured under tf.distribute, where Keras "
                       "leaves XLA off by default; with several replicas each replica compiles its own forward and "
-                      "backward pass). On our CPU it is slower than oneDNN (README, "
-                      "Speed); for GPUs, time it with benchmarks/train_step.py --modes=plain,xla.")
+                      "backward pass). On the CPUs measured it is slower than oneDNN (docs/performance.md); "
+                      "for GPUs, time it with benchmarks/train_step.py --modes=plain,xla.")
     flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
     flags.DEFINE_float("worker_timeout_seconds", distribute.DEFAULT_PEER_TIMEOUT_SECONDS,
                        "Several workers (TF_CONFIG): how long a worker waits for the others to start listening.")
@@ -195,8 +195,7 @@ def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:
 
 
 def define_missing_label_flags() -> None:
-    """Hiding training labels for --model=ss_csvae (csvae_tf.data.missing_labels; README "Training with
-    missing labels"). Held-out data keeps its labels."""
+    """Hiding training labels for --model=ss_csvae (csvae_tf.data.missing_labels; docs/semi_supervised.md). Held-out data keeps its labels."""
     flags.DEFINE_float("labelled_fraction", 1.0, "Share of training examples that keep their labels (stratified "
                        "per label vector, seeded by --seed); the rest train unlabelled. Needs --model=ss_csvae below 1.")
     flags.DEFINE_float("label_missing_rate", 0.0, "Share of the remaining label entries hidden (per label column "
@@ -223,8 +222,7 @@ def mask_training_labels(labels, model_names) -> np.ndarray:
     return masked
 
 def define_independence_flags() -> None:
-    """Mechanisms beyond the paper that keep y out of z (CSVAE and CondVAE-info; README "A Z no probe
-    can read"). Defaults are the paper's behaviour; configs/*_independent.flags set the recommended ones."""
+    """Mechanisms beyond the paper that keep y out of z (CSVAE and CondVAE-info; docs/independence.md). Defaults are the paper's behaviour; configs/*_independent.flags set the recommended ones."""
     flags.DEFINE_bool("adversary_on_means", False, "Also train the adversary on the posterior means of q(z|x) "
                       "(what switching decodes), and average the encoder's adversarial term over sample and mean.")
     flags.DEFINE_integer("adversary_steps", 1, "Adversary updates per VAE update.")

@@ -123,7 +123,7 @@ def method2_table(method2: Dict[str, dict], label_names: Sequence[str]) -> list:
     lines = [
         "Method 2 (§5.4, eq. 6, Table 2): squared error summed over the pixels, averaged over every pair (x1, x2) of "
         "the same real identity with different expressions (test split; faces without an identity take part in "
-        "no pair); p_j chosen per target on the validation split (the candidates: README, identity_mse.candidate_points).",
+        "no pair); p_j chosen per target on the validation split (the candidates: docs/reproducing.md, identity_mse.candidate_points).",
         "",
         "| model | target - changed | original - changed | target - original | pairs | identities | p_j chosen |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -1,5 +1,5 @@
 """Speed kernels: Keras's own variables and arithmetic on faster TensorFlow ops, each tested against
-the Keras original (README, "Speed").
+the Keras original (docs/performance.md).
 
   fused_adam   Adam as TensorFlow's fused `ResourceApplyAdam` (one pass over memory);
   dense        a Dense layer whose gradients use `BatchMatMulV2` (TF's transposed `MatMul` is

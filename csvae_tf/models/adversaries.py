@@ -8,7 +8,7 @@ both models, mixed into their `base.LabelledModel`:
   * `_adversary_update(z, y)`: one step of `adversary_optimizer` on the model's `adversary_loss`
     over the adversaries' variables only, the second half of the alternating `train_step`;
   * `_build_adversary_optimizer`: the adversary's Adam, built inside the caller's strategy scope;
-  * the mechanisms (issue 16; README, "A Z no probe can read"), each off by default: the adversary
+  * the mechanisms (docs/independence.md), each off by default: the adversary
     trained on the posterior means too, several adversary steps per VAE step, an ensemble of
     adversaries re-initialised on a (seed, step) schedule, and a z-y independence penalty
     (csvae_tf.losses: MMD, [16] in the paper's §2, or HSIC) on the posterior means.
@@ -135,7 +135,7 @@ class AdversarialModel:
           adversary_on_means: also train the adversary on the posterior means mu_phi(x), and let the
             encoder's adversarial term (CSVAE's M2, CondVAE-info's -L) average over samples and means.
             Switching (§4.3) decodes the means, and a probe reads them; an adversary that only ever
-            sees noisy samples of q(z|x) does not see what the means keep (README, "Leakage").
+            sees noisy samples of q(z|x) does not see what the means keep (docs/independence.md).
           adversary_steps: adversary updates per VAE update, on the same batch (as in GAN practice,
             Goodfellow et al. 2014, Alg. 1's k steps of the discriminator).
           num_adversaries: an ensemble of this many adversaries, each trained on N; the encoder's

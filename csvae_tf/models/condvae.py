@@ -51,7 +51,7 @@ class CondVAE(BaselineVAE):
 
     def serving_signatures(self) -> Dict[str, serving.Signature]:
         """encode, switch_attribute (target_labels = p * y^1), switch_one_attribute (attribute,
-        strength) and, for images, switch_attribute_bytes (README, "Serving"). `labels`, the
+        strength) and, for images, switch_attribute_bytes (docs/serving.md). `labels`, the
         examples' own, is an input where the encoder is conditioned on y (CondVAE, not CondVAE-info)."""
         signatures = super().serving_signatures()
         k, source = self.num_labels, self._source_inputs()

@@ -285,7 +285,7 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
 
     def serving_signatures(self) -> Dict[str, serving.Signature]:
         """encode, switch_attribute (G(x, p), no labels), switch_one_attribute and, for images,
-        switch_attribute_bytes (README, "Serving"; exported by export.saved_model)."""
+        switch_attribute_bytes (docs/serving.md; exported by export.saved_model)."""
         k, dim_w = self.num_labels, self.dim_w
         data = serving.Shape.data(self.data_shape)
         inputs = serving.DataInput(self.data_shape)

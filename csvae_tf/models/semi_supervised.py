@@ -33,7 +33,7 @@ and -log q_psi(y_o | x) = -sum_{i in o} log Bernoulli(y_i | pi_psi(x)_i) (binary
 (replica's) batch with at least one observed entry, so the batch mean of the last term is alpha
 times the mean over the labelled examples whatever the labelled fraction: at 1 % labels an
 unnormalised alpha would reach q_psi 100 times weaker than at 100 %, and q_psi collapsed onto one
-class in our digits runs (studies/semi_supervised.py; README).
+class in our digits runs (studies/semi_supervised.py; docs/semi_supervised.md).
 
 A fully labelled example (m empty) gets l_y(x, y) + l_0(x), CSVAE's own objective, plus the
 classification term, which reads only psi: the encoders, decoder and adversary then see exactly
@@ -61,8 +61,7 @@ and, since q_psi reads the same x that z encodes, a function of x rather than th
 encoder would then be pushed to hide q_psi's mistakes instead of y. M2, in turn, needs no label:
 §4.1 defines it as an expectation under q(z|x) D(x), not D(x, y), since the goal I(Y;Z) = 0 is
 about the z of every x. Restricted to labelled examples it would leave the z of unlabelled ones
-(99 % of the data at 1 % labels) free to carry y. The price, measured on the digits (README,
-"Training with missing labels"): an adversary fitted to 143 or 10 labelled digits keeps y out of
+(99 % of the data at 1 % labels) free to carry y. The price, measured on the digits (docs/semi_supervised.md): an adversary fitted to 143 or 10 labelled digits keeps y out of
 the unlabelled digits' z less and less (held-out logistic probe 56 % at 10 % labels, 95 % at 1 %,
 against 27 % fully labelled), and the decoder then ignores W. The independence penalty (beyond the
 paper; MMD) on the labels q_psi fills in for every example restores it (17 % at 10 % labels).
@@ -85,7 +84,7 @@ q_psi moves toward the configurations with the lowest l_y. Here l_y is appendix 
 objective (beta1 = 20 times the reconstruction), so that pull is ~20 times stronger than the entropy
 that holds it back, and on the digits with 1 % labels it collapsed q_psi onto one class (held-out
 accuracy 9 % at alpha = 20, 53 % at alpha = 200, against 77 % for q_psi trained on the labels
-alone; README, "Training with missing labels"). By default (bound_trains_classifier=False) q_psi
+alone; docs/semi_supervised.md). By default (bound_trains_classifier=False) q_psi
 therefore learns from the classification term only and the bound uses its probabilities as fixed
 weights (stop_gradient): the bound's value is the same, and the encoders and decoder still learn
 from every example. bound_trains_classifier=True is Kingma et al.'s full gradient.

@@ -214,7 +214,7 @@ class BaselineVAE(base.LabelledModel):
         return "x,y" if self.encoder_conditioned else "x"
 
     def serving_signatures(self) -> Dict[str, serving.Signature]:
-        """encode: q(z|x[,y]) (README, "Serving"; exported by export.saved_model)."""
+        """encode: q(z|x[,y]) (docs/serving.md; exported by export.saved_model)."""
         z_shape = serving.Shape(("dim_z", self.dim_z))
 
         def encode(inputs, labels=None):
@@ -244,7 +244,7 @@ class VAE(BaselineVAE):
 
     def serving_signatures(self) -> Dict[str, serving.Signature]:
         """encode and decode: the VAE's switch G_ij(x) = mu_theta(mu_phi(x) - m_i + m_j) needs class
-        means m_i of a dataset, which a client computes with encode (README, "Serving")."""
+        means m_i of a dataset, which a client computes with encode (docs/serving.md)."""
         signatures = super().serving_signatures()
         z = serving.Input("z", serving.Shape(("dim_z", self.dim_z)), "a point of the latent space")
         signatures["decode"] = serving.Signature(
