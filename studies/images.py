@@ -155,13 +155,14 @@ def markdown(records: List[dict]) -> str:
         sse = " / ".join(_cell([r["models"][m]["sse"] for r in rows]) for m in MODELS)
         lines.append(f"| {setting}: {SETTINGS[setting][2]} | {len(rows)} | {method1} / **"
                      f"{_cell([r['models']['csvae']['method1'] for r in rows])}** ({per_seed}) | {probes} "
-                     f"({rows[0]['majority_rate']:.1f}) | {sse} | {_cell([_minutes(r) for r in rows])} |")
-    lines += ["", "| CSVAE alone (seed 0) | Method 1 % | z -> y probes %: logistic / 15-NN / MLP | held-out SSE "
-              "per image | CPU minutes |", "| --- | --- | --- | --- | --- |"]
+                     f"({_cell([r['majority_rate'] for r in rows])}) | {sse} | {_cell([_minutes(r) for r in rows])} |")
+    lines += ["", "| CSVAE alone | seed | Method 1 % | z -> y probes %: logistic / 15-NN / MLP | held-out SSE "
+              "per image | CPU minutes |", "| --- | --- | --- | --- | --- | --- |"]
     for setting in [s for s in SETTINGS if s in by_setting and _models_of(s) != MODELS]:
         for r in sorted(by_setting[setting], key=lambda r: r["seed"]):
             scores = r["models"]["csvae"]
-            lines.append(f"| {setting}: {SETTINGS[setting][2]} | {scores['method1']:.1f} | {scores['logistic']:.1f} / "
+            lines.append(f"| {setting}: {SETTINGS[setting][2]} | {r['seed']} | {scores['method1']:.1f} | "
+                         f"{scores['logistic']:.1f} / "
                          f"{scores['knn']:.1f} / {scores['mlp']:.1f} | {scores['sse']:.1f} | "
                          f"{_cell([_minutes(r)])} |")
     return "\n".join(lines)
