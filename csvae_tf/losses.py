@@ -83,9 +83,10 @@ def gaussian_kernel(a: tf.Tensor, b: tf.Tensor, bandwidth) -> tf.Tensor:
 
 
 def label_groups(labels: tf.Tensor) -> tf.Tensor:
-    """The groups whose aggregate posteriors an independence penalty compares: float32 [batch, k],
-    column i is 1 where y_i = 1 (a binary label present, or one-hot class i) and 0 elsewhere."""
-    return tf.cast(tf.cast(labels, tf.float32) > 0.5, tf.float32)
+    """How much each example belongs to the groups an independence penalty compares: float32
+    [batch, k], column i the probability that y_i = 1 (a binary label present, or one-hot class i):
+    1 or 0 for an observed label, q(y_i = 1 | x) for one a label posterior fills in (clipped to [0, 1])."""
+    return tf.clip_by_value(tf.cast(labels, tf.float32), 0.0, 1.0)
 
 
 def class_conditional_mmd(z: tf.Tensor, labels: tf.Tensor, bandwidth=None) -> tf.Tensor:
@@ -101,29 +102,39 @@ def class_conditional_mmd(z: tf.Tensor, labels: tf.Tensor, bandwidth=None) -> tf
     Each MMD^2 is the unbiased estimator MMD^2_u of Gretton et al. 2012 (eq. 3), the U-statistic
     without the i = j terms: it can be slightly negative, and its expectation is the population
     MMD^2 (the biased V-statistic adds a positive O(1/n) term that depends on the group sizes,
-    which would push the encoder to change z for no reason). A label with fewer than two examples
-    on either side in the batch contributes 0.
+    which would push the encoder to change z for no reason).
+
+    Labels may be probabilities (a label posterior's for examples without a label): example n then
+    belongs to y_i = 1 with weight p_n = labels[n, i] and to y_i = 0 with weight 1 - p_n, and each
+    of the three means of MMD^2_u is a weighted mean over pairs of distinct examples,
+
+        mean_{a,b} = sum_{n != m} a_n b_m k(z_n, z_m) / sum_{n != m} a_n b_m,
+
+    the estimate whose numerator and denominator are the expectations, over labels drawn from those
+    probabilities, of the hard-label U-statistic's. Every example counts by how likely each side is
+    (thresholding at 0.5 would drop an uncertain example from every class); with 0/1 labels this is
+    MMD^2_u itself. A label whose expected count on either side (sum of p_n, or of 1 - p_n) is below
+    two contributes 0 (with hard labels: fewer than two examples on a side).
 
     Args:
       z: float32 [batch, dim_z] (e.g. the posterior means mu_phi1(x), or samples of q(z|x)).
-      labels: float32 [batch, k], binary or one-hot.
+      labels: float32 [batch, k], binary or one-hot, or their probabilities.
       bandwidth: the Gaussian kernel's width; None for the median heuristic on z (stop_gradient).
     """
     z = tf.cast(z, tf.float32)
     if bandwidth is None:
         bandwidth = median_bandwidth(z)
-    kernel = gaussian_kernel(z, z, bandwidth)  # [b, b]
-    off_diagonal = kernel * (1.0 - tf.eye(tf.shape(z)[0]))
+    off_diagonal = gaussian_kernel(z, z, bandwidth) * (1.0 - tf.eye(tf.shape(z)[0]))  # [b, b]
     present = label_groups(labels)  # [b, k]
     absent = 1.0 - present
-    n_present, n_absent = tf.reduce_sum(present, 0), tf.reduce_sum(absent, 0)  # [k]
+    n_present, n_absent = tf.reduce_sum(present, 0), tf.reduce_sum(absent, 0)  # [k], expected counts
 
-    def within(mask, count):  # sum_{i != j} m_i m_j k_ij / (n (n - 1)), per label [k]
-        return tf.reduce_sum(mask * tf.matmul(off_diagonal, mask), 0) / tf.maximum(count * (count - 1.0), 1.0)
+    def pair_mean(a, b):  # sum_{n != m} a_n b_m k_nm / sum_{n != m} a_n b_m, per label [k]
+        pairs = tf.reduce_sum(a, 0) * tf.reduce_sum(b, 0) - tf.reduce_sum(a * b, 0)
+        return tf.reduce_sum(a * tf.matmul(off_diagonal, b), 0) / tf.maximum(pairs, 1.0)
 
-    between = tf.reduce_sum(present * tf.matmul(kernel, absent), 0) / tf.maximum(n_present * n_absent, 1.0)
-    mmd = within(present, n_present) + within(absent, n_absent) - 2.0 * between
-    defined = tf.logical_and(n_present >= 2.0, n_absent >= 2.0)
+    mmd = pair_mean(present, present) + pair_mean(absent, absent) - 2.0 * pair_mean(present, absent)
+    defined = tf.logical_and(n_present >= 2.0, n_absent >= 2.0)  # then every pair weight is >= 2
     return tf.reduce_sum(tf.where(defined, mmd, 0.0))
 
 
@@ -168,7 +179,7 @@ def independence_penalty(kind: str, z: tf.Tensor, labels: tf.Tensor) -> tf.Tenso
       "hsic": hsic(z, y) with a Gaussian kernel on z (median heuristic) and a linear one on y;
       "mmd":  class_conditional_mmd(z, y) with a Gaussian kernel (median heuristic);
       "none": 0.
-    z: float32 [batch, dim_z]; labels: float32 [batch, k] binary or one-hot.
+    z: float32 [batch, dim_z]; labels: float32 [batch, k] binary or one-hot, or their probabilities.
     """
     if kind == "hsic":
         return hsic(z, labels)

@@ -234,6 +234,23 @@ def test_class_conditional_mmd_is_unbiased_near_zero_for_one_distribution_and_su
     assert per_class[0] > 0.3 and total > 0.5
 
 
+def test_class_conditional_mmd_weighs_uncertain_examples_by_their_probabilities():
+    # Two clusters far apart (kernel 1 within, exactly 0 across); y_0's probabilities 1, 1, .5 | .5, 0, 0.
+    z = np.array([[0.0], [0.0], [0.0], [100.0], [100.0], [100.0]], np.float32)
+    p = np.array([[1.0], [1.0], [0.5], [0.5], [0.0], [0.0]], np.float32)
+    # By hand, over ordered pairs n != m: present-present 2 (1 + .5 + .5) / (3^2 - 2.5) = 4 / 6.5,
+    # absent-absent the same by symmetry, present-absent (.5 (1 + 1) + .5 (1 + 1)) / (3 * 3 - .25 - .25) = 2 / 8.5.
+    expected = 2 * 4 / 6.5 - 2 * 2 / 8.5
+    assert float(losses.class_conditional_mmd(z, p, bandwidth=1.0)) == pytest.approx(expected, rel=1e-6)
+    # Cutting at 0.5 instead would give present {0, 1}, absent {2..5}: 1 + 6/12 - 2 * 2/8 = 1.
+    assert abs(expected - 1.0) > 0.2
+    # One-hot probabilities: no row is dropped from every class (each class's groups keep their weight).
+    q = np.array([[.4, .3, .3], [.45, .45, .1], [.9, .05, .05], [.1, .1, .8]], np.float32)
+    groups = losses.label_groups(q).numpy()
+    np.testing.assert_array_equal(groups, q)
+    assert (groups.sum(1) == pytest.approx(1.0))
+
+
 def test_class_conditional_mmd_skips_a_label_with_one_side_empty():
     z = _rng().normal(size=[6, 2]).astype(np.float32)
     labels = np.array([[1, 1], [1, 0], [1, 1], [1, 0], [1, 1], [1, 0]], np.float32)  # label 0 is always 1

@@ -92,8 +92,13 @@ from every example. bound_trains_classifier=True is Kingma et al.'s full gradien
 Everything else is CSVAE's: the alternating train_step (csvae_tf.models.adversaries), stateless
 sampling seeds from (seed, step, replica) (so resumed runs are exact), tf.distribute. The
 enumerated and sampled passes draw their noise from seeds folded from the step's seed. An
-independence penalty (beyond the paper) reads the labels with missing entries filled by
-q_psi(y_o|x)'s probabilities, behind stop_gradient.
+independence penalty (beyond the paper) reads the labels with each missing entry replaced by its
+probability q_psi(y_i = 1 | x, y_o), behind stop_gradient: the class-conditional MMD then weighs
+every example into each class by that probability (csvae_tf.losses.class_conditional_mmd), so an
+unlabelled example counts in proportion to q_psi's belief rather than only when q_psi's top class
+passes 0.5. We chose these weights over q_psi's most probable labels: hard labels would put q_psi's
+mistakes at full weight, and the weighted estimate is the expected hard-label one's ratio under
+q_psi. HSIC's linear kernel reads the same probabilities.
 
 With images, the enumerated pass runs the w encoder's and decoder's BatchNorm in training mode on
 the batch repeated per configuration, so their moving statistics also see every configuration.
