@@ -19,7 +19,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from csvae_tf.evaluation.batched import as_unit_float
+from csvae_tf.data.pipeline import as_unit_float
 
 _COMPILED = weakref.WeakKeyDictionary()
 

@@ -1,5 +1,7 @@
 """Tests of csvae_tf.switching: the points p of W used by §4.3's G(x, p)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -182,3 +184,43 @@ def test_principal_directions_recover_an_elongated_cloud():
     points = switching.w_pca_points(directions, [[0.0, 0.0], [1.0, 0.0]])
     np.testing.assert_allclose(points[0], directions.mean)
     np.testing.assert_allclose(np.linalg.norm(points[1] - points[0]), directions.stddevs[0], rtol=1e-5)
+
+
+def _imported_modules(path):
+    import ast  # noqa: PLC0415
+
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def test_the_library_below_evaluation_never_imports_it():
+    # Data flows one way: switching, models, data and training sit below csvae_tf/evaluation.
+    import csvae_tf  # noqa: PLC0415
+
+    root = os.path.dirname(csvae_tf.__file__)
+    upward = []
+    for folder, _, files in os.walk(root):
+        if os.path.relpath(folder, root).split(os.sep)[0] == "evaluation":
+            continue
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                upward += [(os.path.relpath(path, root), module) for module in _imported_modules(path)
+                           if module.startswith("csvae_tf.evaluation")]
+    assert not upward, upward
+
+
+def test_as_unit_float_divides_uint8_by_255_and_casts_the_rest():
+    from csvae_tf.data.pipeline import as_unit_float  # noqa: PLC0415
+
+    pixels = np.array([[0, 51, 255]], np.uint8)
+    np.testing.assert_array_equal(as_unit_float(pixels), np.array([[0.0, 0.2, 1.0]], np.float32))
+    assert as_unit_float(pixels).dtype == np.float32
+    floats = np.array([0.5, 2.0], np.float64)
+    assert as_unit_float(floats).dtype == np.float32 and as_unit_float(floats).tolist() == [0.5, 2.0]

@@ -28,6 +28,14 @@ def unit_float(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(images, tf.float32)
 
 
+def as_unit_float(x) -> np.ndarray:
+    """`unit_float` for arrays: float32 in [0, 1]; uint8 images are divided by 255, anything else is cast to float32."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(255.0)
+    return x.astype(np.float32, copy=False)
+
+
 def epoch_indexed_batches(
     features: np.ndarray,
     labels: np.ndarray,

@@ -14,17 +14,10 @@ from typing import List, Optional
 
 import numpy as np
 
+from csvae_tf.data.pipeline import as_unit_float  # noqa: F401 - the evaluation modules convert batches with it
 from csvae_tf.training.callbacks import format_duration
 
 DEFAULT_BATCH_SIZE = 256
-
-
-def as_unit_float(x) -> np.ndarray:
-    """float32 in [0, 1]: uint8 images are divided by 255, anything else is cast to float32."""
-    x = np.asarray(x)
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / np.float32(255.0)
-    return x.astype(np.float32, copy=False)
 
 
 def slices(n: int, batch_size: int) -> List[slice]:
