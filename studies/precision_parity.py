@@ -105,7 +105,7 @@ def held_out_sse(events_dir: str) -> Optional[float]:
 
 
 def conv_record(run_dir: str, model_names=CONV_MODELS) -> Optional[dict]:
-    """{"models": {model: {"method1", "logistic", "knn", "mlp", "sse"}}} of one finished digits-conv run
+    """{"models": {model: {"method1", "logistic", "knn", "mlp", "sse"[, "round_trip"]}}} of one finished digits-conv run
     of `model_names` (None while it has not finished)."""
     path = os.path.join(run_dir, "comparison.json")
     if not os.path.exists(path):
@@ -123,6 +123,8 @@ def conv_record(run_dir: str, model_names=CONV_MODELS) -> Optional[dict]:
             **{kind: 100 * float(np.mean(list(means[kind].values()))) for kind in ("logistic", "knn", "mlp")},
             "sse": held_out_sse(os.path.join(run_dir, name, "tensorboard", "validation")),
         }
+        if "round_trip" in scores:  # comparisons written before the round trip existed have none
+            models[name]["round_trip"] = scores["round_trip"]
     return {"models": models, "classifier_held_out_accuracy": 100 * comparison["classifier_held_out_accuracy"]}
 
 

@@ -140,7 +140,13 @@ def test_compare_scores_and_pictures_binary_attribute_models(tmp_path):
         hits = [method1["per_target"][c] * method1["counts"][c] for c in names]
         assert all(abs(h - round(h)) < 1e-6 for h in hits)
         assert method1["final"] == pytest.approx(sum(hits) / (2 * len(on)))
-    assert "| model | " + " | ".join(names) + " | final |" in (tmp_path / "comparison.md").read_text()
+        trip = scores["round_trip"]  # every example switched to the opposite of each label and back
+        assert trip["pairs"] == 2 * len(on)
+        assert 0.0 <= trip["others_kept"] <= 1.0 and 0.0 <= trip["back_to_label"] <= 1.0
+        assert trip["round_trip_sse"] >= 0.0 and trip["reconstruction_sse"] > 0.0
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| model | " + " | ".join(names) + " | final |" in table
+    assert "| CSVAE | " + f"{results['models']['csvae']['round_trip']['round_trip_sse']:.3f} |" in table
     for name in ("vae_switch", "condvae_info_switch", "csvae_switch", "csvae_w_grid", "csvae_cartesian",
                  "csvae_w_posterior", "csvae_identity_transfer"):
         assert (tmp_path / f"{name}.png").exists(), name

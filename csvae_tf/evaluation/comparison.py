@@ -5,7 +5,9 @@ training examples (csvae_tf.evaluation.classifier_accuracy: a convolutional netw
 scores every model with Method 1 (Table 3's shape for one-hot classes, Table 4's for binary
 attributes: the attribute and its "Neutral" column per label, and Final), with Method 2 (eq. 6,
 Table 2; when the test split carries identities and the labels are one-hot classes: p_j chosen
-on the validation split among csvae_tf.evaluation.identity_mse.candidate_points) and with the
+on the validation split among csvae_tf.evaluation.identity_mse.candidate_points), with the round
+trip that needs no identities (switch and back, and what else survives;
+csvae_tf.evaluation.round_trip) and with the
 leakage probes (held-out accuracy of fresh logistic, 15-NN and MLP probes predicting y from z's
 posterior means and from posterior samples, beside the majority rate; csvae_tf.evaluation.leakage),
 and writes into `out_dir`:
@@ -33,7 +35,7 @@ from typing import Dict, NamedTuple, Optional, Sequence
 import numpy as np
 
 from csvae_tf import switching
-from csvae_tf.evaluation import batched, classifier_accuracy, figures, identity_mse, latents, leakage
+from csvae_tf.evaluation import batched, classifier_accuracy, figures, identity_mse, latents, leakage, round_trip
 
 TABLE_FILE = "comparison.md"
 JSON_FILE = "comparison.json"
@@ -111,6 +113,9 @@ def markdown_tables(results: dict) -> str:
     counts = first.get("counts")
     if counts:
         lines.append("| examples | " + " | ".join(str(counts[c]) for c in columns) + f" | {sum(counts.values())} |")
+    trips = {name: scores["round_trip"] for name, scores in models.items() if scores.get("round_trip")}
+    if trips:
+        lines += ["", *round_trip_table(trips)]
     method2 = {name: scores["method2"] for name, scores in models.items() if scores.get("method2")}
     if method2:
         lines += ["", *method2_table(method2, results.get("label_names", []))]
@@ -142,6 +147,27 @@ def method2_table(method2: Dict[str, dict], label_names: Sequence[str]) -> list:
     lines += ["", "Pairs per cell (rows: the expression switched from, columns: to; the same for every model):", "",
               "| from \\ to | " + " | ".join(names) + " |", "| --- | " + " | ".join("---" for _ in names) + " |"]
     lines += [f"| {names[i]} | " + " | ".join(str(int(v)) for v in row) + " |" for i, row in enumerate(pairs)]
+    return lines
+
+
+def round_trip_table(trips: Dict[str, dict]) -> list:
+    """Markdown lines: the round-trip measures of csvae_tf.evaluation.round_trip, a row per model."""
+    binary = any(trip.get("others_kept") is not None for trip in trips.values())
+    lines = [
+        "Round trip (any data, no identities needed): each test example switched to each target as in Method 1, "
+        "then back to its own label. Squared errors summed over an example's pixels, against the plain "
+        "reconstruction x̂; a switch that changes nothing has a perfect round trip and a switch distance of 0, "
+        "so read them beside Method 1. \"Back to label\": C reads the round trip as the original label"
+        + ("; \"others kept\": the other labels C reads on the switched picture as on x̂." if binary else "."),
+        "",
+        "| model | round trip | switch distance | reconstruction (x̂ - x) | back to label"
+        + (" | others kept" if binary else "") + " | pairs |",
+        "| --- | --- | --- | --- | ---" + (" | ---" if binary else "") + " | --- |",
+    ]
+    for name, trip in trips.items():
+        lines.append(f"| {DISPLAY_NAMES.get(name, name)} | {trip['round_trip_sse']:.3f} | {trip['switch_sse']:.3f} | "
+                     f"{trip['reconstruction_sse']:.3f} | {_percent(trip['back_to_label'])}"
+                     + (f" | {_percent(trip['others_kept'])}" if binary else "") + f" | {trip['pairs']} |")
     return lines
 
 
@@ -222,9 +248,15 @@ def compare(models: Dict[str, object], data, out_dir: str, image_shape: Sequence
             classifier, lambda x, y, j, value: switch(x, y, j, value, points[j]), test.features, test.labels,
             label_type, label_names, batch_size=batch_size,
             progress=batched.Progress(f"{name} method 1", len(test.features), every_seconds=every_seconds))
-        say(f"evaluate {name}: method 1 final {_percent(method1.final)}; leakage probes")
+        say(f"evaluate {name}: method 1 final {_percent(method1.final)}; round trip")
+        trip = round_trip.round_trip(
+            lambda x, y, j, value: switch(x, y, j, value, points[j]), lambda x, y: np.asarray(model((x, y))),
+            test.features, test.labels, label_type, classifier, batch_size=batch_size,
+            progress=batched.Progress(f"{name} round trip", len(test.features), every_seconds=every_seconds))
+        say(f"evaluate {name}: leakage probes")
         scores = {
             "method1": {**method1._asdict(), "points": points},
+            "round_trip": trip._asdict(),
             "leakage": leakage.z_leakage(model, train.features, train.labels, test.features, test.labels, seed=seed,
                                          every_seconds=every_seconds),
         }
