@@ -11,7 +11,9 @@ least 160 px; --out_aligned also writes the 218x178 aligned frame).
 
   --point=a,b           CSVAE: the point of W_attribute (dim_w values), e.g. the present prior mean
   --strength=p          CondVAE / CondVAE-info: the target label's value p (§4.3)
-  --labels=A,B          the photo's own labels (names present), for q(w|x,y) and the reconstruction
+  --labels=A,B          the photo's own labels (names present, the others absent), for q(w|x,y) and
+                        the reconstruction; none given: unknown, which a semi-supervised CSVAE export
+                        fills from q(y|x) (other exports take them as absent)
   --no_align            the image is already an aligned crop (a 218x178 CelebA frame gets the
                         training crop; anything else is only resized)
   --eyes=x1,y1,x2,y2    place the eyes by hand (photo pixels) instead of detecting them
@@ -84,7 +86,8 @@ def apply_to_photo(switcher: Switcher, photo: np.ndarray, attributes: Sequence[s
                           f"class means of a dataset): nothing to apply. Export a CSVAE, CondVAE or CondVAE-info run.")
     values = switch_values(switcher, attributes, point, strength)
     prepared = pictures.photo_to_inputs(photo, switcher.input_shape, align=align, eyes=eyes, min_face=min_face)
-    y = np.zeros([1, switcher.num_labels], np.float32)
+    # labels nobody gave are unknown: NaN where the export fills them from q(y|x), else absent (0)
+    y = switcher.unknown_labels(1) if not labels else np.zeros([1, switcher.num_labels], np.float32)
     for name in labels:
         y[0, switcher.attribute_index(name)] = 1.0
     x = prepared.inputs[None]

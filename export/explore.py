@@ -29,6 +29,7 @@ are local.
 """
 
 import csv
+import functools
 import os
 import sys
 from typing import Dict, List, NamedTuple, Optional
@@ -151,12 +152,14 @@ class Explorer:
         s = self.switcher
         prior = s.prior()
         reference = labels = None
-        if self.examples is not None and self.examples.labels is not None:
+        if self.examples is not None and (self.examples.labels is not None or s.missing_labels):
             n = len(self.examples.inputs)
             chosen = np.sort(np.random.default_rng(seed).permutation(n)[:num_reference])
-            labels = self.examples.labels[chosen]
-            reference = s.w_means(self.examples.inputs[chosen], labels)  # [n, k, dim_w]
-            self.reference_note = f"posterior means mu_phi2(x, y) of {len(chosen)} examples"
+            given = None if self.examples.labels is None else self.examples.labels[chosen]
+            # labels missing (NaN) where the export accepts it: coloured by the labels q(y|x) filled in
+            reference, labels = s.w_means_and_labels(self.examples.inputs[chosen], given)  # [n, k, dim_w]
+            filled = "" if given is not None and not np.isnan(given).any() else ", missing labels filled from q(y|x)"
+            self.reference_note = f"posterior means mu_phi2(x, y) of {len(chosen)} examples{filled}"
         else:
             why = "no --examples" if self.examples is None else "the examples have no labels (q(w|x,y) needs them)"
             self.reference_note = f"draws of the prior's two components ({why})"
@@ -172,7 +175,7 @@ class Explorer:
     def session(self, inputs: np.ndarray, labels=None) -> Session:
         s = self.switcher
         inputs = np.asarray(inputs, np.float32).reshape(s.input_shape)
-        labels = np.zeros(s.num_labels, np.float32) if labels is None else np.asarray(labels, np.float32)
+        labels = s.unknown_labels(1)[0] if labels is None else np.asarray(labels, np.float32)
         own_w = s.w_means(inputs[None], labels[None])[0] if s.kind == SUBSPACE else None
         return Session(inputs, labels, own_w, {})
 
@@ -224,7 +227,9 @@ class Explorer:
         if session is None:
             return ""
         present = [n for n, v in zip(self.switcher.label_names, session.labels) if v > 0.5]
-        parts = [f"labels y: {', '.join(present) or 'none'}"]
+        unknown = [n for n, v in zip(self.switcher.label_names, session.labels) if np.isnan(v)]
+        parts = [f"labels y: {', '.join(present) or 'none'}"
+                 + (f" (unknown, filled from q(y|x): {', '.join(unknown)})" if unknown else "")]
         for attribute, value in sorted(session.values.items()):
             shown = ", ".join(f"{v:.3f}" for v in np.atleast_1d(value))
             parts.append(f"{self.switcher.label_names[attribute]} = ({shown})")
@@ -308,7 +313,21 @@ def build_app(explorer: Explorer, title: str = "CSVAE explorer", align_default: 
         outputs = [model_input, reconstruction, combined, *planes, *switched, status]
 
         def label_vector(names):
-            return np.array([name in (names or []) for name in s.label_names], np.float32)
+            if not names:  # nothing ticked: unknown, which an export that accepts missing labels fills
+                return s.unknown_labels(1)[0]
+            return np.array([name in names for name in s.label_names], np.float32)
+
+        def guarded(handler, count, status_at):
+            """`handler`, answering a signature's refusal or a failed request in the status line, not a traceback."""
+            @functools.wraps(handler)  # keeps the annotations Gradio reads the event-data argument from
+            def run(*args):
+                try:
+                    return handler(*args)
+                except (BackendError, SwitchError, pictures.PictureError, face_alignment.AlignmentError) as error:
+                    answer = [gr.skip()] * count
+                    answer[status_at] = f"**Error:** {error}"
+                    return answer
+            return run
 
         def on_upload(photo, do_align, names):
             if photo is None:
@@ -346,11 +365,12 @@ def build_app(explorer: Explorer, title: str = "CSVAE explorer", align_default: 
             present = [n for n, v in zip(s.label_names, session.labels) if v > 0.5]
             return view(session) + [session, present]
 
-        upload.upload(on_upload, [upload, align, labels], outputs + [state])
-        gallery.select(on_example, None, outputs + [state, labels])
-        labels.input(on_labels, [labels, state], outputs + [state])
-        clear.click(on_clear, [state], outputs + [state])
-        app.load(on_start, None, outputs + [state, labels])
+        last = len(outputs) - 1  # the status line
+        upload.upload(guarded(on_upload, len(outputs) + 1, last), [upload, align, labels], outputs + [state])
+        gallery.select(guarded(on_example, len(outputs) + 2, last), None, outputs + [state, labels])
+        labels.input(guarded(on_labels, len(outputs) + 1, last), [labels, state], outputs + [state])
+        clear.click(guarded(on_clear, len(outputs) + 1, last), [state], outputs + [state])
+        app.load(guarded(on_start, len(outputs) + 2, last), None, outputs + [state, labels])
 
         def plane_handler(i):
             def on_click(session, evt: gr.SelectData):
@@ -372,9 +392,9 @@ def build_app(explorer: Explorer, title: str = "CSVAE explorer", align_default: 
             return on_release
 
         for i, plane in enumerate(planes):
-            plane.select(plane_handler(i), [state], [plane, switched[i], combined, state, status])
+            plane.select(guarded(plane_handler(i), 5, 4), [state], [plane, switched[i], combined, state, status])
         for i, slider in enumerate(sliders):
-            slider.release(slider_handler(i), [slider, state], [switched[i], combined, state, status])
+            slider.release(guarded(slider_handler(i), 4, 3), [slider, state], [switched[i], combined, state, status])
     return app
 
 

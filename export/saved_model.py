@@ -109,6 +109,9 @@ def export_metadata(model, model_name: str, signatures: dict, default: str, chec
         "num_labels": model.num_labels,
         "label_type": model.label_type,
         "label_names": list(model.label_names),
+        # clients leave a label unknown as NaN where an export accepts it, instead of "absent" (0)
+        "missing_labels": any(getattr(spec, "missing_allowed", False) for signature in signatures.values()
+                              for spec in signature.inputs if spec.name == "labels"),
         "checkpoint": os.path.basename(checkpoint) if checkpoint else None,
         "serving_default": default,
         "signatures": {

@@ -60,6 +60,8 @@ class Switcher:
       label_names: k names.
       dim_w: the dimension of each W_i (CSVAE), else None.
       can_switch: whether the export has a switch signature.
+      missing_labels: whether its `labels` accept NaN ("unknown", filled from q(y|x) by the
+        semi-supervised CSVAE); unknown labels are then NaN, else 0 ("absent").
     """
 
     def __init__(self, backend: Backend):
@@ -73,14 +75,20 @@ class Switcher:
         self.label_type = metadata.get("label_type", "binary")
         self.dim_w = int(metadata["dim_w"]) if self.kind == SUBSPACE else None
         self.can_switch = backend.has_signature("switch_one_attribute")
+        self.missing_labels = bool(metadata.get("missing_labels", False))
 
     # -------------------------------------------------------------------- helpers
     def _takes_labels(self, signature: str) -> bool:
         return "labels" in self.backend.signature_inputs(signature)
 
+    def unknown_labels(self, n: int) -> np.ndarray:
+        """float32 [n, k] for inputs whose labels nobody gave: NaN (missing) where the export accepts
+        it, so it fills them from q(y|x); else 0 (absent), the only value the others take."""
+        return np.full([n, self.num_labels], np.nan if self.missing_labels else 0.0, np.float32)
+
     def _labels(self, x: np.ndarray, labels) -> np.ndarray:
         if labels is None:
-            return np.zeros([len(x), self.num_labels], np.float32)
+            return self.unknown_labels(len(x))
         labels = np.asarray(labels, np.float32).reshape(len(x), -1)
         if labels.shape[1] != self.num_labels:
             raise SwitchError(f"labels must have k={self.num_labels} columns ({', '.join(self.label_names)}), "
@@ -130,7 +138,7 @@ class Switcher:
 
     # -------------------------------------------------------------------- the switch
     def reconstruct(self, x: np.ndarray, labels=None) -> np.ndarray:
-        """float32 [b, *input_shape]: the reconstruction (module docstring); labels [b, k] or None (zeros)."""
+        """float32 [b, *input_shape]: the reconstruction (module docstring); labels [b, k] or None (unknown_labels)."""
         x = np.asarray(x, np.float32)
         labels = self._labels(x, labels)
         if self.kind == SUBSPACE:
@@ -145,15 +153,23 @@ class Switcher:
 
     def w_means(self, x: np.ndarray, labels=None) -> np.ndarray:
         """CSVAE: mu_phi2(x, y), float32 [b, k, dim_w], encoded BATCH examples at a time."""
+        return self.w_means_and_labels(x, labels)[0]
+
+    def w_means_and_labels(self, x: np.ndarray, labels=None):
+        """CSVAE: (mu_phi2(x, y) float32 [b, k, dim_w], the labels y it used [b, k]): the given ones, with
+        missing (NaN) entries filled from q(y|x) where the export fills them (its encode returns `labels`)."""
         if self.kind != SUBSPACE:
             raise SwitchError(f"A {self.model} export has no subspaces W_i: only CSVAE's encode returns w_mean.")
         x = np.asarray(x, np.float32)
         labels = self._labels(x, labels)
-        parts = [
-            self.backend.call("encode", inputs=x[i : i + BATCH], labels=labels[i : i + BATCH])["w_mean"]
-            for i in range(0, len(x), BATCH)
-        ]
-        return np.concatenate(parts) if parts else np.zeros([0, self.num_labels, self.dim_w], np.float32)
+        means, used = [], []
+        for i in range(0, len(x), BATCH):
+            outputs = self.backend.call("encode", inputs=x[i : i + BATCH], labels=labels[i : i + BATCH])
+            means.append(outputs["w_mean"])
+            used.append(outputs.get("labels", labels[i : i + BATCH]))
+        if not means:
+            return np.zeros([0, self.num_labels, self.dim_w], np.float32), labels
+        return np.concatenate(means), np.concatenate(used).astype(np.float32)
 
     def switch_one(self, x: np.ndarray, labels, attribute: int, value: Value) -> np.ndarray:
         """G(x, ...) with attribute `attribute` set to `value` (a W point or a strength): [b, *input_shape]."""

@@ -118,6 +118,19 @@ def test_apply_switches_the_aligned_photo(astronaut, key):
         np.testing.assert_allclose(prepared.inputs, face_alignment.training_crop(prepared.aligned, shape[:2]), atol=1e-6)
 
 
+@pytest.mark.parametrize("key", ["ss_csvae_square", "ss_csvae_categorical"])
+def test_apply_leaves_unknown_labels_to_a_semi_supervised_export(astronaut, key):
+    """No --labels: the labels are missing (NaN), filled by the export from q(y|x); a categorical export
+    would refuse the zeros ("absent") other exports get."""
+    switcher = Switcher(backends.SavedModelBackend(tiny_exports.export_path(key)))
+    row, prepared, switched = apply.apply_to_photo(switcher, astronaut, ["Smiling"], point=[3.0, 3.0])
+    x = prepared.inputs[None]
+    unknown = np.full([1, 2], np.nan, np.float32)
+    np.testing.assert_allclose(switched, switcher.switch_one(x, unknown, 1, [3.0, 3.0])[0], atol=1e-6)
+    pieces = [pictures.to_picture(v, [16]) for v in (prepared.inputs, switcher.reconstruct(x, unknown)[0], switched)]
+    np.testing.assert_array_equal(row, pictures.side_by_side(pieces))
+
+
 def test_apply_value_errors():
     csvae = Switcher(backends.SavedModelBackend(tiny_exports.export_path("csvae_image")))
     condvae = Switcher(backends.SavedModelBackend(tiny_exports.export_path("condvae_square")))

@@ -93,6 +93,46 @@ def test_vae_export_reconstructs_and_refuses_to_switch():
         switcher.switch_one(x, y, 0, 1.0)
 
 
+@pytest.mark.parametrize("key", ["ss_csvae_square", "ss_csvae_categorical"])
+def test_semi_supervised_exports_leave_unknown_labels_missing(key):
+    """With no labels given, the clients send NaN (missing), which the export fills from q(y|x): the
+    reconstruction is switch_attribute at encode(x, NaN)'s w_mean, not at labels 0 ("absent"), which a
+    categorical export refuses outright."""
+    switcher = _switcher(key)
+    assert switcher.missing_labels and switcher.kind == "subspace"
+    assert not _switcher("csvae_square").missing_labels
+    sig = tf.saved_model.load(tiny_exports.export_path(key)).signatures
+    x, _ = _inputs(key)
+    unknown = np.full([3, 2], np.nan, np.float32)
+    filled = sig["encode"](inputs=x, labels=unknown)
+    np.testing.assert_allclose(switcher.reconstruct(x), sig["switch_attribute"](inputs=x, w=filled["w_mean"])["outputs"],
+                               atol=1e-6)
+    if key == "ss_csvae_categorical":
+        with pytest.raises(tf.errors.InvalidArgumentError, match="one-hot"):
+            sig["encode"](inputs=x, labels=np.zeros([3, 2], np.float32))
+    else:
+        zeros = sig["encode"](inputs=x, labels=np.zeros([3, 2], np.float32))["w_mean"]
+        assert not np.allclose(switcher.w_means(x), zeros, atol=1e-5)  # 0 would say "absent", not "unknown"
+    # the explorer: examples without labels still give posterior planes, coloured by the filled labels
+    explorer = explore.Explorer(switcher, explore.Examples(x, None, list("abc")))
+    assert "filled from q(y|x)" in explorer.reference_note
+    np.testing.assert_allclose(explorer.views[0].points, filled["w_mean"].numpy()[:, 0], atol=1e-5)
+    np.testing.assert_array_equal(explorer.views[0].present, filled["labels"].numpy()[:, 0] > 0.5)
+    session = explorer.session(x[0])
+    assert np.isnan(session.labels).all() and "unknown, filled from q(y|x)" in explorer.describe(session)
+    clicked = session._replace(values={1: np.array([1.0, 2.0], np.float32)})
+    np.testing.assert_array_equal(explorer.switched(clicked, 1), explorer.picture(switcher.switch_one(x[:1], None, 1, [1.0, 2.0])[0]))
+    app = explore.build_app(explorer)
+    assert "plane_1" in {c.get("props", {}).get("elem_id") for c in app.get_config_file()["components"]}
+    # a refused request (two classes ticked on one-hot labels) is a line in the status, not a traceback
+    on_labels = next(f.fn for f in app.fns.values() if f.fn.__name__ == "on_labels")
+    answer = on_labels(["Eyeglasses", "Smiling"], session)
+    if key == "ss_csvae_categorical":
+        assert answer[-2].startswith("**Error:** encode: ") and "one-hot" in answer[-2], answer[-2]
+    else:
+        assert answer[-1].labels.tolist() == [1.0, 1.0]
+
+
 # ---------------------------------------------------------------------------- REST backend
 @pytest.mark.parametrize("key", SWITCHING + ["vae_square"])
 def test_rest_backend_answers_as_the_savedmodel(key):
