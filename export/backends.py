@@ -98,8 +98,13 @@ class SavedModelBackend(Backend):
                 if versions else " Export a run with `python -m export.saved_model` first."
             raise BackendError(f"{export_dir} is not a SavedModel (no saved_model.pb).{hint}")
         self._tf = tf
-        self._loaded = tf.saved_model.load(export_dir)
-        self.metadata = json.loads(self._loaded.metadata_json.numpy().decode())
+        self.export_dir = export_dir
+        try:
+            self._loaded = tf.saved_model.load(export_dir)
+            self.metadata = json.loads(self._loaded.metadata_json.numpy().decode())
+        except Exception as error:  # noqa: BLE001 - a damaged file surfaces as any of TF's, protobuf's or JSON's errors
+            raise BackendError(f"{export_dir} cannot be loaded: the export is damaged or unfinished "
+                               f"({_reason(error)}); export the run again with `python -m export.saved_model`.") from None
         self.description = f"SavedModel {export_dir}"
 
     def _call(self, signature, inputs):
@@ -111,6 +116,9 @@ class SavedModelBackend(Backend):
             outputs = function(**tensors)
         except tf.errors.InvalidArgumentError as error:
             raise BackendError(f"{signature}: {error_line(error.message)}") from None
+        except tf.errors.OpError as error:  # e.g. variables that no longer read back
+            raise BackendError(f"{signature} failed in {self.export_dir} ({_reason(error)}); the export may be "
+                               f"damaged: export the run again with `python -m export.saved_model`.") from None
         return {name: value.numpy() for name, value in outputs.items()}
 
 
@@ -190,6 +198,12 @@ def open_backend(export_dir: Optional[str] = None, serving_url: Optional[str] = 
     if not export_dir:
         raise BackendError("Pass --export_dir=EXPORT/<version> (a SavedModel) or --serving_url (TF Serving REST).")
     return SavedModelBackend(export_dir)
+
+
+def _reason(error: BaseException) -> str:
+    """`TypeName: the first line of its message`, at most 200 characters."""
+    line = error_line(getattr(error, "message", None) or str(error)) or ""
+    return f"{type(error).__name__}: {line[:200]}" if line else type(error).__name__
 
 
 TENSORFLOW_PREAMBLE = ("Graph execution error", "Detected at node", "<stack traces unavailable>")

@@ -52,6 +52,9 @@ from csvae_tf import serving_precision as serving_precision_lib
 
 METADATA_FILE = "csvae_metadata.json"
 METADATA_FORMAT = 1
+MAX_BATCH = 1024  # examples per call: a 64x64x3 switch_attribute holds ~1.6 MB of activations per example
+STAGING_PREFIX = ".tmp-"
+STALE_STAGING_SECONDS = 6 * 3600  # an unfinished export whose writer cannot be told alive is this old: removed
 
 
 class ExportError(RuntimeError):
@@ -84,7 +87,12 @@ def declared_signatures(model) -> Tuple[dict, str]:
 def _label_names(model, label_names: Optional[Sequence[str]]):
     """The model with `label_names` (a list or "a,b") for the export's messages and metadata."""
     if isinstance(label_names, str):
-        label_names = [name.strip() for name in label_names.split(",") if name.strip()]
+        label_names = [name.strip() for name in label_names.split(",")]
+    if label_names is not None and any(not str(name).strip() for name in label_names):
+        raise ExportError(f"--label_names={','.join(label_names)!r} has an empty name; pass k non-empty names "
+                          f"separated by commas, e.g. --label_names=smiling,glasses.")
+    if label_names and len(set(label_names)) != len(label_names):
+        raise ExportError(f"--label_names={','.join(label_names)!r} names a label twice; pass k different names.")
     if not label_names:
         yield
         return
@@ -99,7 +107,8 @@ def _label_names(model, label_names: Optional[Sequence[str]]):
         model.label_names = trained_names
 
 
-def export_metadata(model, model_name: str, signatures: dict, default: str, checkpoint: Optional[str] = None) -> dict:
+def export_metadata(model, model_name: str, signatures: dict, default: str, checkpoint: Optional[str] = None,
+                    max_batch: int = MAX_BATCH) -> dict:
     """Everything a client needs to build requests and read responses (JSON-serialisable)."""
     shared = {
         "format": METADATA_FORMAT,
@@ -113,6 +122,7 @@ def export_metadata(model, model_name: str, signatures: dict, default: str, chec
         "missing_labels": any(getattr(spec, "missing_allowed", False) for signature in signatures.values()
                               for spec in signature.inputs if spec.name == "labels"),
         "checkpoint": os.path.basename(checkpoint) if checkpoint else None,
+        "max_batch": max_batch,
         "serving_default": default,
         "signatures": {
             **{name: signature.describe() for name, signature in signatures.items()},
@@ -155,14 +165,28 @@ def build_serving_module(model, signatures: dict, default: str, metadata: dict, 
 
     concrete = {}
     for name, signature in signatures.items():
-        function = tf.function(signature.serve, input_signature=[spec.spec() for spec in signature.inputs],
-                               autograph=False)
+        function = tf.function(bounded(signature.serve, metadata.get("max_batch", MAX_BATCH)),
+                               input_signature=[spec.spec() for spec in signature.inputs], autograph=False)
         setattr(module, name, function)
         concrete[name] = function.get_concrete_function()
     concrete["serving_default"] = concrete[default]
     module.model_variables = held_variables(list(model.variables) if variables is None else variables,
                                             concrete.values())
     return module, concrete
+
+
+def bounded(serve, max_batch: int):
+    """`serve` refusing a batch of more than `max_batch` examples (its first input's leading dimension)
+    before any work, so one request cannot take the server's memory."""
+    def call(*tensors):
+        batch = tf.reduce_prod(tf.shape(tensors[0])[:1])  # 1 for a scalar: its own checks refuse it
+        check = tf.debugging.assert_less_equal(
+            batch, tf.constant(max_batch, batch.dtype),
+            message=f"a request holds at most {max_batch} examples (the export's max_batch); send larger "
+                    f"sets in parts. Got batch")
+        with tf.control_dependencies([check]):
+            return serve(*[tf.identity(tensor) for tensor in tensors])
+    return call
 
 
 def held_variables(variables, functions) -> list:
@@ -218,8 +242,15 @@ def export_model(
     warmup: bool = True,
     checkpoint: Optional[str] = None,
     serving_precision: str = "float32",
+    max_batch: int = MAX_BATCH,
+    log=None,
 ) -> str:
     """Write `model` as a SavedModel at EXPORT/<version>; returns that path.
+
+    The version folder is readable as the umask allows (TF Serving may run as another user). Another
+    export finishing the same (automatic) version first moves this one to the next free version.
+    Staging folders of exports that died unfinished (their process gone, or older than
+    STALE_STAGING_SECONDS) are removed first, each with a line to `log` (default stderr).
 
     Args:
       model: a model that declares its serving signatures (every registry model does).
@@ -232,6 +263,8 @@ def export_model(
       warmup: write assets.extra/tf_serving_warmup_requests.
       checkpoint: the checkpoint the weights came from (metadata).
       serving_precision: "float32" (the model as it is) or "bfloat16" (csvae_tf.serving_precision).
+      max_batch: the most examples one call of a signature takes (metadata `max_batch`, checked in the graph).
+      log: a function of one line; default print to stderr.
 
     Raises:
       ExportError: the version exists already, the labels do not match, the model declares no
@@ -241,9 +274,12 @@ def export_model(
 
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
         raise ExportError(f"--export_dir {export_dir} is a file; pass a folder (TF Serving's base path for this model).")
+    automatic = version is None
     version = next_version(export_dir) if version is None else int(version)
     if version < 0:
         raise ExportError(f"--version must be a non-negative integer, got {version}.")
+    if max_batch < 1:
+        raise ExportError(f"--max_batch must be at least 1, got {max_batch}.")
     final_dir = os.path.join(export_dir, str(version))
     if os.path.exists(final_dir):
         raise ExportError(f"{final_dir} exists already; choose another --version (or leave it out for the next free one).")
@@ -255,10 +291,11 @@ def export_model(
         except ValueError as error:
             raise ExportError(str(error)) from None
         signatures, default = declared_signatures(served)
-        metadata = export_metadata(model, model_name, signatures, default, checkpoint)
+        metadata = export_metadata(model, model_name, signatures, default, checkpoint, max_batch)
         try:
             os.makedirs(export_dir, exist_ok=True)
-            staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
+            remove_stale_staging(export_dir, log)
+            staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{version}-{os.getpid()}-", dir=export_dir)
         except OSError as error:
             raise ExportError(f"Cannot write into --export_dir {export_dir} ({error.strerror}); pass a folder you "
                               f"can write to.") from None
@@ -272,11 +309,80 @@ def export_model(
                 tf.saved_model.save(module, staging, signatures=concrete)
             if warmup:
                 warmup_lib.write_warmup_requests(staging, serving_name, warmup_requests(signatures, default))
-            os.rename(staging, final_dir)
+            os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the export from other users
+            final_dir = _publish(staging, export_dir, version, automatic=automatic)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return final_dir
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish(staging: str, export_dir: str, version: int, automatic: bool) -> str:
+    """Rename the finished `staging` to EXPORT/<version>; returns the path. With an automatic version,
+    another export that took it first moves this one on to the next free version."""
+    while True:
+        final_dir = os.path.join(export_dir, str(version))
+        try:
+            if os.path.exists(final_dir):
+                raise FileExistsError(final_dir)
+            os.rename(staging, final_dir)  # fails (not empty) if another writer renamed onto it meanwhile
+            return final_dir
+        except OSError as error:
+            if not os.path.exists(final_dir):
+                raise
+            if not automatic:
+                raise ExportError(f"{final_dir} was written by another export meanwhile; choose another --version "
+                                  f"(or leave it out for the next free one).") from error
+            version = max(version + 1, next_version(export_dir))
+
+
+def remove_stale_staging(export_dir: str, log=None, max_age: float = STALE_STAGING_SECONDS) -> list:
+    """Remove the hidden staging folders of exports that died unfinished; returns their names.
+
+    A staging folder is `.tmp-<version>-<pid>-<random>`; it is stale when no process <pid> runs on this
+    machine, or when it is older than `max_age` seconds (its writer cannot be checked: another machine,
+    or a name without a pid).
+    """
+    import time  # noqa: PLC0415
+
+    log = log or (lambda line: print(line, file=sys.stderr))
+    removed = []
+    for name in sorted(os.listdir(export_dir)):
+        path = os.path.join(export_dir, name)
+        if not name.startswith(STAGING_PREFIX) or not os.path.isdir(path):
+            continue
+        match = re.fullmatch(re.escape(STAGING_PREFIX) + r"\d+-(\d+)-.*", name)
+        try:
+            age = time.time() - os.path.getmtime(path)
+        except OSError:
+            continue
+        orphaned = match is not None and not _process_alive(int(match.group(1)))
+        if not orphaned and age < max_age:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            removed.append(name)
+            why = "its process is gone" if orphaned else f"{age / 3600:.0f} h old"
+            log(f"Removed {path}: the staging folder of an export that did not finish ({why}).")
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def load_trained_model(model_dir: str):
@@ -311,6 +417,7 @@ def export_run(
     serving_name: Optional[str] = None,
     warmup: bool = True,
     serving_precision: str = "float32",
+    max_batch: int = MAX_BATCH,
 ) -> str:
     """Restore the run in `model_dir` from its latest checkpoint and export it; returns EXPORT/<version>.
 
@@ -318,7 +425,7 @@ def export_run(
     """
     model, model_name, checkpoint = load_trained_model(model_dir)
     return export_model(model, export_dir, model_name, version, label_names, serving_name, warmup, checkpoint,
-                        serving_precision)
+                        serving_precision, max_batch)
 
 
 # ---------------------------------------------------------------------------- program
@@ -341,6 +448,7 @@ def main(argv):
             serving_name=FLAGS.serving_name,
             warmup=FLAGS.warmup,
             serving_precision=FLAGS.serving_precision,
+            max_batch=FLAGS.max_batch,
         )
     except ExportError as error:
         sys.exit(f"error: {error}")
@@ -361,6 +469,8 @@ def define_flags():
     flags.DEFINE_string("serving_name", None, "Model name in the warm-up requests (models.config `name`); "
                         "default the export folder's name.")
     flags.DEFINE_bool("warmup", True, "Write assets.extra/tf_serving_warmup_requests.")
+    flags.DEFINE_integer("max_batch", MAX_BATCH, "The most examples one request may hold (checked in every "
+                         "signature's graph, written in the metadata as max_batch).")
     flags.DEFINE_enum("serving_precision", "float32", list(serving_precision_lib.SERVING_PRECISIONS),
                       "The arithmetic the export serves in: float32 (the trained model as it is), or bfloat16 "
                       "(weights stored in bfloat16, layers computing in it; faster on CPUs with AVX512-BF16/AMX, "

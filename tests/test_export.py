@@ -334,6 +334,107 @@ def test_failure_while_writing_leaves_no_half_export(runs, tmp_path, monkeypatch
     assert os.listdir(tmp_path / "exports") == []
 
 
+def _tiny_csvae():
+    model = CSVAE(input_shape=(3,), num_labels=1, hidden_units=(8,), adversary_units=(8,), seed=1)
+    model((np.zeros([1, 3], np.float32), np.zeros([1, 1], np.float32)))
+    return model
+
+
+def test_an_export_is_readable_as_the_umask_allows(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        path = saved_model.export_model(_tiny_csvae(), str(tmp_path / "exports"), warmup=False)
+    finally:
+        os.umask(previous)
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o755)  # not mkdtemp's 0700: TF Serving may be another user
+    for folder, _, files in os.walk(path):
+        assert os.stat(folder).st_mode & 0o005 == 0o005, folder
+        for name in files:
+            assert os.stat(os.path.join(folder, name)).st_mode & 0o004, name
+
+
+def test_two_exports_racing_for_one_version(tmp_path, monkeypatch):
+    """Another export renames its version 1 into place while this one writes: this one becomes 2
+    (automatic version), or is refused in one line (a --version given)."""
+    save = tf.saved_model.save
+
+    def save_while_another_finishes(module, staging, **kwargs):
+        save(module, staging, **kwargs)
+        other = os.path.join(os.path.dirname(staging), "1")
+        os.makedirs(other, exist_ok=True)
+        with open(os.path.join(other, "saved_model.pb"), "w") as f:
+            f.write("the other export")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_while_another_finishes)
+    model = _tiny_csvae()
+    path = saved_model.export_model(model, str(tmp_path / "auto"), warmup=False)
+    assert path == str(tmp_path / "auto" / "2") and os.path.isfile(os.path.join(path, "saved_model.pb"))
+    assert sorted(os.listdir(tmp_path / "auto")) == ["1", "2"]  # no staging folder left
+    with pytest.raises(saved_model.ExportError, match=r"/1 was written by another export meanwhile; choose another"):
+        saved_model.export_model(model, str(tmp_path / "fixed"), version=1, warmup=False)
+    assert os.listdir(tmp_path / "fixed") == ["1"]
+
+
+def test_staging_folders_of_dead_exports_are_removed(tmp_path):
+    exports = tmp_path / "exports"
+    dead = exports / ".tmp-1-999999999-abcd1234"  # no such process
+    old = exports / ".tmp-1-abcd1234"  # a name without a pid, a day old
+    alive = exports / f".tmp-2-{os.getpid()}-abcd1234"  # a writer still at work
+    for folder in (dead, old, alive):
+        os.makedirs(folder / "variables")
+    os.utime(old, (0, 1e9))
+    lines = []
+    path = saved_model.export_model(_tiny_csvae(), str(exports), warmup=False, log=lines.append)
+    assert sorted(os.listdir(exports)) == [alive.name, "1"] and path.endswith("1")
+    assert len(lines) == 2 and "its process is gone" in lines[0] and " h old" in lines[1], lines
+
+
+def test_label_names_and_max_batch(tmp_path):
+    model = _tiny_csvae()
+    for names in (" ", [" "], ["a", " "]):
+        with pytest.raises(saved_model.ExportError, match="empty name"):
+            saved_model.export_model(model, str(tmp_path / "blank"), label_names=names, warmup=False)
+    model2 = CSVAE(input_shape=(3,), num_labels=2, hidden_units=(8,), adversary_units=(8,), seed=1)
+    with pytest.raises(saved_model.ExportError, match="names a label twice"):
+        saved_model.export_model(model2, str(tmp_path / "twice"), label_names="a,a", warmup=False)
+    path = saved_model.export_model(model, str(tmp_path / "bounded"), warmup=False, max_batch=4)
+    loaded = tf.saved_model.load(path)
+    assert json.loads(loaded.metadata_json.numpy().decode())["max_batch"] == 4
+    w = np.zeros([4, 1, 2], np.float32)
+    assert loaded.signatures["switch_attribute"](inputs=np.zeros([4, 3], np.float32), w=w)["outputs"].shape == (4, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 4 examples"):
+        loaded.signatures["switch_attribute"](inputs=np.zeros([5, 3], np.float32), w=np.zeros([5, 1, 2], np.float32))
+    from export import backends  # noqa: PLC0415
+
+    with pytest.raises(backends.BackendError, match=r"^encode: a request holds at most 4 examples .*send larger sets in parts"):
+        backends.SavedModelBackend(path).call("encode", inputs=np.zeros([5, 3], np.float32),
+                                              labels=np.zeros([5, 1], np.float32))
+
+
+@pytest.mark.parametrize("damage", ["no_index", "truncated_pb", "flipped_bytes"])
+def test_a_damaged_export_is_one_line_naming_it(tmp_path, damage):
+    from export import backends  # noqa: PLC0415
+
+    path = saved_model.export_model(_tiny_csvae(), str(tmp_path / "exports"), warmup=False)
+    if damage == "no_index":
+        os.remove(os.path.join(path, "variables", "variables.index"))
+    elif damage == "truncated_pb":
+        pb = os.path.join(path, "saved_model.pb")
+        data = open(pb, "rb").read()
+        open(pb, "wb").write(data[: len(data) // 2])
+    else:
+        data_file = next(os.path.join(path, "variables", n) for n in os.listdir(os.path.join(path, "variables"))
+                         if ".data-" in n)
+        data = bytearray(open(data_file, "rb").read())
+        data[len(data) // 2 : len(data) // 2 + 64] = bytes(b ^ 0xFF for b in data[len(data) // 2 : len(data) // 2 + 64])
+        open(data_file, "wb").write(bytes(data))
+    with pytest.raises(backends.BackendError) as raised:
+        backend = backends.SavedModelBackend(path)
+        backend.call("encode", inputs=np.zeros([1, 3], np.float32), labels=np.zeros([1, 1], np.float32))
+    message = str(raised.value)
+    assert "\n" not in message and path in message and "export the run again" in message, message
+
+
 def test_unfinished_checkpoint_is_a_one_line_error(runs, tmp_path):
     run = tmp_path / "run"
     os.makedirs(run / training.CHECKPOINT_DIR)
