@@ -390,6 +390,11 @@ def load_trained_model(model_dir: str):
     from csvae_tf import training  # noqa: PLC0415
 
     checkpoint = None
+    runs_inside = sorted(os.path.join(model_dir, name) for name in (os.listdir(model_dir) if os.path.isdir(model_dir) else [])
+                         if os.path.isfile(os.path.join(model_dir, name, training.MODEL_FILE)))
+    if runs_inside and not os.path.isfile(os.path.join(model_dir, training.MODEL_FILE)):
+        raise ExportError(f"{model_dir} holds one run per model (a --model=all run), not one run: pass one of "
+                          f"{', '.join(runs_inside)} as --model_dir.")
     try:
         checkpoint = training.latest_checkpoint(model_dir)
         model = training.restore_model(model_dir, checkpoint)

@@ -435,6 +435,18 @@ def test_a_damaged_export_is_one_line_naming_it(tmp_path, damage):
     assert "\n" not in message and path in message and "export the run again" in message, message
 
 
+def test_a_run_of_every_model_names_its_runs(tmp_path):
+    """--model_dir of a `--model=all` trainer holds runs/<model>/: the error names them."""
+    for name in ("csvae", "vae"):
+        os.makedirs(tmp_path / "digits" / name)
+        training.write_model_file(str(tmp_path / "digits" / name), "csvae", CSVAE(input_shape=(3,), num_labels=1))
+    os.makedirs(tmp_path / "digits" / "figures")
+    with pytest.raises(saved_model.ExportError) as raised:
+        saved_model.export_run(str(tmp_path / "digits"), str(tmp_path / "exports"))
+    expected = f"pass one of {tmp_path / 'digits' / 'csvae'}, {tmp_path / 'digits' / 'vae'} as --model_dir."
+    assert "a --model=all run" in str(raised.value) and str(raised.value).endswith(expected), raised.value
+
+
 def test_unfinished_checkpoint_is_a_one_line_error(runs, tmp_path):
     run = tmp_path / "run"
     os.makedirs(run / training.CHECKPOINT_DIR)
