@@ -7,7 +7,8 @@ epoch. In PyTorch the learning rate during (0-based) epoch e is
 
 so epoch 0 runs at `initial`, epoch 1 at initial * gamma, epochs 3..8 at initial * gamma^2, and
 from epoch 729 on at initial * gamma^7 = initial / 10. Keras calls the schedule with the
-optimizer's step count (updates done so far); epoch = step // steps_per_epoch.
+optimizer's step count (updates done so far); epoch = step // steps_per_epoch. A player that
+updates after another within each training step reads the other's step (LeaderSchedule).
 """
 
 from __future__ import annotations
@@ -53,6 +54,29 @@ class MultiStepDecay(keras.optimizers.schedules.LearningRateSchedule):
             "milestones": list(self.milestones),
             "gamma": self.gamma,
         }
+
+
+class LeaderSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` read at another optimizer's step: the learning rate of a player that updates right
+    after a leader in each training step (CSVAE's adversary after the VAE, appendix 7.1).
+
+    The appendix steps MultiStepLR once per epoch for both players. An optimizer reads its schedule at
+    its own update count; an adversary that takes several updates per VAE step would then pass the
+    milestones that many times too early. This schedule ignores the follower's count and reads the
+    leader's latest update, `leader.iterations - 1`: the VAE step the follower's updates belong to.
+    """
+
+    def __init__(self, schedule: keras.optimizers.schedules.LearningRateSchedule, leader):
+        self.schedule = schedule
+        self.leader = leader
+
+    def __call__(self, step):
+        del step  # the follower's own count
+        return self.schedule(ops.cast(self.leader.iterations, "int64") - 1)
+
+    def get_config(self):
+        """The leader's schedule; the leader itself is bound when the model compiles, not serialised."""
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule)}
 
 
 def paper_adam(learning_rate=5e-4, name: str = "adam") -> keras.optimizers.Adam:

@@ -99,3 +99,35 @@ def test_paper_adam_hyperparameters():
     assert optimizer.beta_2 == 0.999
     assert optimizer.epsilon == 1e-8
     assert float(optimizer.learning_rate) == pytest.approx(5e-4)
+
+
+def test_the_adversary_follows_the_vaes_schedule_whatever_its_steps():
+    """With 5 adversary updates per VAE step, each is at the VAE step's learning rate (MultiStepLR over
+    epochs of 1 step: milestones at steps 1, 3), not at its own count's (which would pass 9 by step 2)."""
+    import tensorflow as tf
+
+    from conftest import make_vector_model, vector_batch
+    from csvae_tf.kernels import fused_adam
+
+    rates = {"vae": [], "adversary": []}
+
+    def recording(player):
+        class Recording(fused_adam.FusedAdam):
+            def update_step(self, gradient, variable, learning_rate):
+                rates[player].append(float(learning_rate))
+                return super().update_step(gradient, variable, learning_rate)
+
+        return Recording(learning_rate=schedules.MultiStepDecay(LR0, steps_per_epoch=1), name=player)
+
+    model = make_vector_model(adversary_steps=5)
+    model.compile(optimizer=recording("vae"), adversary_optimizer=recording("adversary"))
+    x, y = vector_batch()
+    vae_count, adversary_count = len(model.vae_variables), len(model.adversary_variables)
+    for step in range(4):
+        model.train_step((tf.constant(x), tf.constant(y)))
+        expected = pytorch_multistep_lr(step)
+        vae, adversary = rates["vae"][-vae_count:], rates["adversary"][-5 * adversary_count:]
+        assert len(rates["adversary"]) == 5 * adversary_count * (step + 1)
+        assert vae == pytest.approx([expected] * vae_count, rel=1e-6)
+        assert adversary == pytest.approx([expected] * 5 * adversary_count, rel=1e-6), step
+    assert int(model.adversary_optimizer.iterations) == 20

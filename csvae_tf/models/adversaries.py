@@ -115,11 +115,20 @@ class AdversarialModel:
 
     def _build_adversary_optimizer(self, optimizer) -> None:
         """Set and build `adversary_optimizer` (default appendix 7.1's Adam) inside the caller's
-        strategy scope; under the "mixed_float16" policy it is wrapped in a LossScaleOptimizer, as
-        Keras's compile wraps `self.optimizer`."""
+        strategy scope, after `self.optimizer`; under the "mixed_float16" policy it is wrapped in a
+        LossScaleOptimizer, as Keras's compile wraps `self.optimizer`.
+
+        A learning-rate schedule is read at the VAE's step (schedules.LeaderSchedule), so both players
+        pass appendix 7.1's milestones at the same epoch whatever `adversary_steps`.
+        """
         optimizer = optimizer or schedules.paper_adam(name="adversary_adam")
         if self.dtype_policy.name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        schedule = getattr(inner, "_learning_rate", None)
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) and not isinstance(
+                schedule, schedules.LeaderSchedule):
+            inner.learning_rate = schedules.LeaderSchedule(schedule, self.optimizer)
         self.adversary_optimizer = optimizer
         self.adversary_optimizer.build(self.adversary_variables)
 
