@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from csvae_tf import losses, networks, schedules
+from csvae_tf.kernels import fused_adam
 from csvae_tf.models.base import apply_counting_every_step, global_mean, label_accuracy, label_distribution
 
 # The paper's behaviour: one adversary, trained one step per VAE step on samples of q(z|x), no penalty.
@@ -119,7 +120,9 @@ class AdversarialModel:
         LossScaleOptimizer, as Keras's compile wraps `self.optimizer`.
 
         A learning-rate schedule is read at the VAE's step (schedules.LeaderSchedule), so both players
-        pass appendix 7.1's milestones at the same epoch whatever `adversary_steps`.
+        pass appendix 7.1's milestones at the same epoch whatever `adversary_steps`. With
+        `adversary_reset_every_steps`, Adam's bias correction counts each member's updates since its
+        last re-initialisation (`_member_update_count`), as a fresh Adam would.
         """
         optimizer = optimizer or schedules.paper_adam(name="adversary_adam")
         if self.dtype_policy.name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
@@ -129,6 +132,13 @@ class AdversarialModel:
         if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) and not isinstance(
                 schedule, schedules.LeaderSchedule):
             inner.learning_rate = schedules.LeaderSchedule(schedule, self.optimizer)
+        if self.adversary_reset_every_steps:
+            if not isinstance(inner, fused_adam.FusedAdam) or inner.amsgrad:
+                raise ValueError(
+                    f"adversary_reset_every_steps restarts a re-initialised adversary's Adam step count, which "
+                    f"needs csvae_tf.schedules.paper_adam's optimizer as adversary_optimizer; got "
+                    f"{type(inner).__name__}: pass schedules.paper_adam(learning_rate) or leave it unset.")
+            inner.update_count = self._member_update_count
         self.adversary_optimizer = optimizer
         self.adversary_optimizer.build(self.adversary_variables)
 
@@ -150,8 +160,9 @@ class AdversarialModel:
           num_adversaries: an ensemble of this many adversaries, each trained on N; the encoder's
             adversarial term is their mean.
           adversary_reset_every_steps: every this many VAE steps re-initialise one adversary of the
-            ensemble (round robin) with fresh weights and zeroed Adam moments, so the encoder keeps
-            facing a probe that has not co-adapted with it; 0: never. The fresh weights are a
+            ensemble (round robin) with fresh weights, zeroed Adam moments and a restarted Adam step
+            count (a fresh Adam), so the encoder keeps facing a probe that has not co-adapted with it;
+            0: never. The fresh weights are a
             stateless function of (seed, step), so resumed runs reset exactly as uninterrupted ones.
           independence_penalty: "none", "hsic" or "mmd": a kernel estimate of the dependence between
             the posterior means of z and y (csvae_tf.losses.independence_penalty), added to the VAE
@@ -244,11 +255,31 @@ class AdversarialModel:
             adversary_loss, adversary = self._adversary_update(z, labels)
         return adversary_loss, adversary, labels
 
+    def _member_update_count(self, index) -> tf.Tensor:
+        """Adam's t for the adversary variable at `index` of `adversary_optimizer`: its member's updates
+        since that member was last re-initialised, this one included (int64).
+
+        The resets are a function of the VAE step (`_reset_adversaries`), and the adversary takes
+        `adversary_steps` updates per VAE step after it, so the count needs no state of its own (and
+        a resumed run counts as an uninterrupted one): member m was last reset at the latest VAE step
+        k * every <= the current one with k >= 1 and (k - 1) % M == m, when the adversary had done
+        adversary_steps * k * every updates.
+        """
+        optimizer = getattr(self.adversary_optimizer, "inner_optimizer", self.adversary_optimizer)
+        done = tf.cast(optimizer.iterations, tf.int64)  # adversary updates before this one
+        every, members = self.adversary_reset_every_steps, self.num_adversaries
+        periods = done // self.adversary_steps // every  # resets of any member so far
+        member = index // len(self.adversary.trainable_variables)  # members share one architecture
+        last = periods - tf.math.floormod(periods - 1 - member, members)  # latest k with (k - 1) % M == m
+        reset_at = tf.where(last >= 1, last * every * self.adversary_steps, tf.zeros_like(last))
+        return done + 1 - reset_at
+
     def _reset_adversaries(self, step: tf.Tensor) -> None:
         """At steps s > 0 with s % every == 0 re-initialise adversary (s / every - 1) % M: Keras's Dense
         initialisation (Glorot-uniform kernels, zero biases) from a stateless seed of (seed, s, m,
-        variable), and zeroed Adam moments. Written as a select that every step executes, so that it
-        needs no control flow around the cross-replica assignment."""
+        variable), and zeroed Adam moments (its step count restarts through `_member_update_count`).
+        Written as a select that every step executes, so that it needs no control flow around the
+        cross-replica assignment."""
         every = self.adversary_reset_every_steps
         if not every:
             return
