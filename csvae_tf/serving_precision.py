@@ -10,16 +10,15 @@ networks.OUTPUT_DTYPE), so the signatures still return float32, of the same name
 On CPUs with AVX512-BF16 or AMX the convolutions run on native bfloat16 kernels.
 
 Batch-1 requests are bounded by reading the large dense kernels once a call (a matrix-vector
-product reads every weight). TensorFlow's CPU product x W with W stored [n, m] streams it at
-~60 % of the rate of x W^T with W^T stored [m, n] and contracted along its rows
-(`BatchMatMulV2(adj_y=True)`: 8.6 against 14 ms for the 16384 x 2048 layer on our 2-core
-EPYC), and at batch 64 the two are within noise. So the bfloat16 copy also stores each
+product reads every weight). TensorFlow's CPU product x W with W stored [n, m] streams it more
+slowly than x W^T with W^T stored [m, n] contracted along its rows (`BatchMatMulV2(adj_y=True)`;
+`python -m benchmarks.serving_floor` measures both), and at batch 64 the two are within noise.
+So the bfloat16 copy also stores each
 `csvae_tf.kernels.dense.Dense` kernel transposed (`Dense.use_serving_layout`); the original
 kernel variable is then not part of the export (`serving_model` returns what the export must hold).
 
-The copy's outputs differ from float32 by bfloat16's rounding (8 significant bits): on the CelebA
-CSVAE with batch-calibrated statistics, a mean |difference| of ~3e-3 and a max of ~2e-2 on
-pixels in [0, 1]; `benchmarks/serving.py` reports both beside the latency.
+The copy's outputs differ from float32 by bfloat16's rounding (8 significant bits);
+`benchmarks/serving.py` reports the mean and max |difference| beside the latency.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Keras 3's BatchNormalization computes its training pass from separate ops (moments as Mean,
 SquaredDifference and Sum, then Sub, Mul and Add, and as many again backward), each a full pass
 over the activations. `FusedBatchNormV3` does the forward in one kernel and the backward in
-another (oneDNN's on x86 CPUs): on the Larsen decoder's 64 x 32 x 32 x 128 and 64 x 64 x 64 x 32
-activations it is about 3x faster, ~150 ms of a 1.5 s CSVAE step on our 2-core CPU.
+another (oneDNN's on x86 CPUs), reading the activations a few times instead of a dozen: on the Larsen
+decoder's large activations that is a visible share of a CSVAE step (`python -m
+benchmarks.train_step`; dated figures in docs/performance.md).
 
 `BatchNormalization` is keras.layers.BatchNormalization with the same variables, config and
 inference pass; only the training pass of rank-2 and rank-4 inputs normalised over the last axis

@@ -2,17 +2,16 @@
 
 For y = x W (x [batch, n], W [n, m]) autodiff asks for dx = dy W^T and dW = x^T dy, which
 TensorFlow emits as MatMul(transpose_b=True) and MatMul(transpose_a=True). With oneDNN on a CPU
-the first runs at about a third of the forward product's rate for the Larsen encoder's
-16384 x 2048 layer (65 against 190 GFLOP/s on our 2-core machine), while BatchMatMulV2 with
-adj_y / adj_x computes the same products at up to the forward's rate
-(`python -m benchmarks.train_step --matmul_study`). `matmul` is x W with that gradient; `Dense`
+the first runs at a fraction of the forward product's rate for the Larsen encoder's
+16384 x 2048 layer, while BatchMatMulV2 with adj_y / adj_x computes the same products at up to
+the forward's rate (`python -m benchmarks.train_step --matmul_study` measures both). `matmul` is x W with that gradient; `Dense`
 is keras.layers.Dense built on it, used for the conv networks' large dense layers. Values and
 gradients are the same products; only the kernels that compute them change.
 
 For serving (inference only), `Dense.use_serving_layout()` keeps a copy of the kernel transposed,
 W^T [m, n], and computes x W as BatchMatMulV2(x, W^T, adj_y=True): at batch 1 the product reads
-every weight once, and TensorFlow's CPU kernel streams W^T's rows ~1.6x faster than W's columns
-(8.6 against 14 ms for the 16384 x 2048 layer). csvae_tf.serving_precision uses it.
+every weight once, and TensorFlow's CPU kernel streams W^T's rows faster than W's columns
+(`python -m benchmarks.serving_floor`). csvae_tf.serving_precision uses it.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Keras 3's Adam writes each update as about nine element-wise ops (m, v, the bias-corrected step,
 the division, the assignments), each a full pass over the variable, its slots and temporaries.
 The Larsen networks hold 73 M weights, most in the 16384 x 2048 dense layers, so on a CPU that
-update is memory-bound: 206 ms of a 1.7 s CSVAE step on our 2-core machine, against 57 ms for
-the fused kernel, which reads and writes each element once (docs/performance.md).
+update is memory-bound; the fused kernel reads and writes each element once (dated figures:
+docs/performance.md, `python -m benchmarks.train_step`).
 
 The arithmetic is the same as keras.optimizers.Adam's (and the paper's Adam), in float32:
 
