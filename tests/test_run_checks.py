@@ -85,6 +85,18 @@ def test_every_model_maps_its_whole_checkpoint(tmp_path, name):
     assert run_checks.checkpoint_mismatches(path, make_model(name, dim_z=5))
 
 
+@pytest.mark.parametrize("name", ["csvae", "condvae_info"])
+def test_an_ensemble_of_adversaries_fits_its_own_checkpoint(tmp_path, name):
+    path = _training_checkpoint(make_model(name, num_adversaries=2), tmp_path / name)
+    assert run_checks.checkpoint_mismatches(path, make_model(name, num_adversaries=2, init_seed=1)) == []
+    run_checks.check_checkpoint_fits(path, make_model(name, num_adversaries=2))
+    # Another ensemble size: the third member is named, one adversary leaves the second unmatched.
+    assert {m.name for m in run_checks.checkpoint_mismatches(path, make_model(name, num_adversaries=3))} >= {
+        "adversary_2_dense0/kernel"}
+    fewer = run_checks.checkpoint_mismatches(path, make_model(name))
+    assert fewer and all(m.model_shape is None for m in fewer)
+
+
 def test_batch_norm_statistics_of_the_conv_networks_are_compared(tmp_path):
     def conv(dim_z):
         return registry.get("csvae")(input_shape=[16, 16, 1], num_labels=2, dim_z=dim_z, dim_w=2, seed=0)

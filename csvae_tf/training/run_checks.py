@@ -90,11 +90,11 @@ _OPTIMIZER_SLOT = re.compile(r"^(optimizer|adversary_optimizer)/(?:.*/)?_trainab
 
 def _player_variables(model: keras.Model) -> dict:
     """The variable list each optimizer was built on (the checkpoint reaches the weights through
-    them): `vae_variables` for "optimizer", the adversary's for "adversary_optimizer"."""
+    them): `vae_variables` for "optimizer", every adversary's (an ensemble's members in order,
+    `adversary_variables`) for "adversary_optimizer"."""
     players = {"optimizer": list(getattr(model, "vae_variables", model.trainable_variables))}
-    adversary = getattr(model, "adversary", None) if getattr(model, "has_adversary", False) else None
-    if adversary is not None:
-        players["adversary_optimizer"] = list(adversary.trainable_variables)
+    if getattr(model, "has_adversary", False):
+        players["adversary_optimizer"] = list(model.adversary_variables)
     return players
 
 
