@@ -18,10 +18,14 @@ export's metadata file (the export folder or `assets/csvae_metadata.json` copied
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import re
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Dict, Mapping, Optional
 
@@ -79,7 +83,37 @@ class Backend:
         for name, value in inputs.items():
             dtype = expected[name][1]
             arrays[name] = np.asarray(value, dtype=object if dtype == "string" else dtype)
-        return self._call(signature, arrays)
+        batch = len(next(iter(arrays.values()))) if arrays else 0
+        return self.check_outputs(signature, self._call(signature, arrays), batch)
+
+    def check_outputs(self, signature: str, outputs, batch: int) -> Dict[str, np.ndarray]:
+        """`outputs` as the metadata declares them: every output by name, float32 [batch, *shape], finite."""
+        declared = self.metadata["signatures"][signature].get("outputs", {})
+        if not isinstance(outputs, dict):
+            raise BackendError(f"{signature}: {self.description} answered {_shown(outputs)} instead of its outputs "
+                               f"{', '.join(declared)}.")
+        checked = {}
+        for name, (shape, _) in declared.items():
+            if name not in outputs or outputs[name] is None:
+                raise BackendError(f"{signature}: {self.description} answered no {name!r} (its outputs: "
+                                   f"{', '.join(map(str, outputs)) or 'none'}); expected {', '.join(declared)}.")
+            try:
+                value = np.asarray(outputs[name], np.float32)
+            except (TypeError, ValueError):
+                raise BackendError(f"{signature}: {self.description} answered {name} = {_shown(outputs[name])}, not "
+                                   f"an array of numbers.") from None
+            expected = [batch, *shape[1:]]
+            if batch == 0 and value.size == 0:
+                value = value.reshape(expected)  # an empty batch: JSON's [] has no inner shape
+            if list(value.shape) != expected:
+                raise BackendError(f"{signature}: {self.description} answered {name} of shape {list(value.shape)}; "
+                                   f"the export declares {expected} for a batch of {batch}.")
+            if not np.isfinite(value).all():
+                raise BackendError(f"{signature}: {self.description} answered {name} with "
+                                   f"{int(np.size(value) - np.isfinite(value).sum())} non-finite values (NaN/Inf); "
+                                   f"the model or the server is broken: check the export with export.serving_check.")
+            checked[name] = value
+        return checked
 
     def _call(self, signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         raise NotImplementedError
@@ -128,7 +162,7 @@ class RestBackend(Backend):
     Args:
       model_url: http://HOST:8501/v1/models/NAME (optionally .../versions/N).
       metadata: the export folder or its csvae_metadata.json (the server does not serve it).
-      timeout: seconds per request.
+      timeout: seconds for a whole request, answer included.
     """
 
     def __init__(self, model_url: str, metadata: str, timeout: float = 30.0):
@@ -143,6 +177,10 @@ class RestBackend(Backend):
         self.metadata = read_metadata_file(metadata)
         self.timeout = timeout
         self.description = f"TF Serving {model_url}"
+        handlers = [_RefuseRedirects()]
+        if _is_loopback(urllib.parse.urlsplit(model_url).hostname):
+            handlers.append(urllib.request.ProxyHandler({}))  # http_proxy is for the outside world, not this machine
+        self._opener = urllib.request.build_opener(*handlers)
 
     def request_body(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict:
         """The columnar :predict body (docs/serving.md); *_bytes inputs travel as {"b64": ...}."""
@@ -154,17 +192,48 @@ class RestBackend(Backend):
                 body[name] = value.tolist()
         return {"signature_name": signature, "inputs": body}
 
-    def _call(self, signature, inputs):
-        data = json.dumps(self.request_body(signature, inputs)).encode()
+    def _post(self, data: bytes) -> bytes:
+        """The body of the server's answer to POST :predict, read within `timeout` seconds in all."""
         request = urllib.request.Request(
             self.model_url + ":predict", data=data, headers={"Content-Type": "application/json"}, method="POST")
+        result = {}
+
+        def exchange():
+            try:
+                deadline = time.monotonic() + self.timeout
+                with self._opener.open(request, timeout=self.timeout) as response:
+                    chunks = []
+                    while time.monotonic() < deadline:
+                        chunk = response.read1(65536)
+                        if not chunk:
+                            result["body"] = b"".join(chunks)
+                            return
+                        chunks.append(chunk)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+                result["error"] = error
+
+        worker = threading.Thread(target=exchange, daemon=True)  # an overall deadline, not one per read
+        worker.start()
+        worker.join(self.timeout)
+        if "error" in result:
+            raise result["error"]
+        if "body" not in result:
+            raise BackendError(f"TF Serving at {self.model_url} sent no complete answer within {self.timeout:g} s; "
+                               f"is it overloaded, or is the URL another server?")
+        return result["body"]
+
+    def _call(self, signature, inputs):
+        data = json.dumps(self.request_body(signature, inputs)).encode()
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer = json.loads(response.read())
+            body = self._post(data)
         except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:
+                raise BackendError(
+                    f"{signature}: {self.description} answered a redirect (HTTP {error.code} to "
+                    f"{error.headers.get('Location', '?')}); pass the server's own model URL as --serving_url.") from None
             try:
                 reason = json.loads(error.read()).get("error", "")
-            except ValueError:
+            except (ValueError, AttributeError, OSError):
                 reason = ""
             raise BackendError(
                 f"{signature}: TF Serving answered HTTP {error.code} {error_line(reason) or error.reason}") from None
@@ -173,13 +242,46 @@ class RestBackend(Backend):
             raise BackendError(
                 f"Cannot reach TF Serving at {self.model_url} ({reason}); is the server running and the "
                 f"model loaded (GET {self.model_url})?") from None
-        if "error" in answer:
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise BackendError(f"{signature}: {self.description} answered {_shown(body)}, which is not JSON; is "
+                               f"--serving_url TF Serving's REST port (8501)?") from None
+        if isinstance(answer, dict) and "error" in answer:
             raise BackendError(f"{signature}: {error_line(answer['error'])}")
-        outputs = answer.get("outputs")
+        if not isinstance(answer, dict) or "outputs" not in answer:
+            raise BackendError(f"{signature}: {self.description} answered {_shown(answer)}, with no \"outputs\" "
+                               f"(TF Serving's columnar answer, docs/serving.md).")
+        outputs = answer["outputs"]
         names = list(self.metadata["signatures"][signature]["outputs"])
-        if not isinstance(outputs, dict):
+        if not isinstance(outputs, dict) and len(names) == 1:
             outputs = {names[0]: outputs}  # TF Serving drops the name of a lone output
-        return {name: np.asarray(outputs[name], np.float32) for name in names}
+        return outputs
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as an HTTPError: a POST redirected would arrive as a GET, or elsewhere."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _is_loopback(host: Optional[str]) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _shown(value, limit: int = 60) -> str:
+    """A short printable form of something a server sent."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = value if isinstance(value, str) else json.dumps(value)
+    text = " ".join(text.split())
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 
 def open_backend(export_dir: Optional[str] = None, serving_url: Optional[str] = None,

@@ -221,6 +221,85 @@ def test_rest_backend_errors_say_what_to_do(tmp_path):
         backends.SavedModelBackend(os.path.dirname(path))
 
 
+def _answer_with(payload):
+    def misbehave(handler, body):
+        handler.reply(200, payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+        return True
+    return misbehave
+
+
+def _nan_images(handler, body):
+    from tf_serving_stub import predict  # noqa: PLC0415
+
+    answer = predict(handler.server.loaded, body)
+    answer["outputs"] = (np.asarray(answer["outputs"]) * np.nan).tolist() if not isinstance(answer["outputs"], dict) \
+        else {k: (np.asarray(v) * np.nan).tolist() for k, v in answer["outputs"].items()}
+    handler.reply(200, json.dumps(answer).encode())
+    return True
+
+
+def _redirect(handler, body):
+    handler.reply(307, b"", headers=[("Location", "http://127.0.0.1:1/elsewhere")])
+    return True
+
+
+def _trickle(handler, body):
+    import time  # noqa: PLC0415
+
+    handler.send_response(200)
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    for _ in range(20):
+        try:
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+        except OSError:
+            return True
+        time.sleep(0.5)
+    return True
+
+
+@pytest.mark.parametrize("misbehave, message", [
+    (_nan_images, r"^switch_attribute: TF Serving http://127\.0\.0\.1:\d+/v1/models/faces answered outputs with 768 "
+                  r"non-finite values"),
+    (_answer_with(b"<html>Bad gateway</html>"), r"answered '<html>Bad gateway</html>', which is not JSON"),
+    (_answer_with({}), r"answered '\{\}', with no \"outputs\""),
+    (_answer_with({"outputs": None}), r"answered no 'outputs' .*expected outputs"),
+    (_answer_with({"outputs": [[0.5] * 7]}), r"answered outputs of shape \[1, 7\]; the export declares \[1, 16, 16, 3\]"),
+    (_answer_with({"outputs": {"w": 1}}), r"answered no 'outputs' \(its outputs: w\)"),
+    (_answer_with({"outputs": [["a"]]}), r"answered outputs = .*not an array of numbers"),
+    (_redirect, r"answered a redirect \(HTTP 307 to http://127\.0\.0\.1:1/elsewhere\); pass the server's own"),
+    (_trickle, r"sent no complete answer within 2 s"),
+], ids=["nan", "not_json", "empty", "null", "shape", "names", "strings", "redirect", "trickle"])
+def test_served_answers_are_checked_against_the_declaration(misbehave, message):
+    import time  # noqa: PLC0415
+
+    path = tiny_exports.export_path("csvae_image")
+    x, _ = _inputs("csvae_image", n=1)
+    with TFServingStub({"faces": tf.saved_model.load(path)}, misbehave=misbehave) as stub:
+        stub.server.loaded = stub.models["faces"]
+        backend = backends.RestBackend(stub.url("faces"), metadata=path, timeout=2.0)
+        started = time.monotonic()
+        with pytest.raises(backends.BackendError, match=message) as raised:
+            backend.call("switch_attribute", inputs=x, w=np.zeros([1, 2, 2], np.float32))
+        assert time.monotonic() - started < 4.0  # one deadline for the whole answer
+    assert "\n" not in str(raised.value)
+
+
+def test_loopback_requests_bypass_the_proxy(monkeypatch):
+    path = tiny_exports.export_path("csvae_square")
+    x, y = _inputs("csvae_square")
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with TFServingStub({"digits": tf.saved_model.load(path)}) as stub:
+        remote = backends.RestBackend(stub.url("digits"), metadata=path)
+        local = backends.SavedModelBackend(path)
+        np.testing.assert_allclose(remote.call("encode", inputs=x, labels=y)["w_mean"],
+                                   local.call("encode", inputs=x, labels=y)["w_mean"], atol=1e-5)
+
+
 # ---------------------------------------------------------------------------- W planes
 def test_plane_pixels_and_points_map_one_to_one():
     """A point drawn at a pixel maps back to itself, and the chosen point's red star is drawn there."""

@@ -12,7 +12,10 @@ implements the part of the REST API docs/serving.md documents ("REST"):
        a malformed body, an unknown signature or a failing check -> HTTP 400 {"error": "..."}
   GET  /v1/models/NAME -> {"model_version_status": [{"version": "1", "state": "AVAILABLE", ...}]}
 
-Every request body is kept in `requests` so tests can check what a client sent.
+Every request body is kept in `requests` so tests can check what a client sent. A stub made with
+`misbehave=f` lets `f(handler, body)` answer instead (a broken or hostile server): it writes the
+reply itself (`handler.reply(code, bytes, headers)`, or anything on `handler.wfile`) and returns True,
+or returns False to let the stub answer.
 """
 
 import base64
@@ -83,9 +86,10 @@ def predict(loaded, body):
 class TFServingStub:
     """`with TFServingStub({"digits": loaded}) as stub: stub.url("digits")` -> http://127.0.0.1:PORT/v1/models/digits."""
 
-    def __init__(self, models):
+    def __init__(self, models, misbehave=None):
         self.models = dict(models)
         self.requests = []
+        self.misbehave = misbehave
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,10 +97,14 @@ class TFServingStub:
                 pass
 
             def _answer(self, code, payload):
-                data = json.dumps(payload).encode()
+                self.reply(code, json.dumps(payload).encode())
+
+            def reply(self, code, data, headers=()):
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for key, value in headers:
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -127,6 +135,8 @@ class TFServingStub:
                     self._answer(400, {"error": "JSON Parse error: the body is not JSON"})
                     return
                 stub.requests.append(body)
+                if stub.misbehave is not None and stub.misbehave(self, body):
+                    return
                 try:
                     self._answer(200, predict(loaded, body))
                 except _RestError as error:
