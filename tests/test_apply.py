@@ -131,6 +131,21 @@ def test_apply_leaves_unknown_labels_to_a_semi_supervised_export(astronaut, key)
     np.testing.assert_array_equal(row, pictures.side_by_side(pieces))
 
 
+def test_non_finite_values_get_the_signatures_own_message():
+    """--point=nan,nan and a NaN example reach the user as the signature's check, not TensorFlow's preamble."""
+    from export import explore  # noqa: PLC0415
+
+    switcher = Switcher(backends.SavedModelBackend(tiny_exports.export_path("csvae_square")))
+    with pytest.raises(backends.BackendError) as raised:
+        apply.apply_to_photo(switcher, np.zeros((32, 32, 3), np.uint8), ["Smiling"],
+                             point=apply.parse_floats("nan,nan", "point"))
+    assert str(raised.value).startswith("switch_one_attribute: point must be finite"), raised.value
+    with pytest.raises(backends.BackendError) as raised:
+        explore.Explorer(switcher).session(np.full(16, np.nan, np.float32))
+    assert str(raised.value).startswith("encode: inputs must be finite"), raised.value
+    assert "stack traces" not in str(raised.value) and "\n" not in str(raised.value)
+
+
 def test_apply_value_errors():
     csvae = Switcher(backends.SavedModelBackend(tiny_exports.export_path("csvae_image")))
     condvae = Switcher(backends.SavedModelBackend(tiny_exports.export_path("condvae_square")))
