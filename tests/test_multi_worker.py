@@ -21,7 +21,7 @@ def _variables(directory):
     return {n: reader.get_tensor(n) for n in names}
 
 
-def _run_workers(model_dirs, epochs, timeout=300):
+def _run_workers(model_dirs, epochs, timeout=300, extra_flags=()):
     """Two swiss-roll workers on 127.0.0.1, worker i with --model_dir=model_dirs[i]; [(returncode, out, err)]."""
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
@@ -30,7 +30,8 @@ def _run_workers(model_dirs, epochs, timeout=300):
                "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--n_samples=600",
-             f"--epochs={epochs}", "--batch_size=32", f"--model_dir={model_dirs[index]}", "--log_every_seconds=0"],
+             f"--epochs={epochs}", "--batch_size=32", f"--model_dir={model_dirs[index]}", "--log_every_seconds=0",
+             *extra_flags],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ))
     results = []
@@ -45,8 +46,15 @@ def _run_workers(model_dirs, epochs, timeout=300):
     return results
 
 
-def test_two_local_workers_train_in_lockstep(tmp_path):
-    results = _run_workers([tmp_path, tmp_path], epochs=2)  # one shared run directory
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    """Two workers, 2 epochs, one shared run directory: (its path, [(returncode, out, err)])."""
+    directory = tmp_path_factory.mktemp("shared")
+    return directory, _run_workers([directory, directory], epochs=2)
+
+
+def test_two_local_workers_train_in_lockstep(shared_run):
+    tmp_path, results = shared_run
     for returncode, out, err in results:
         assert returncode == 0, err[-3000:]
         assert "2 replica(s)" in out
@@ -59,6 +67,25 @@ def test_two_local_workers_train_in_lockstep(tmp_path):
     assert chief.keys() == other.keys() and len(chief) > 10
     for name in chief:
         np.testing.assert_array_equal(chief[name], other[name], err_msg=name)
+
+
+def test_a_changed_setting_on_resume_stops_every_worker_with_its_own_directory(shared_run, tmp_path):
+    """Local run directories (each worker keeps and checks its own model.json and run_config.json):
+    resumed with another --seed, both workers refuse in one line and exit, none waits for the other."""
+    import shutil
+
+    shared, results = shared_run
+    assert all(returncode == 0 for returncode, _, _ in results)
+    dirs = [tmp_path / "machine0", tmp_path / "machine1"]  # what each machine would hold of the shared run
+    shutil.copytree(shared, dirs[0], ignore=shutil.ignore_patterns(training.WORKERS_DIR))
+    shutil.copytree(shared / training.WORKERS_DIR, dirs[1] / training.WORKERS_DIR)
+    assert (dirs[1] / training.WORKERS_DIR / "worker-1" / training.RUN_CONFIG_FILE).exists()
+    for returncode, out, err in _run_workers(dirs, epochs=3, timeout=240, extra_flags=["--seed=1"]):
+        assert returncode != 0
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and "was trained with seed=0, not 1" in errors[0], err[-2000:]
+        assert "--seed=0, or pass a new --model_dir." in errors[0]
+    assert not (dirs[0] / training.CHECKPOINT_DIR / "ckpt-45.index").exists()  # nothing trained
 
 
 @pytest.mark.slow  # three two-worker launches, ~70 s: `pytest -m slow`

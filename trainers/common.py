@@ -71,14 +71,21 @@ def define_units_flag(name: str, default, help_text: str) -> None:
 
 
 def make_strategy():
-    """distribute.make_strategy() with --worker_timeout_seconds; a malformed TF_CONFIG, a peer that
-    never starts or a SIGTERM/SIGINT while waiting for one ends the program in one line."""
+    """distribute.make_strategy() with --worker_timeout_seconds, then --model_dir locked for the whole
+    program (each worker its own part: training.claim_run_directory); a malformed TF_CONFIG, a peer
+    that never starts, a SIGTERM/SIGINT while waiting for one or a run directory in use ends the
+    program in one line."""
     try:
-        return distribute.make_strategy(FLAGS.worker_timeout_seconds)
+        strategy = distribute.make_strategy(FLAGS.worker_timeout_seconds)
     except (distribute.ClusterConfigError, distribute.PeerTimeout) as error:
         sys.exit(f"error: {error}")
     except distribute.WaitInterrupted as error:
         sys.exit(f"error: stopped by {error} while waiting for the other workers; nothing was trained.")
+    try:
+        training.claim_run_directory(FLAGS.model_dir, strategy)
+    except training.RunError as error:
+        sys.exit(f"error: {error}")
+    return strategy
 
 
 def check_model_dir() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from csvae_tf.data import swiss_roll as swiss_roll_data
 from csvae_tf.data.swiss_roll import SwissRoll
 from csvae_tf.evaluation import classifier_accuracy, figures, latents, leakage
+from csvae_tf.training import run_directory
 
 FIGURE_FILE = "swiss_roll.png"
 METRICS_FILE = "metrics.json"
@@ -65,9 +65,7 @@ def metrics(model, data: SwissRoll, seed: int = 0) -> dict:
 def evaluate(model, data: SwissRoll, model_dir: str, seed: int = 0) -> dict:
     """Scores a trained CSVAE on the held-out roll (`metrics`) and writes metrics.json and swiss_roll.png."""
     scores = metrics(model, data, seed)
-    with open(os.path.join(model_dir, METRICS_FILE), "w") as f:
-        json.dump(scores, f, indent=2, sort_keys=True)
-        f.write("\n")
+    run_directory.write_json(os.path.join(model_dir, METRICS_FILE), scores)  # atomic: never a half-written file
     test = latents.encode_all(model, data.test.features, data.test.labels)
     figures.swiss_roll_figure(
         os.path.join(model_dir, FIGURE_FILE),

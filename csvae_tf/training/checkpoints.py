@@ -10,16 +10,18 @@ written and read back.
 
 from __future__ import annotations
 
-import json
+import contextlib
+import errno
 import os
 import re
+import shutil
 from typing import List, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
 from csvae_tf.models import registry
-from csvae_tf.training.run_directory import CHECKPOINT_DIR, MODEL_FILE, RunError
+from csvae_tf.training.run_directory import CHECKPOINT_DIR, MODEL_FILE, RunError, read_json
 
 
 def make_checkpoint(model: keras.Model) -> tf.train.Checkpoint:
@@ -123,9 +125,21 @@ class CheckpointKeeper:
         """Write checkpoint `step`, verify it, then delete the ones beyond the newest `keep`; returns its prefix.
 
         Raises:
-          CheckpointError: the new checkpoint does not read back (the older ones are kept).
+          CheckpointError: the disk is full, or the new checkpoint does not read back (the older ones
+            are kept either way).
         """
-        prefix = self._manager.save(checkpoint_number=step)
+        try:
+            prefix = self._manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            if not _disk_full(error):
+                raise
+            self._remove_partial(step)
+            kept = numbered_checkpoints(self.directory)
+            raise CheckpointError(
+                f"The disk holding {self.directory} is full ({_first_line(error)}) while saving the checkpoint of "
+                f"step {step}; " + (f"the older checkpoint {kept[0]} is kept and the run resumes from it. "
+                                    if kept else "no earlier checkpoint exists. ")
+                + "Free space there (or lower --keep_checkpoints) and run the same command again.") from None
         reason = unreadable_reason(prefix)
         if reason is not None:
             raise CheckpointError(f"The checkpoint just written, {prefix}, does not read back ({reason}); the "
@@ -134,8 +148,36 @@ class CheckpointKeeper:
         # newest entry is right, and runs resume from what the folder holds (newest_restorable).
         for old in numbered_checkpoints(self.directory)[self.keep:]:
             for path in _files_of(old):
-                os.remove(path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
         return prefix
+
+    def _remove_partial(self, step: int) -> None:
+        """Delete what a failed save of `step` left (its files and TensorFlow's staging folder), freeing space."""
+        name = f"ckpt-{step}"
+        for entry in os.listdir(self.directory) if os.path.isdir(self.directory) else []:
+            path = os.path.join(self.directory, entry)
+            if entry.startswith(name + ".") or entry.startswith(name + "_temp"):
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+
+
+_DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether a save failed because its disk is full (TensorFlow reports ENOSPC as ResourceExhaustedError)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(error, tf.errors.ResourceExhaustedError) or any(text in str(error) for text in _DISK_FULL_TEXT)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:160] if text else type(error).__name__
 
 
 def restore_model(model_dir: str, checkpoint_path: Optional[str] = None) -> keras.Model:
@@ -144,6 +186,7 @@ def restore_model(model_dir: str, checkpoint_path: Optional[str] = None) -> kera
     Raises:
       FileNotFoundError: with what is missing and how to make it.
       CheckpointError: the run has checkpoints, but none reads back.
+      RunFileError: model.json is not a JSON object (truncated, damaged).
     """
     model_file = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(model_file):
@@ -164,8 +207,7 @@ def restore_model(model_dir: str, checkpoint_path: Optional[str] = None) -> kera
             f"No checkpoint in {os.path.join(model_dir, CHECKPOINT_DIR)}: the run has not saved one yet "
             f"(it saves at each epoch's end); train longer or wait for the first checkpoint."
         )
-    with open(model_file) as f:
-        spec = json.load(f)
+    spec = read_json(model_file, "restore it from a copy of the run, or retrain")
     model = registry.build(spec["model"], spec["config"])
     tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
     return model

@@ -76,20 +76,84 @@ def train(
 
     Raises:
       TrainingDiverged: a loss became NaN/Inf; the message names the step.
+      run_directory.RunDirectoryInUse: another process is writing the run directory (the directory
+        this worker writes: run_directory.own_directory); one writer at a time.
+      run_directory.RunDirectoryMismatch: it holds a run of other settings.
+      run_directory.RunFileError: a run file is damaged, a folder the run writes is a file, or a
+        file could not be written (a full disk).
+      checkpoints.CheckpointError: no checkpoint reads back, or the disk filled while saving one.
+      run_directory.RunError: under several workers, another worker stopped for one of these.
     """
     os.makedirs(config.model_dir, exist_ok=True)
+    several_workers = distribute.is_multi_worker(strategy)
+    # Under MultiWorkerMirroredStrategy every worker saves (saving takes part in collectives), the
+    # chief into the run's checkpoints/, the others into workers/worker-<i>/, and each keeps its own
+    # model.json and run_config.json, checks and restores its own: --model_dir may then be shared or
+    # local to each machine. Each locks the directory it writes, for as long as it trains.
+    own_directory = run_directory.own_directory(config.model_dir, strategy)
+    lock, refusal = None, None
+    try:
+        lock = run_directory.acquire_lock(own_directory)
+    except run_directory.RunError as error:
+        if not several_workers:
+            raise
+        refusal = error  # said together with every worker, before any of them trains
+    try:
+        return _train_locked(build_model, model_name, make_train_data, steps_per_epoch, config, strategy,
+                             validation_data, run_config, callbacks, own_directory, refusal)
+    finally:
+        if lock is not None:
+            run_directory.release_lock(lock)
+
+
+def claim_run_directory(model_dir: str, strategy: tf.distribute.Strategy) -> str:
+    """Lock this process's directory of the run in `model_dir` until the process ends.
+
+    Trainers call it once, right after making the strategy, so that everything they write there
+    (the run, its evaluation, figures) has one writer; `train` also locks the directory it trains in.
+    Under several workers each worker locks its own directory (run_directory.own_directory), and a
+    worker refused stops them all (before any collective that would wait for it).
+
+    Returns:
+      the lock file's path.
+
+    Raises:
+      run_directory.RunDirectoryInUse: another process holds the lock (the message names it).
+      run_directory.RunError: the lock file cannot be made, or another worker was refused.
+    """
+    refusal, path = None, ""
+    try:
+        path = run_directory.acquire_lock(run_directory.own_directory(model_dir, strategy))
+    except run_directory.RunError as error:
+        refusal = error
+    if distribute.is_multi_worker(strategy):
+        _check_workers_agree(strategy, 0, refusal)
+    elif refusal is not None:
+        raise refusal
+    return path
+
+
+def _train_locked(build_model, model_name, make_train_data, steps_per_epoch, config, strategy, validation_data,
+                  run_config, callbacks, own_directory, refusal) -> TrainResult:
+    """`train` once this process holds the lock of `own_directory` (or, under several workers, with
+    the reason it could not take it: `refusal`, raised together with every worker)."""
     every_steps = config.checkpoint_every_steps or steps_per_epoch
     steps_per_execution = math.gcd(config.steps_per_execution, steps_per_epoch, every_steps)
 
     chief = distribute.is_chief(strategy)
     several_workers = distribute.is_multi_worker(strategy)
-    # Under MultiWorkerMirroredStrategy every worker saves (saving takes part in collectives), the
-    # chief into the run's checkpoints/, the others into workers/worker-<i>/, and each restores its
-    # own: --model_dir may then be shared or local to each machine.
-    checkpoint_dir = os.path.join(config.model_dir, run_directory.CHECKPOINT_DIR)
-    if not chief:
-        checkpoint_dir = os.path.join(config.model_dir, run_directory.WORKERS_DIR,
-                                      f"worker-{distribute.worker_index(strategy)}")
+    checkpoint_dir = os.path.join(own_directory, run_directory.CHECKPOINT_DIR) if chief else own_directory
+    settings = {**dataclasses.asdict(config), "steps_per_epoch": steps_per_epoch,
+                **run_directory.label_mask_settings(run_config)}
+    restore_from = None
+    if refusal is None:
+        try:
+            run_directory.check_folders(own_directory, _folders(checkpoint_dir, own_directory, chief, config))
+            restore_from = _checkpoint_to_resume(checkpoint_dir)
+        except run_directory.RunError as error:
+            if not several_workers:
+                raise
+            refusal = error
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         with config_lib.dtype_policy(config.precision):
@@ -108,20 +172,23 @@ def train(
         model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution,
                       jit_compile=bool(config.jit_compile) and not several_replicas, **players)
         checkpoint = checkpoints.make_checkpoint(model)
-        keeper = checkpoints.CheckpointKeeper(checkpoint, checkpoint_dir, config.keep_checkpoints)
-        restore_from = _checkpoint_to_resume(checkpoint_dir)
+        if restore_from and refusal is None:
+            try:
+                run_directory.check_resumable(own_directory, model_name, model, settings)
+            except run_directory.RunError as error:
+                if not several_workers:
+                    raise
+                refusal = error
         if several_workers:  # before restoring: a restore takes part in collectives
-            _check_workers_agree(strategy, checkpoints.step_of(restore_from))
+            _check_workers_agree(strategy, checkpoints.step_of(restore_from), refusal)
         if restore_from:
-            run_directory.check_resumable(config.model_dir, model_name, model,
-                                          {**dataclasses.asdict(config), "steps_per_epoch": steps_per_epoch})
             checkpoint.restore(restore_from).assert_existing_objects_matched()
-    if chief:
-        run_directory.write_model_file(config.model_dir, model_name, model)
-        run_directory.write_json(
-            os.path.join(config.model_dir, run_directory.RUN_CONFIG_FILE),
-            {"train": dataclasses.asdict(config), "steps_per_epoch": steps_per_epoch, "run": run_config or {}},
-        )
+        keeper = checkpoints.CheckpointKeeper(checkpoint, checkpoint_dir, config.keep_checkpoints)
+    run_directory.write_model_file(own_directory, model_name, model)
+    run_directory.write_json(
+        os.path.join(own_directory, run_directory.RUN_CONFIG_FILE),
+        {"train": dataclasses.asdict(config), "steps_per_epoch": steps_per_epoch, "run": run_config or {}},
+    )
 
     start_step = callbacks_lib.current_step(model)
     total_steps = config.epochs * steps_per_epoch
@@ -175,7 +242,8 @@ def train(
     if guard.bad_step is not None:
         raise TrainingDiverged(
             f"Non-finite loss at step {guard.bad_step} ({guard.bad_logs}); training stopped. The last good "
-            f"checkpoint is {checkpoints.latest_checkpoint(config.model_dir)}. Lower --learning_rate or check the data for NaNs."
+            f"checkpoint is {checkpoints.latest_checkpoint(config.model_dir)}. Check the data for NaNs, or retry with a "
+            f"lower --learning_rate and a new --model_dir (this one resumes only with the learning rate it started with)."
         )
     return TrainResult(model, history, start_step, callbacks_lib.current_step(model))
 
@@ -202,11 +270,34 @@ def _checkpoint_to_resume(directory: str) -> Optional[str]:
     return restore_from
 
 
-def _check_workers_agree(strategy: tf.distribute.Strategy, step: int) -> None:
-    """Every worker is about to restore the same step, or each stops with the steps found (instead of
-    collectives that wait for a peer at another step)."""
-    steps = strategy.gather(strategy.run(lambda: tf.constant([step], tf.int64)), axis=0)
-    steps = [int(s) for s in keras.ops.convert_to_numpy(steps)]
+def _folders(checkpoint_dir: str, own_directory: str, chief: bool, config: config_lib.TrainConfig) -> List[str]:
+    """The folders this worker writes into, relative to `own_directory`."""
+    checkpoint_folder = os.path.relpath(checkpoint_dir, own_directory)
+    folders = [checkpoint_folder, os.path.join(checkpoint_folder, checkpoints.UNREADABLE_DIR)]
+    if chief:
+        folders += [run_directory.WORKERS_DIR] + ([run_directory.TENSORBOARD_DIR] if config.tensorboard else [])
+    return [os.path.normpath(folder) for folder in folders if os.path.normpath(folder) != "."]
+
+
+def _check_workers_agree(strategy: tf.distribute.Strategy, step: int,
+                         refusal: Optional[run_directory.RunError] = None) -> None:
+    """Every worker may go on and is about to restore the same step, or every worker stops: one that
+    was refused (`refusal`: its run directory is locked, damaged or of another run) with its own
+    reason, the others naming it; or each with the steps found (instead of collectives that wait for
+    a peer that has stopped or is at another step)."""
+    rows = strategy.gather(strategy.run(lambda: tf.constant([[step, int(refusal is not None)]], tf.int64)), axis=0)
+    rows = keras.ops.convert_to_numpy(rows).tolist()
+    per_worker = max(1, strategy.num_replicas_in_sync // _workers(strategy))
+    rows = rows[::per_worker]  # one row a worker (each of its replicas gave the same)
+    if refusal is not None:
+        raise refusal
+    refused = [index for index, (_, stopped) in enumerate(rows) if stopped]
+    if refused:
+        names = ", ".join(f"worker {index}" for index in refused)
+        raise run_directory.RunError(
+            f"{names} stopped before training (its own error says why), so every worker stops; nothing was "
+            f"trained. Fix what it names and start every worker again.")
+    steps = [int(s) for s, _ in rows]
     if len(set(steps)) > 1:
         found = ", ".join(f"worker {i}: step {s}" for i, s in enumerate(steps))
         raise run_directory.RunError(
@@ -215,6 +306,11 @@ def _check_workers_agree(strategy: tf.distribute.Strategy, step: int) -> None:
             f"worker-i). Give every worker the checkpoints of the same step (copy worker 0's), or start a new "
             f"--model_dir."
         )
+
+
+def _workers(strategy: tf.distribute.Strategy) -> int:
+    spec = strategy.cluster_resolver.cluster_spec().as_dict()
+    return max(1, sum(len(tasks) for tasks in spec.values()))
 
 
 def _epoch_rows(keras_history: dict, first_epoch: int, validate_every_epochs: int) -> List[dict]:

@@ -3,18 +3,32 @@
     MODEL_DIR/model.json        the model's registry name and constructor config (enough to rebuild it)
     MODEL_DIR/run_config.json   the resolved run configuration (flags and TrainConfig) that trained it
     MODEL_DIR/checkpoints/      tf.train.CheckpointManager checkpoints (csvae_tf.training.checkpoints)
-    MODEL_DIR/workers/          multi-worker runs: each non-chief worker's own checkpoints
+    MODEL_DIR/workers/          multi-worker runs: each non-chief worker's own directory (its checkpoints,
+                                model.json and run_config.json)
     MODEL_DIR/tensorboard/      scalars and image grids
+    MODEL_DIR/.lock             held (flock) by the one process writing the run; names it (pid, host, start)
+
+A run directory has one writer: `acquire_lock` takes an exclusive flock on its .lock file for as long
+as the run writes there (the kernel drops it when the process ends, even on SIGKILL, so a lock never
+outlives its holder), and a second run is refused with who holds it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import errno
+import fcntl
 import inspect
 import json
 import os
-from typing import Optional
+import secrets
+import socket
+from typing import Dict, Iterator, List, Optional
 
 import keras
+
+from csvae_tf import distribute
 
 
 MODEL_FILE = "model.json"
@@ -22,6 +36,7 @@ RUN_CONFIG_FILE = "run_config.json"
 CHECKPOINT_DIR = "checkpoints"
 WORKERS_DIR = "workers"  # multi-worker runs: each non-chief worker's own copy of the checkpoints
 TENSORBOARD_DIR = "tensorboard"
+LOCK_FILE = ".lock"
 
 
 class RunError(RuntimeError):
@@ -32,6 +47,20 @@ class RunError(RuntimeError):
 class RunDirectoryMismatch(RunError):
     """model_dir holds a run of another model or configuration, which cannot be resumed."""
 
+
+class RunDirectoryInUse(RunError):
+    """Another process holds the run directory's lock (it is writing that run)."""
+
+
+class RunFileError(RunError, ValueError):
+    """A file or folder of the run directory is damaged or of the wrong kind (a ValueError too, as
+    readers of a bad file expect)."""
+
+
+# Settings of the run (run_config.json's "run": the trainer's resolved flags) that choose which training
+# labels are hidden (csvae_tf.data.missing_labels; the mask is also seeded by `seed`): resuming with other
+# values would train on another label mask. {setting: the value runs recorded without it had in effect}.
+LABEL_MASK_SETTINGS = {"labelled_fraction": 1.0, "label_missing_rate": 0.0}
 
 # Settings that give a step its meaning: resuming with another value would silently train another
 # run (other batches, another data position or schedule), so it is refused with the flag to use.
@@ -50,24 +79,33 @@ STEP_DEFINING_SETTINGS = {
 
 def check_resumable(model_dir: str, model_name: str, model: keras.Model, settings: Optional[dict] = None) -> None:
     """Refuse to resume a run whose model.json describes a different model, or whose run_config.json
-    records other step-defining settings (STEP_DEFINING_SETTINGS).
+    records other step-defining settings (STEP_DEFINING_SETTINGS) or another label mask
+    (LABEL_MASK_SETTINGS).
 
     Args:
       model_dir: the run directory.
       model_name, model: what is about to be trained.
-      settings: {setting: value} of this start (TrainConfig fields and "steps_per_epoch"); a setting
-        the run directory does not record (older runs) is not checked.
+      settings: {setting: value} of this start (TrainConfig fields, "steps_per_epoch" and the label
+        mask settings); a setting this start does not give is not checked, and one the run
+        directory does not record (older runs) is not checked, except the label mask settings,
+        which read as the values in effect before they were recorded.
 
     Raises:
       RunDirectoryMismatch: with the flag to use, or "pass a new --model_dir".
+      RunFileError: model.json or run_config.json is not a JSON object (truncated, damaged).
     """
     run_config = os.path.join(model_dir, RUN_CONFIG_FILE)
     if settings and os.path.exists(run_config):
-        with open(run_config) as f:
-            recorded = json.load(f)
+        recorded = read_json(run_config, f"delete it to resume with the flags you pass (unchecked), or pass a new "
+                                         f"--model_dir")
         previous = {**recorded.get("train", {}), "steps_per_epoch": recorded.get("steps_per_epoch")}
         previous.setdefault("precision", "float32")  # runs from before --precision existed
-        for key, why in STEP_DEFINING_SETTINGS.items():
+        run = recorded.get("run") if isinstance(recorded.get("run"), dict) else {}
+        previous.update({key: run.get(key, default) for key, default in LABEL_MASK_SETTINGS.items()})
+        why_of = {**STEP_DEFINING_SETTINGS, **{key: "another share of the training labels would be hidden, so "
+                                                    "the run would go on with another label mask"
+                                               for key in LABEL_MASK_SETTINGS}}
+        for key, why in why_of.items():
             old, new = previous.get(key), settings.get(key)
             if old is None or new is None or json.loads(json.dumps(old)) == json.loads(json.dumps(new)):
                 continue
@@ -84,8 +122,8 @@ def check_resumable(model_dir: str, model_name: str, model: keras.Model, setting
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(path):
         return
-    with open(path) as f:
-        previous = json.load(f)
+    previous = read_json(path, "delete it and run again with the run's flags (the checkpoint's variables are then "
+                               "checked against them), or pass a new --model_dir")
     current = {"model": model_name, "config": json.loads(json.dumps(model.get_config()))}
     if previous.get("model") == model_name:
         # A run written before a constructor argument existed trained with its default.
@@ -104,6 +142,32 @@ def check_resumable(model_dir: str, model_name: str, model: keras.Model, setting
         )
 
 
+def label_mask_settings(run_config: Optional[dict]) -> dict:
+    """The LABEL_MASK_SETTINGS a run's resolved flags give ({} where they give none)."""
+    return {key: (run_config or {})[key] for key in LABEL_MASK_SETTINGS if key in (run_config or {})}
+
+
+def read_json(path: str, remedy: str) -> dict:
+    """The JSON object in run file `path`.
+
+    Raises:
+      RunFileError: it is not a JSON object (truncated by a full disk, damaged); the message ends
+        with `remedy` (what to do).
+    """
+    try:
+        with open(path) as f:
+            payload = json.load(f)
+    except UnicodeDecodeError:
+        payload = None
+    except json.JSONDecodeError as error:
+        size = os.path.getsize(path)
+        raise RunFileError(f"{path} is not valid JSON ({error.msg} at character {error.pos} of {size}: truncated or "
+                           f"damaged); {remedy}.") from None
+    if not isinstance(payload, dict):
+        raise RunFileError(f"{path} does not hold a JSON object (damaged); {remedy}.")
+    return payload
+
+
 def _constructor_defaults(model_class) -> dict:
     """{argument: default} over the constructors of `model_class` and its bases."""
     defaults = {}
@@ -117,14 +181,143 @@ def _constructor_defaults(model_class) -> dict:
 
 # ---------------------------------------------------------------------------- writing the files
 def write_json(path: str, payload: dict) -> None:
-    """Write JSON atomically (a killed run never leaves a half-written file)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Write JSON atomically: into a temporary file beside `path`, then renamed over it, so a killed
+    run or a full disk never leaves a half-written file (the previous one stays).
+
+    Raises:
+      RunFileError: the file could not be written (the disk is full, ...); `path` is unchanged.
+    """
+    # A name of its own (not PATH.tmp), created as open() would (0666 less the umask).
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
+                       f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:
+        raise _write_error(path, error) from None
+    try:
+        with os.fdopen(handle, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())  # the new content is on disk before it replaces the old
+        os.replace(tmp, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if isinstance(error, OSError):
+            raise _write_error(path, error) from None
+        raise
+
+
+def _write_error(path: str, error: OSError) -> RunFileError:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return RunFileError(f"The disk holding {path} is full ({error.strerror}), so it was not written (an earlier "
+                            f"copy, if any, is unchanged); free space there and run again.")
+    return RunFileError(f"{path} could not be written ({error.strerror or error}); check that its folder is a "
+                        f"writable directory and run again.")
 
 
 def write_model_file(model_dir: str, model_name: str, model: keras.Model) -> None:
     write_json(os.path.join(model_dir, MODEL_FILE), {"model": model_name, "config": model.get_config()})
 
+
+# ---------------------------------------------------------------------------- one writer a directory
+def own_directory(model_dir: str, strategy) -> str:
+    """The directory this process writes of the run in `model_dir`: `model_dir` itself, or under
+    MultiWorkerMirroredStrategy, for every worker but the chief, MODEL_DIR/workers/worker-<i> (its
+    checkpoints, model.json and run_config.json)."""
+    if distribute.is_chief(strategy):
+        return model_dir
+    return os.path.join(model_dir, WORKERS_DIR, f"worker-{distribute.worker_index(strategy)}")
+
+
+_HELD: Dict[str, List[int]] = {}  # lock file (real path) -> [descriptor, holds]: this process's locks
+
+
+def acquire_lock(directory: str) -> str:
+    """Take the exclusive lock of run directory `directory` (creating it), or fail at once.
+
+    The lock is an flock on DIRECTORY/.lock, which then names this process (pid, host, start time).
+    Locks are counted per process: acquiring one this process holds already succeeds, and each
+    acquire_lock needs its release_lock.
+
+    Returns:
+      the lock file's path, to pass to release_lock.
+
+    Raises:
+      RunDirectoryInUse: another process holds it; the message says which (pid, host, since when).
+      RunFileError: the lock file cannot be opened or locked.
+    """
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.realpath(os.path.join(directory, LOCK_FILE))
+    if path in _HELD:
+        _HELD[path][1] += 1
+        return path
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise RunFileError(f"{path} cannot be opened ({error.strerror}): a run locks its directory there so that "
+                           f"it has one writer; pass a directory you can write to.") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        holder = _holder(handle)
+        os.close(handle)
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise RunDirectoryInUse(
+                f"{directory} is in use by another run ({holder}): a run directory has one writer. Wait for that "
+                f"run to end (or stop it), or pass another --model_dir.") from None
+        raise RunFileError(f"{path} cannot be locked ({error.strerror}): the file system of {directory} may not "
+                           f"support locks; pass a --model_dir on a local disk.") from None
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "since": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
+    with contextlib.suppress(OSError):  # the lock holds even where its note cannot be written (full disk)
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, (json.dumps(info) + "\n").encode(), 0)
+    _HELD[path] = [handle, 1]
+    return path
+
+
+def _holder(handle: int) -> str:
+    """Who holds a lock, from the note in its file: "pid 12 on host, since 2026-01-02 03:04:05 UTC"."""
+    try:
+        info = json.loads(os.pread(handle, 4096, 0).decode())
+        return f"pid {int(info['pid'])} on {info['host']}, since {info['since']}"
+    except (OSError, ValueError, TypeError, KeyError):
+        return "a process that has not yet said who it is"
+
+
+def release_lock(path: str) -> None:
+    """Give back one acquire_lock of lock file `path`; the last release unlocks it (the file stays)."""
+    held = _HELD.get(path)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] == 0:
+        del _HELD[path]
+        with contextlib.suppress(OSError):
+            fcntl.flock(held[0], fcntl.LOCK_UN)
+        os.close(held[0])
+
+
+@contextlib.contextmanager
+def locked(directory: str) -> Iterator[str]:
+    """acquire_lock(directory) for the duration of a `with` block."""
+    path = acquire_lock(directory)
+    try:
+        yield path
+    finally:
+        release_lock(path)
+
+
+def check_folders(directory: str, folders) -> None:
+    """Refuse, in one line, a run directory where a folder the run writes into is something else.
+
+    Raises:
+      RunFileError: DIRECTORY/<folder> exists but is not a directory.
+    """
+    for folder in folders:
+        path = os.path.join(directory, folder)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise RunFileError(f"{path} is a file, not a folder: the run keeps its {os.path.basename(folder)} there. "
+                               f"Move that file away and run again, or pass another --model_dir.")

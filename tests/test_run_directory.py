@@ -1,0 +1,221 @@
+"""A run directory's files: one writer (the lock), the resume check on the label mask, and storage faults
+(a full disk while saving, truncated run files, files where the run's folders belong, atomic JSON)."""
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from csvae_tf import distribute, training
+from csvae_tf.data import pipeline
+from csvae_tf.models.csvae import CSVAE
+from csvae_tf.training import checkpoints, run_directory
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BATCH = 16
+
+
+def _data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    return x, (x[:, :1] > 0).astype(np.float32)
+
+
+def _run(model_dir, epochs, run_config=None, tensorboard=False):
+    x, y = _data()
+    config = training.TrainConfig(model_dir=str(model_dir), epochs=epochs, batch_size=BATCH, tensorboard=tensorboard,
+                                  log_every_seconds=1e9)
+    return training.train(
+        lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=2, hidden_units=(8,), adversary_units=(8,), seed=3),
+        "csvae",
+        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, BATCH, 7, first_epoch, skip),
+        pipeline.steps_per_epoch(len(x), BATCH), config, distribute.make_strategy(), run_config=run_config,
+    )
+
+
+def _hold(directory, note):
+    """Lock `directory` as another process would (a separate open file), with `note` in the lock file."""
+    os.makedirs(directory, exist_ok=True)
+    handle = os.open(os.path.join(directory, run_directory.LOCK_FILE), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.ftruncate(handle, 0)
+    os.write(handle, json.dumps(note).encode())
+    return handle
+
+
+# ---------------------------------------------------------------------------- one writer
+def test_a_second_writer_is_refused_naming_the_holder_and_the_lock_is_free_after_a_run(tmp_path):
+    handle = _hold(tmp_path, {"pid": 4242, "host": "node7", "since": "2026-01-02 03:04:05 UTC"})
+    with pytest.raises(training.RunDirectoryInUse) as refused:
+        _run(tmp_path, 1)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "in use by another run (pid 4242 on node7, since 2026-01-02 03:04:05 UTC)" in message
+    assert "--model_dir" in message
+    assert not (tmp_path / training.MODEL_FILE).exists()  # the refused run wrote nothing
+    os.close(handle)
+
+    _run(tmp_path, 1)
+    handle = _hold(tmp_path, {})  # released after a normal end: another process may take it
+    os.close(handle)
+
+
+def test_locks_are_counted_within_a_process():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        outer = run_directory.acquire_lock(directory)
+        with run_directory.locked(directory):  # the same process again: allowed
+            pass
+        with pytest.raises(BlockingIOError):  # still held by the outer acquire
+            os.close(_hold(directory, {}))
+        run_directory.release_lock(outer)
+        os.close(_hold(directory, {}))
+
+
+def test_a_lock_held_by_a_killed_process_is_free(tmp_path):
+    """Another process holds the lock: refused, naming that pid; after SIGKILL a new run proceeds."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom csvae_tf.training import run_directory\n"
+         f"run_directory.acquire_lock({str(tmp_path)!r})\nprint('held', flush=True)\ntime.sleep(600)"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(training.RunDirectoryInUse, match=rf"\(pid {holder.pid} on .+, since \d{{4}}-"):
+            _run(tmp_path, 1)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=60)
+    assert _run(tmp_path, 1).final_step == 6
+
+
+def test_a_trainer_on_a_run_directory_in_use_stops_in_one_line(tmp_path):
+    handle = _hold(tmp_path, {"pid": 4242, "host": "node7", "since": "2026-01-02 03:04:05 UTC"})
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--n_samples=200",
+             "--epochs=1", f"--model_dir={tmp_path}"],
+            cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    finally:
+        os.close(handle)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: {tmp_path} is in use by another run (pid 4242 on node7, since 2026-01-02 03:04:05 "
+                      f"UTC): a run directory has one writer. Wait for that run to end (or stop it), or pass "
+                      f"another --model_dir."], result.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------- the label mask
+def test_resuming_with_another_label_mask_is_refused(tmp_path):
+    mask = {"labelled_fraction": 0.5, "label_missing_rate": 0.0, "seed": 0}
+    _run(tmp_path, 1, run_config=mask)
+    with pytest.raises(training.RunDirectoryMismatch,
+                       match=r"labelled_fraction=0.5, not 0.25 .*label mask\); resume it with --labelled_fraction=0.5"):
+        _run(tmp_path, 2, run_config={**mask, "labelled_fraction": 0.25})
+    with pytest.raises(training.RunDirectoryMismatch, match=r"label_missing_rate=0.0, not 0.3 .*--label_missing_rate=0.0,"):
+        _run(tmp_path, 2, run_config={**mask, "label_missing_rate": 0.3})
+    assert _run(tmp_path, 2, run_config=mask).final_step == 12
+
+
+def test_a_run_that_recorded_no_label_mask_resumes_with_the_defaults_only(tmp_path):
+    _run(tmp_path, 1, run_config={"seed": 0})  # run_config.json written before the mask was recorded
+    with pytest.raises(training.RunDirectoryMismatch, match=r"labelled_fraction=1.0, not 0.5"):
+        _run(tmp_path, 2, run_config={"labelled_fraction": 0.5, "label_missing_rate": 0.0})
+    assert _run(tmp_path, 2, run_config={"labelled_fraction": 1.0, "label_missing_rate": 0.0}).final_step == 12
+
+
+# ---------------------------------------------------------------------------- storage
+@pytest.mark.parametrize("fault", ["tensorflow", "oserror"])
+def test_a_full_disk_while_saving_says_so_keeps_the_older_checkpoint_and_resumes_exactly(tmp_path, monkeypatch, fault):
+    straight = _run(tmp_path / "straight", 3).model
+    real_save = tf.train.CheckpointManager.save
+
+    def save_until_full(manager, checkpoint_number=None, **kwargs):
+        if checkpoint_number > 6:
+            open(os.path.join(manager.directory, f"ckpt-{checkpoint_number}.index"), "w").close()  # a partial file
+            if fault == "tensorflow":
+                raise tf.errors.ResourceExhaustedError(None, None, "/x/ckpt-12_temp/part-00000; No space left on device")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(manager, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_until_full)
+    run = tmp_path / "full"
+    with pytest.raises(training.CheckpointError) as full:
+        _run(run, 3)
+    message = str(full.value)
+    assert "\n" not in message and "is full" in message and "step 12" in message
+    assert f"the older checkpoint {run / training.CHECKPOINT_DIR / 'ckpt-6'} is kept" in message
+    assert not (run / training.CHECKPOINT_DIR / "ckpt-12.index").exists()  # the partial save is cleaned up
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", real_save)
+    resumed = _run(run, 3)
+    assert resumed.resumed_from_step == 6
+    for a, b in zip(straight.weights, resumed.model.weights):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+@pytest.mark.parametrize("name", [training.MODEL_FILE, training.RUN_CONFIG_FILE])
+def test_a_truncated_run_file_is_one_line_naming_it(tmp_path, name):
+    _run(tmp_path, 1)
+    path = tmp_path / name
+    path.write_text(path.read_text()[:40])
+    with pytest.raises(training.RunFileError) as damaged:
+        _run(tmp_path, 2)
+    message = str(damaged.value)
+    assert "\n" not in message and message.startswith(f"{path} is not valid JSON") and "truncated" in message
+    assert "delete it" in message
+    if name == training.MODEL_FILE:
+        with pytest.raises(training.RunFileError, match=f"{path} is not valid JSON"):
+            training.restore_model(str(tmp_path))
+
+
+@pytest.mark.parametrize("folder", [training.CHECKPOINT_DIR, os.path.join(training.CHECKPOINT_DIR, "unreadable"),
+                                    training.TENSORBOARD_DIR])
+def test_a_file_where_a_run_folder_belongs_is_one_line(tmp_path, folder):
+    os.makedirs(os.path.dirname(tmp_path / folder), exist_ok=True)
+    (tmp_path / folder).write_text("not a folder")
+    with pytest.raises(training.RunFileError) as refused:
+        _run(tmp_path, 1, tensorboard=True)
+    assert str(refused.value) == (f"{tmp_path / folder} is a file, not a folder: the run keeps its "
+                                  f"{os.path.basename(folder)} there. Move that file away and run again, or pass "
+                                  f"another --model_dir.")
+
+
+def _fill_the_disk_after(monkeypatch, characters):
+    """json.dump writes `characters` characters, then the disk is full."""
+    def dump(payload, f, **kwargs):
+        f.write(json.dumps(payload, **kwargs)[:characters])
+        f.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", dump)
+
+
+def test_json_is_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "run_config.json"
+    run_directory.write_json(str(path), {"a": 1})
+    _fill_the_disk_after(monkeypatch, 3)
+    with pytest.raises(training.RunFileError, match=rf"^The disk holding {path} is full .*earlier copy.*unchanged"):
+        run_directory.write_json(str(path), {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert sorted(os.listdir(tmp_path)) == ["run_config.json"]  # no temporary file left
+
+
+def test_swiss_roll_metrics_are_written_atomically(tmp_path, monkeypatch):
+    from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation
+
+    (tmp_path / swiss_roll_evaluation.METRICS_FILE).write_text('{"switch_accuracy": 0.9}\n')
+    monkeypatch.setattr(swiss_roll_evaluation, "metrics", lambda model, data, seed=0: {"switch_accuracy": 0.95})
+    _fill_the_disk_after(monkeypatch, 0)
+    with pytest.raises((OSError, training.RunFileError)):
+        swiss_roll_evaluation.evaluate(None, None, str(tmp_path))
+    assert json.loads((tmp_path / swiss_roll_evaluation.METRICS_FILE).read_text()) == {"switch_accuracy": 0.9}
+    assert sorted(os.listdir(tmp_path)) == [swiss_roll_evaluation.METRICS_FILE]
