@@ -108,3 +108,58 @@ def test_swiss_roll_switch_check_scores_a_perfect_switcher_100_percent_and_an_un
     assert not any(key.startswith("w_") for key in scores)
     assert scores["switch_accuracy"] < 0.8
     assert {f"z_{v}_{k}" for v in leakage.VIEWS for k in leakage.PROBES} <= set(scores)
+
+
+# ----------------------------------------------------------------------------- fresh data, fresh probes
+class _IdentityEncoder:
+    """A stand-in model whose q(z|x) is a narrow Gaussian at x itself: z's posterior means are the features."""
+
+    def __init__(self, label_type="binary", label_names=("inside",)):
+        self.label_type, self.label_names = label_type, label_names
+
+    def encode(self, x, y):
+        import tensorflow_probability as tfp
+
+        return SimpleNamespace(z=tfp.distributions.MultivariateNormalDiag(loc=x, scale_diag=tf.ones_like(x) * 1e-3))
+
+
+def _disc(n, seed):
+    x = np.random.default_rng(seed).uniform(-1, 1, size=[n, 2]).astype(np.float32)
+    return x, (np.linalg.norm(x, axis=1) < 0.7).astype(np.float32)[:, None]
+
+
+def test_fresh_leakage_trains_each_probe_seed_on_its_own_half_and_averages():
+    x, y = _disc(800, 6)
+    report = leakage.fresh_z_leakage(_IdentityEncoder(), x, y, probe_seeds=(0, 1, 2))
+    assert report["n"] == 800 and report["probe_seeds"] == [0, 1, 2]
+    per_seed = report["per_seed"]["mlp"]["inside"]
+    assert len(per_seed) == 3 and len(set(per_seed)) > 1  # each seed its own split and initialisation
+    assert report["means"]["mlp"]["inside"] == pytest.approx(np.mean(per_seed))
+    assert report["means"]["mlp"]["inside"] > 0.9  # the disc is readable by the MLP and 15-NN ...
+    assert report["means"]["knn"]["inside"] > 0.9
+    majority = report["majority_rate"]["inside"]
+    assert abs(report["means"]["logistic"]["inside"] - majority) < 0.06  # ... not by a line
+    assert majority == pytest.approx(np.mean(y == 0), abs=0.01)  # stratified halves keep the class rates
+    assert leakage.fresh_z_leakage(_IdentityEncoder(), x, y, probe_seeds=(0, 1, 2)) == report  # seeded
+
+
+def test_fresh_leakage_of_features_that_hold_no_label_is_the_majority_rate():
+    rng = np.random.default_rng(7)
+    classes = rng.integers(0, 5, size=600)
+    x = rng.normal(size=[600, 3]).astype(np.float32)
+    report = leakage.fresh_z_leakage(_IdentityEncoder("categorical", ["c"]), x, np.eye(5, dtype=np.float32)[classes],
+                                     probe_seeds=(0, 1), kinds=("mlp",))
+    assert set(report["means"]["mlp"]) == {leakage.CLASSES_TARGET}
+    assert abs(report["means"]["mlp"]["classes"] - report["majority_rate"]["classes"]) < 0.06
+    with pytest.raises(ValueError, match="held-out or newly generated"):
+        leakage.fresh_z_leakage(_IdentityEncoder(), x[:3], y_fake := np.zeros([3, 1], np.float32))
+    del y_fake
+
+
+def test_the_fresh_mlp_trains_without_early_stopping_and_reads_more_than_the_early_stopped_probe():
+    # A thin ring: information an early-stopped MLP (10 iterations without progress on 10 %) leaves.
+    x, _ = _disc(2000, 8)
+    y = (np.abs(np.linalg.norm(x, axis=1) - 0.5) < 0.08).astype(np.float32)[:, None]
+    (early,) = leakage.mlp_probe(x[:1000], y[:1000], x[1000:], y[1000:], "binary", seed=0)
+    fresh = leakage.fresh_z_leakage(_IdentityEncoder(), x, y, probe_seeds=(0,), kinds=("mlp",))
+    assert fresh["means"]["mlp"]["inside"] >= early.accuracy
