@@ -209,6 +209,19 @@ def test_json_is_written_atomically(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["run_config.json"]  # no temporary file left
 
 
+def test_text_is_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "comparison.md"
+    run_directory.write_text(str(path), "| table |\n")
+
+    def full(handle):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_directory.os, "fsync", full)
+    with pytest.raises(training.RunFileError, match="is full"):
+        run_directory.write_text(str(path), "| another table |\n")
+    assert path.read_text() == "| table |\n" and sorted(os.listdir(tmp_path)) == ["comparison.md"]
+
+
 def test_swiss_roll_metrics_are_written_atomically(tmp_path, monkeypatch):
     from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation
 

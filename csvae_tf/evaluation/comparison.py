@@ -28,7 +28,6 @@ splits as given (uint8 images stay uint8) plus a batch, and progress lines with 
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Dict, NamedTuple, Optional, Sequence
 
@@ -36,6 +35,7 @@ import numpy as np
 
 from csvae_tf import switching
 from csvae_tf.evaluation import batched, classifier_accuracy, figures, identity_mse, latents, leakage, round_trip
+from csvae_tf.training import run_directory
 
 TABLE_FILE = "comparison.md"
 JSON_FILE = "comparison.json"
@@ -269,11 +269,9 @@ def compare(models: Dict[str, object], data, out_dir: str, image_shape: Sequence
                           chosen=scores.get("method2", {}).get("points"), batch_size=batch_size)
 
     results = _jsonable(results)
-    with open(os.path.join(out_dir, JSON_FILE), "w") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(out_dir, TABLE_FILE), "w") as f:
-        f.write(markdown_tables(results))
+    # Atomic: a full disk or a kill leaves the previous files, never half of one.
+    run_directory.write_json(os.path.join(out_dir, JSON_FILE), results, sort_keys=False)
+    run_directory.write_text(os.path.join(out_dir, TABLE_FILE), markdown_tables(results))
     return results
 
 

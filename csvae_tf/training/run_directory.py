@@ -180,13 +180,31 @@ def _constructor_defaults(model_class) -> dict:
 
 
 # ---------------------------------------------------------------------------- writing the files
-def write_json(path: str, payload: dict) -> None:
-    """Write JSON atomically: into a temporary file beside `path`, then renamed over it, so a killed
-    run or a full disk never leaves a half-written file (the previous one stays).
+def write_json(path: str, payload: dict, sort_keys: bool = True) -> None:
+    """Write JSON atomically (as write_text does): a killed run or a full disk never leaves a half-written file.
 
     Raises:
       RunFileError: the file could not be written (the disk is full, ...); `path` is unchanged.
     """
+    def write(f):
+        json.dump(payload, f, indent=2, sort_keys=sort_keys)
+        f.write("\n")
+
+    _write_atomically(path, write)
+
+
+def write_text(path: str, text: str) -> None:
+    """Write `text` atomically: into a temporary file beside `path`, flushed to disk, then renamed
+    over it, so a killed run or a full disk never leaves a half-written file (the previous one stays).
+
+    Raises:
+      RunFileError: the file could not be written (the disk is full, ...); `path` is unchanged.
+    """
+    _write_atomically(path, lambda f: f.write(text))
+
+
+def _write_atomically(path: str, write) -> None:
+    """write(f) into a temporary file beside `path`, on disk, then renamed over `path`."""
     # A name of its own (not PATH.tmp), created as open() would (0666 less the umask).
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
                        f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -196,8 +214,7 @@ def write_json(path: str, payload: dict) -> None:
         raise _write_error(path, error) from None
     try:
         with os.fdopen(handle, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=True)
-            f.write("\n")
+            write(f)
             f.flush()
             os.fsync(f.fileno())  # the new content is on disk before it replaces the old
         os.replace(tmp, path)
