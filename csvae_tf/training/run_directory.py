@@ -265,7 +265,11 @@ def acquire_lock(directory: str) -> str:
       RunDirectoryInUse: another process holds it; the message says which (pid, host, since when).
       RunFileError: the lock file cannot be opened or locked.
     """
-    os.makedirs(directory, exist_ok=True)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        raise RunFileError(f"{directory} cannot be made a folder ({error.strerror}): the run writes there. Move "
+                           f"what is in the way, or pass another --model_dir.") from None
     path = os.path.realpath(os.path.join(directory, LOCK_FILE))
     if path in _HELD:
         _HELD[path][1] += 1
