@@ -101,3 +101,23 @@ def test_unknown_subset_is_refused_in_one_line(tmp_path):
 
 # Every registered model trained by the image trainers on official-format files, with the
 # comparison they write: tests/test_image_comparison.py (--model=all).
+
+
+@pytest.mark.parametrize("labels, label_type, refusal", [
+    ([[0, 1, 0], [0, 0, 0]], "categorical", "the training labels: one-hot label row 1 has every entry observed 0"),
+    ([[1, 1, 0]], "categorical", "the training labels: one-hot label row 0 has several 1s"),
+    ([[0, 1], [0.5, 0]], "binary", "the training labels: label row 1 is [0.5, 0.0], expected entries 0 or 1"),
+    ([[0, 1, 0], [np.nan, 0, 0], [np.nan] * 3], "categorical", None),  # partly or wholly missing: usable
+    ([[0, 0], [1, np.nan]], "binary", None),
+])
+def test_label_rows_no_model_can_use_are_refused_in_one_line_naming_the_row(labels, label_type, refusal):
+    # A one-hot row of observed zeros names no class: ss_csvae's -log q(y|x) would be infinite.
+    from csvae_tf.data import errors, pipeline  # noqa: PLC0415
+
+    labels = np.asarray(labels, np.float32)
+    if refusal is None:
+        pipeline.check_labels(labels, label_type, "the training labels")
+        return
+    with pytest.raises(errors.DataError) as raised:
+        pipeline.check_labels(labels, label_type, "the training labels")
+    assert str(raised.value).startswith(refusal) and "\n" not in str(raised.value)

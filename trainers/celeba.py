@@ -22,23 +22,27 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from csvae_tf.data import celeba, fake
-from csvae_tf.evaluation import comparison
-from trainers import common
+from trainers import flag_definitions
 
 FLAGS = flags.FLAGS
 
-common.define_image_flags(dim_z=64)
-flags.DEFINE_string("subset", "glasses", "glasses, facial_hair, glasses_facial_hair, or a CelebA attribute name.")
-flags.DEFINE_string("manual_dir", None, "Directory with the official CelebA files (see --helpfull).")
-flags.DEFINE_string("data_dir", None, "Where the prepared TFDS copy goes (default TFDS's, ~/tensorflow_datasets).")
+# The library (and TensorFlow) is imported by the functions below, after the flags are parsed:
+# --help and a bad flag value answer at once.
+flag_definitions.define_image_flags(dim_z=64)
+with flag_definitions.group("CelebA"):
+    flags.DEFINE_string("subset", "glasses", "glasses, facial_hair, glasses_facial_hair, or a CelebA attribute name.")
+    flags.DEFINE_string("manual_dir", None, "Directory with the official CelebA files: img_align_celeba.zip (or "
+                        "img_align_celeba/), list_attr_celeba.txt, list_eval_partition.txt.")
+    flags.DEFINE_string("data_dir", None, "Where the prepared TFDS copy goes (default TFDS's, ~/tensorflow_datasets).")
 
-IMAGE_SHAPE = (celeba.IMAGE_SIZE, celeba.IMAGE_SIZE, 3)
+IMAGE_SHAPE = (64, 64, 3)  # csvae_tf.data.celeba.IMAGE_SIZE
 
 
 def _celeba_data():
+    from csvae_tf.data import celeba  # noqa: PLC0415
+
     if not FLAGS.manual_dir:
         sys.exit(f"error: --manual_dir is required (or --fake_data).\n{celeba.MANUAL_INSTRUCTIONS}")
     try:
@@ -60,8 +64,11 @@ def _celeba_data():
 _LOADED = {}
 
 
-def _celeba_evaluation(train_images, train_labels) -> comparison.Splits:
-    """The subset's train (as trained on), validation and test splits, images uint8."""
+def _celeba_evaluation(train_images, train_labels):
+    """The subset's train (as trained on), validation and test splits, images uint8: a comparison.Splits."""
+    from csvae_tf.data import celeba  # noqa: PLC0415
+    from csvae_tf.evaluation import comparison  # noqa: PLC0415
+
     splits = {}
     try:
         for split in ("validation", "test"):
@@ -79,6 +86,8 @@ def _arrays(dataset):
 
 
 def _fake_data():
+    from csvae_tf.data import celeba, fake  # noqa: PLC0415
+
     try:
         label_names = celeba.subset_label_names(FLAGS.subset)
     except ValueError as error:
@@ -88,8 +97,11 @@ def _fake_data():
     return (*splits, IMAGE_SHAPE, label_names)
 
 
-def _fake_evaluation(train_images, train_labels) -> comparison.Splits:
-    """Generated validation and test images (another draw than the training ones)."""
+def _fake_evaluation(train_images, train_labels):
+    """Generated validation and test images (another draw than the training ones): a comparison.Splits."""
+    from csvae_tf.data import celeba, fake  # noqa: PLC0415
+    from csvae_tf.evaluation import comparison  # noqa: PLC0415
+
     label_names = celeba.subset_label_names(FLAGS.subset)
     held_out = [fake.fake_images(FLAGS.validation_images, IMAGE_SHAPE, len(label_names), seed=FLAGS.seed + 1 + i)
                 for i in range(2)]
@@ -99,6 +111,8 @@ def _fake_evaluation(train_images, train_labels) -> comparison.Splits:
 
 def main(argv):
     del argv
+    from trainers import common  # noqa: PLC0415
+
     if FLAGS.fake_data:
         common.run_image_trainer(__name__, _fake_data, "binary", _fake_evaluation)
     else:
@@ -106,4 +120,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_definitions.run(main, "CelebA")

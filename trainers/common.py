@@ -1,6 +1,7 @@
-"""Flags every trainer shares, and their translation into csvae_tf configs.
+"""The shared flags' translation into csvae_tf configs, label masking, and the image trainers' body.
 
-Only trainers import this module (it reads absl FLAGS); the library never does.
+The flags themselves are defined in trainers/flag_definitions.py (no TensorFlow there: --help
+answers before it loads). Only trainers import this module (it reads absl FLAGS); the library never does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from csvae_tf import distribute, schedules, training
 from csvae_tf.training import image_grids, run_checks
 from csvae_tf.data import missing_labels, pipeline
 from csvae_tf.models import registry
+from trainers import flag_definitions
+from trainers.flag_definitions import define_units_flag  # noqa: F401 - kept importable from here
 
 FLAGS = flags.FLAGS
 
@@ -26,48 +29,6 @@ def quiet_tensorflow() -> None:
     import tensorflow as tf
 
     tf.get_logger().setLevel("WARNING")
-
-
-def define_training_flags(*, model_dir: str, epochs: int, batch_size: int, validate_every_epochs: int = 1) -> None:
-    flags.DEFINE_string("model_dir", model_dir, "Run directory: checkpoints, configs, logs, figures. "
-                        "Running again with the same directory resumes the run.")
-    flags.DEFINE_integer("epochs", epochs, "Total epochs (appendix 7.1: 2300 for the image datasets).")
-    flags.DEFINE_integer("batch_size", batch_size, "Global batch size, split over replicas (paper: 64).")
-    flags.DEFINE_float("learning_rate", 5e-4, "Initial learning rate of both Adams (appendix 7.1: 1e-3/2).")
-    flags.DEFINE_integer("seed", 0, "Seeds data order, initialisation and sampling noise.")
-    flags.DEFINE_integer("checkpoint_every_steps", 0, "Checkpoint every N steps (0: at each epoch's end).")
-    flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept on disk.")
-    flags.DEFINE_integer("steps_per_execution", 1, "Train steps per compiled call (speed; exactness is kept).")
-    flags.DEFINE_float("log_every_seconds", 10.0, "Seconds between progress lines.")
-    flags.DEFINE_bool("tensorboard", True, "Write TensorBoard scalars under MODEL_DIR/tensorboard.")
-    flags.DEFINE_integer("validate_every_epochs", validate_every_epochs, "Evaluate the held-out data every N epochs.")
-    flags.DEFINE_enum("precision", training.AUTO, [training.AUTO, *training.PRECISIONS],
-                      "Keras dtype policy. auto (default): mixed_bfloat16 where the hardware computes bfloat16 "
-                      "natively (CPUs with AMX or AVX512-BF16, GPUs of compute capability >= 8.0) for the conv "
-                      "networks, float32 elsewhere (the choice and its reason are printed and kept in "
-                      "run_config.json); float32: full precision; mixed_bfloat16 / mixed_float16 (GPUs): forced. "
-                      "Resume with the same value on the same machine.")
-    flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step (honoured under tf.distribute, where Keras "
-                      "leaves XLA off by default; with several replicas each replica compiles its own forward and "
-                      "backward pass). On the CPUs measured it is slower than oneDNN (docs/performance.md); "
-                      "for GPUs, time it with benchmarks/train_step.py --modes=plain,xla.")
-    flags.register_validator("validate_every_epochs", lambda v: v >= 1, "--validate_every_epochs must be >= 1.")
-    flags.DEFINE_float("worker_timeout_seconds", distribute.DEFAULT_PEER_TIMEOUT_SECONDS,
-                       "Several workers (TF_CONFIG): how long a worker waits for the others to start listening.")
-    flags.register_validator("worker_timeout_seconds", lambda v: v > 0, "--worker_timeout_seconds must be > 0.")
-    flags.register_validator("keep_checkpoints", lambda v: v >= 1,
-                             "--keep_checkpoints must be >= 1 (the latest checkpoint is what a run resumes from).")
-
-
-def _positive_ints(values) -> bool:
-    return all(str(value).strip().isdigit() and int(value) > 0 for value in values)
-
-
-def define_units_flag(name: str, default, help_text: str) -> None:
-    """A comma-separated list of layer sizes, refused in one line unless every entry is a positive integer."""
-    flags.DEFINE_list(name, default, help_text)
-    flags.register_validator(name, _positive_ints,
-                             f"--{name} must be comma-separated positive integers (layer sizes), e.g. 64,64.")
 
 
 def make_strategy():
@@ -140,19 +101,6 @@ def _flags_to_resume(model_dir: str, module_name: str) -> str:
             "or pass a new --model_dir.")
 
 
-def define_switch_check_flags(*, warn_after_epochs: int) -> None:
-    """The running check that switching works (csvae_tf.evaluation.switch_check)."""
-    flags.DEFINE_bool("switch_check", True, "At each held-out evaluation, switch held-out examples to other labels "
-                      "and report the share a classifier of real images reads as the target (val_switch_check on "
-                      "the progress line and in TensorBoard); warn while it is low.")
-    flags.DEFINE_integer("switch_check_warn_after_epochs", warn_after_epochs, "Warn (once) from this epoch on while "
-                         "under half of the held-out switches are read as their target.")
-    flags.DEFINE_integer("switch_check_classifier_epochs", 3, "Epochs of the check's classifier (Method 1's C "
-                         "on up to 20,000 training examples; trained once per run directory and kept there).")
-    flags.register_validator("switch_check_classifier_epochs", lambda v: v >= 1,
-                             "--switch_check_classifier_epochs must be >= 1.")
-
-
 def switch_check_callbacks(strategy, train_x, train_y, held_out_x, held_out_y, label_type: str,
                            label_names) -> list:
     """[SwitchCheck] for one model's training, or [] where off.
@@ -181,38 +129,6 @@ def switch_check_callbacks(strategy, train_x, train_y, held_out_x, held_out_y, l
                                      FLAGS.switch_check_warn_after_epochs)]
 
 
-def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:
-    flags.DEFINE_integer("dim_z", dim_z, "Dimension of Z.")
-    flags.DEFINE_integer("dim_w", dim_w, "Dimension of each label subspace W_i (paper: 2).")
-    for index, (default, meaning) in enumerate(
-        ((20.0, "reconstruction"), (1.0, "KL(q(w|x,y) || p(w|y))"), (0.2, "KL(q(z|x) || p(z))"),
-         (10.0, "M2, the negative entropy of q(y|z)"), (1.0, "N, the adversary's log q(y|z)")),
-        start=1,
-    ):
-        flags.DEFINE_float(f"beta{index}", default, f"Weight of {meaning} (appendix 7.1: {default:g}).")
-    flags.DEFINE_enum("reconstruction_reduction", "sum", ["sum", "mean"],
-                      "What --beta1 weighs: sum, the reconstruction -log p(x|w,z) summed over the input's D "
-                      "dimensions (the paper's literal reading: beta1 per pixel, so the term grows with the image "
-                      "size); mean, its mean over them (the model is built with beta1 / D, so one beta1 sets the "
-                      "same balance against the KL terms at any image size; docs/images.md).")
-    flags.register_validator("dim_z", lambda v: v >= 1, "--dim_z must be >= 1.")
-    flags.register_validator("dim_w", lambda v: v >= 1, "--dim_w must be >= 1.")
-    define_independence_flags()
-    define_missing_label_flags()
-
-
-def define_missing_label_flags() -> None:
-    """Hiding training labels for --model=ss_csvae (csvae_tf.data.missing_labels; docs/semi_supervised.md). Held-out data keeps its labels."""
-    flags.DEFINE_float("labelled_fraction", 1.0, "Share of training examples that keep their labels (stratified "
-                       "per label vector, seeded by --seed); the rest train unlabelled. Needs --model=ss_csvae below 1.")
-    flags.DEFINE_float("label_missing_rate", 0.0, "Share of the remaining label entries hidden (per label column "
-                       "and value, seeded by --seed). Needs --model=ss_csvae above 0.")
-    flags.DEFINE_float("alpha", 20.0, "ss_csvae: weight of the classification term -log q(y_o|x) (Kingma et al. 2014).")
-    for name in ("labelled_fraction", "label_missing_rate"):
-        flags.register_validator(name, lambda v: 0.0 <= v <= 1.0, f"--{name} must be in [0, 1].")
-    flags.register_validator("alpha", lambda v: v >= 0, "--alpha must be >= 0.")
-
-
 def mask_training_labels(labels, model_names) -> np.ndarray:
     """The training labels with entries hidden (NaN) as --labelled_fraction and --label_missing_rate ask;
     exits in one line if any label is missing (hidden, or missing in the data) and a model in
@@ -227,24 +143,6 @@ def mask_training_labels(labels, model_names) -> np.ndarray:
                      f"--label_missing_rate=0.")
         print(f"Training {missing_labels.describe(masked)}.", flush=True)
     return masked
-
-def define_independence_flags() -> None:
-    """Mechanisms beyond the paper that keep y out of z (CSVAE and CondVAE-info; docs/independence.md). Defaults are the paper's behaviour; configs/*_independent.flags set the recommended ones."""
-    flags.DEFINE_bool("adversary_on_means", False, "Also train the adversary on the posterior means of q(z|x) "
-                      "(what switching decodes), and average the encoder's adversarial term over sample and mean.")
-    flags.DEFINE_integer("adversary_steps", 1, "Adversary updates per VAE update.")
-    flags.DEFINE_integer("num_adversaries", 1, "Adversaries in the ensemble; the encoder plays against their mean.")
-    flags.DEFINE_integer("adversary_reset_every_steps", 0, "Re-initialise one adversary of the ensemble (round "
-                         "robin) every N steps (0: never).")
-    flags.DEFINE_enum("independence_penalty", "none", ["none", "hsic", "mmd"], "A kernel penalty on the "
-                      "dependence between z's posterior means and y: HSIC, or the class-conditional MMD of [16].")
-    flags.DEFINE_float("independence_weight", 0.0, "Weight of --independence_penalty (per batch).")
-    flags.register_validator("adversary_steps", lambda v: v >= 1, "--adversary_steps must be >= 1.")
-    flags.register_validator("num_adversaries", lambda v: v >= 1, "--num_adversaries must be >= 1.")
-    flags.register_validator("adversary_reset_every_steps", lambda v: v >= 0,
-                             "--adversary_reset_every_steps must be >= 0.")
-    flags.register_validator("independence_weight", lambda v: v >= 0, "--independence_weight must be >= 0.")
-
 
 INDEPENDENCE_FLAGS = ("adversary_on_means", "adversary_steps", "num_adversaries", "adversary_reset_every_steps",
                       "independence_penalty", "independence_weight")
@@ -315,20 +213,12 @@ def train_config(input_shape) -> training.TrainConfig:
 
 
 def resolved_flags(module_name: str) -> dict:
-    """Every flag the trainer module and this module define, with its resolved value."""
+    """Every flag the trainer module and trainers/flag_definitions.py define, with its resolved value."""
     values = {}
-    for module in (module_name, __name__):
+    for module in (module_name, flag_definitions.__name__):
         for flag in FLAGS.get_flags_for_module(module):
             values[flag.name] = flag.value
     return values
-
-
-def define_model_flags(allow_all: bool = False) -> None:
-    flags.DEFINE_enum("model", "csvae", sorted(registry.MODELS) + (["all"] if allow_all else []),
-                      "The model to train (the paper's four)" + (", or all: each in MODEL_DIR/<model>, then the "
-                      "comparison (comparison.md/.json and figures in MODEL_DIR)." if allow_all else "."))
-    flags.DEFINE_integer("baseline_dim_z", 0, "Dimension of the baselines' z (0: CSVAE's dim_z + k * dim_w, "
-                         "the same latent size).")
 
 
 def model_kwargs(name: str, arguments: dict, num_labels: int, adversary_units=None) -> dict:
@@ -343,27 +233,6 @@ def model_kwargs(name: str, arguments: dict, num_labels: int, adversary_units=No
     if name == "condvae_info":
         arguments.update(beta4=FLAGS.beta4, beta5=FLAGS.beta5, **adversary, **independence_kwargs())
     return arguments
-
-
-def define_image_flags(*, dim_z: int) -> None:
-    """Flags of the image trainers (CelebA, TFD): the paper's settings by default (appendix 7.1)."""
-    define_training_flags(model_dir=None, epochs=2300, batch_size=64)
-    define_csvae_flags(dim_z=dim_z, dim_w=2)
-    define_model_flags(allow_all=True)
-    flags.DEFINE_integer("classifier_epochs", 20, "--model=all: epochs of Method 1's attribute classifier C "
-                         "(csvae_tf.evaluation.classifier_accuracy).")
-    flags.DEFINE_integer("eval_batch_size", 256, "--model=all: examples per encode / switch / classify call "
-                         "of the evaluation (its memory beyond the data grows with this, not with the split).")
-    flags.register_validator("classifier_epochs", lambda v: v >= 1, "--classifier_epochs must be >= 1.")
-    flags.register_validator("eval_batch_size", lambda v: v >= 1, "--eval_batch_size must be >= 1.")
-    flags.DEFINE_bool("fake_data", False, "Train on generated images instead of the dataset (no download needed).")
-    flags.DEFINE_integer("fake_examples", 2048, "How many generated training images --fake_data makes.")
-    flags.DEFINE_integer("image_grid_every_steps", 1000, "Steps between TensorBoard image grids (0: none).")
-    flags.DEFINE_integer("validation_images", 256, "Held-out images for validation losses and image grids.")
-    flags.register_validator("validation_images", lambda v: v >= 1,
-                             "--validation_images must be >= 1 (held-out images for the losses and image grids).")
-    define_switch_check_flags(warn_after_epochs=10)
-    flags.mark_flag_as_required("model_dir")
 
 
 def run_image_trainer(module_name: str, load_data, label_type: str, load_evaluation=None) -> None:
@@ -381,6 +250,10 @@ def run_image_trainer(module_name: str, load_data, label_type: str, load_evaluat
         validation and test, identities where the dataset has them); needed for --model=all.
     """
     quiet_tensorflow()
+    changed = flag_definitions.apply_fake_data_defaults(sys.argv)
+    if changed:
+        print(f"--fake_data: {' '.join(f'--{name}={value}' for name, value in changed.items())} (a quick look; "
+              f"set them on the command line for longer).", flush=True)
     check_model_dir()
     strategy = make_strategy()  # first: MultiWorkerMirroredStrategy must precede other TF ops
     images, labels, validation, shape, label_names = load_data()
@@ -452,6 +325,9 @@ def train_images(
     model_name, model_dir = model_name or FLAGS.model, model_dir or FLAGS.model_dir
     train_labels = mask_training_labels(train_labels, model_name)
     try:
+        pipeline.check_labels(train_labels, label_type, "the training labels")
+        if validation is not None:
+            pipeline.check_labels(validation[1], label_type, "the held-out labels")
         distribute.check_batch_size(FLAGS.batch_size, strategy)
         config = train_config(image_shape)
         config.model_dir = model_dir

@@ -19,36 +19,43 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from csvae_tf import distribute, training
-from csvae_tf.data import digits, pipeline
-from csvae_tf.evaluation import comparison
-from csvae_tf.models import registry
-from trainers import common
+from trainers import flag_definitions
 
 FLAGS = flags.FLAGS
 
-common.define_training_flags(model_dir="runs/digits", epochs=150, batch_size=64, validate_every_epochs=10)
-common.define_csvae_flags(dim_z=8, dim_w=2)
-flags.DEFINE_enum("model", "all", sorted(registry.MODELS) + ["all"], "The model to train, or all four.")
-flags.DEFINE_integer("baseline_dim_z", 0, "Dimension of the baselines' z (0: CSVAE's dim_z + 10 * dim_w, "
-                     "the same latent size).")
-common.define_units_flag("hidden_units", ["256", "128"], "Dense layers of the MLP encoders (decoder mirrored).")
-common.define_units_flag("adversary_units", ["64", "64"], "Dense layers of the adversaries (CSVAE, CondVAE-info).")
-flags.DEFINE_integer("classifier_epochs", 60, "Epochs of Method 1's attribute classifier.")
-flags.DEFINE_integer("image_size", 0, "0: the 8x8 digits as vectors of 64 through MLP networks (--hidden_units); "
-                     "N (a multiple of 8, e.g. 32): the digits resized to NxNx1 images through the paper's "
-                     "convolutional networks (Larsen et al.; --hidden_units is then unused).")
+# The library (and TensorFlow) is imported inside the functions below, after the flags are parsed:
+# --help and a bad flag value answer at once.
+flag_definitions.define_training_flags(model_dir="runs/digits", epochs=150, batch_size=64, validate_every_epochs=10)
+flag_definitions.define_csvae_flags(dim_z=8, dim_w=2)
+with flag_definitions.group("Model: which one"):
+    flags.DEFINE_enum("model", "all", list(flag_definitions.MODEL_NAMES) + ["all"], "The model to train, or all four.")
+    flags.DEFINE_integer("baseline_dim_z", 0, "Dimension of the baselines' z (0: CSVAE's dim_z + 10 * dim_w, "
+                         "the same latent size).")
+flag_definitions.define_units_flag("hidden_units", ["256", "128"],
+                                   "Dense layers of the MLP encoders (decoder mirrored).")
+flag_definitions.define_units_flag("adversary_units", ["64", "64"],
+                                   "Dense layers of the adversaries (CSVAE, CondVAE-info).")
+with flag_definitions.group("Digits"):
+    flags.DEFINE_integer("classifier_epochs", 60, "Epochs of Method 1's attribute classifier.")
+    flags.DEFINE_integer("image_size", 0, "0: the 8x8 digits as vectors of 64 through MLP networks (--hidden_units); "
+                         "N (a multiple of 8, e.g. 32): the digits resized to NxNx1 images through the paper's "
+                         "convolutional networks (Larsen et al.; --hidden_units is then unused).")
+    flags.DEFINE_integer("max_examples", 0, "Use only this many digits (0: all 1,797); for quick checks.")
 flags.register_validator("image_size", lambda v: v >= 0 and v % 8 == 0,
                          "--image_size must be 0 (vectors) or a positive multiple of 8 (images), e.g. 32.")
-flags.DEFINE_integer("max_examples", 0, "Use only this many digits (0: all 1,797); for quick checks.")
-common.define_switch_check_flags(warn_after_epochs=5)
+flags.register_validator("classifier_epochs", lambda v: v >= 1, "--classifier_epochs must be >= 1.")
+flags.register_validator("max_examples", lambda v: v >= 0, "--max_examples must be >= 0 (0: all 1,797 digits).")
+flag_definitions.define_switch_check_flags(warn_after_epochs=5)
 FLAGS.set_default("steps_per_execution", 22)
 
 
 def model_arguments(name: str, num_labels: int) -> dict:
     """The constructor arguments of model `name` from the flags: shared networks and loss weights."""
+    from csvae_tf.data import digits  # noqa: PLC0415
+    from trainers import common  # noqa: PLC0415
+
     return common.model_kwargs(
         name,
         {
@@ -66,6 +73,12 @@ def model_arguments(name: str, num_labels: int) -> dict:
 
 def main(argv):
     del argv
+    from csvae_tf import distribute, training  # noqa: PLC0415
+    from csvae_tf.data import digits, pipeline  # noqa: PLC0415
+    from csvae_tf.evaluation import comparison  # noqa: PLC0415
+    from csvae_tf.models import registry  # noqa: PLC0415
+    from trainers import common  # noqa: PLC0415
+
     common.quiet_tensorflow()
     common.check_model_dir()
     strategy = common.make_strategy()
@@ -124,4 +137,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_definitions.run(main, "Digits")

@@ -12,32 +12,40 @@ from __future__ import annotations
 import json
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from csvae_tf import distribute, training
-from csvae_tf.data import pipeline, swiss_roll
-from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation
-from csvae_tf.models import registry
-from trainers import common
+from trainers import flag_definitions
 
 FLAGS = flags.FLAGS
 
-common.define_training_flags(model_dir="runs/swiss_roll", epochs=60, batch_size=64, validate_every_epochs=10)
-common.define_csvae_flags(dim_z=2, dim_w=2)
-flags.DEFINE_integer("n_samples", 10000, "Points on the roll (paper: 10000).")
-flags.DEFINE_enum("label_axis", "1", ["0", "1"], "Column compared with 10 to label a point: 1 (height) splits "
-                  "the roll in half as the paper describes; 0 (t cos t) splits it 14 % / 86 %.")
-flags.DEFINE_float("test_fraction", 0.2, "Share of points held out for the metrics and the figure.")
-common.define_units_flag("hidden_units", ["64", "64"], "Dense layers of the MLP encoders (decoder mirrored).")
-common.define_units_flag("adversary_units", ["64", "64"], "Dense layers of the adversary q(y|z).")
-flags.DEFINE_enum("model", "csvae", ["csvae", "ss_csvae"], "CSVAE, or the semi-supervised CSVAE (for "
-                  "--labelled_fraction < 1 or --label_missing_rate > 0).")
+# The library (and TensorFlow) is imported inside main, after the flags are parsed: --help and a
+# bad flag value answer at once.
+flag_definitions.define_training_flags(model_dir="runs/swiss_roll", epochs=60, batch_size=64,
+                                       validate_every_epochs=10)
+flag_definitions.define_csvae_flags(dim_z=2, dim_w=2)
+with flag_definitions.group("Swiss roll"):
+    flags.DEFINE_integer("n_samples", 10000, "Points on the roll (paper: 10000).")
+    flags.DEFINE_enum("label_axis", "1", ["0", "1"], "Column compared with 10 to label a point: 1 (height) splits "
+                      "the roll in half as the paper describes; 0 (t cos t) splits it 14 % / 86 %.")
+    flag_definitions.define_float("test_fraction", 0.2, "Share of points held out for the metrics and the figure.",
+                                  above=0, below=1)
+flag_definitions.define_units_flag("hidden_units", ["64", "64"], "Dense layers of the MLP encoders (decoder mirrored).")
+flag_definitions.define_units_flag("adversary_units", ["64", "64"], "Dense layers of the adversary q(y|z).")
+with flag_definitions.group("Model: which one"):
+    flags.DEFINE_enum("model", "csvae", ["csvae", "ss_csvae"], "CSVAE, or the semi-supervised CSVAE (for "
+                      "--labelled_fraction < 1 or --label_missing_rate > 0).")
 # The roll's steps are tiny: run 25 per compiled call (checkpoints and resume stay exact).
 FLAGS.set_default("steps_per_execution", 25)
 
 
 def main(argv):
     del argv
+    from csvae_tf import distribute, training  # noqa: PLC0415
+    from csvae_tf.data import pipeline, swiss_roll  # noqa: PLC0415
+    from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation  # noqa: PLC0415
+    from csvae_tf.models import registry  # noqa: PLC0415
+    from trainers import common  # noqa: PLC0415
+
     common.quiet_tensorflow()
     common.check_model_dir()
     strategy = common.make_strategy()
@@ -98,4 +106,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_definitions.run(main, "Swiss roll")

@@ -21,23 +21,27 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from csvae_tf.data import fake, tfd
-from csvae_tf.evaluation import comparison
-from trainers import common
+from trainers import flag_definitions
 
 FLAGS = flags.FLAGS
 
-common.define_image_flags(dim_z=64)
-flags.DEFINE_string("tfd_path", None, "Your copy of TFD_48x48.mat (the paper's 48x48 faces; TFD_96x96.mat trains at 96x96).")
-flags.DEFINE_enum("label_extension", "classifier", ["classifier", "semi_supervised", "none"],
-                  "The unlabelled faces: labelled by a classifier (p >= 0.9) as §5.2.1, kept unlabelled for "
-                  "--model=ss_csvae, or left out.")
-flags.DEFINE_bool("extend_labels", True, "Deprecated: --noextend_labels is --label_extension=none.")
+# The library (and TensorFlow) is imported by the functions below, after the flags are parsed:
+# --help and a bad flag value answer at once.
+flag_definitions.define_image_flags(dim_z=64)
+with flag_definitions.group("TFD"):
+    flags.DEFINE_string("tfd_path", None, "Your copy of TFD_48x48.mat (the paper's 48x48 faces; TFD_96x96.mat "
+                        "trains at 96x96).")
+    flags.DEFINE_enum("label_extension", "classifier", ["classifier", "semi_supervised", "none"],
+                      "The unlabelled faces: labelled by a classifier (p >= 0.9) as §5.2.1, kept unlabelled for "
+                      "--model=ss_csvae, or left out.")
+    flags.DEFINE_bool("extend_labels", True, "Deprecated: --noextend_labels is --label_extension=none.")
 
 
 def _tfd_data():
+    from csvae_tf.data import tfd  # noqa: PLC0415
+
     if not FLAGS.tfd_path:
         sys.exit("error: --tfd_path is required (the path of TFD_48x48.mat), or use --fake_data.")
     try:
@@ -59,8 +63,10 @@ def _tfd_data():
 _LOADED = {}
 
 
-def _tfd_evaluation(train_images, train_labels) -> comparison.Splits:
-    """The 80/10/10 splits with their identities (-1: unknown, never paired in Method 2)."""
+def _tfd_evaluation(train_images, train_labels):
+    """The 80/10/10 splits with their identities (-1: unknown, never paired in Method 2): a comparison.Splits."""
+    from csvae_tf.evaluation import comparison  # noqa: PLC0415
+
     data = _LOADED["data"]
 
     def split(part, images=None):
@@ -69,8 +75,11 @@ def _tfd_evaluation(train_images, train_labels) -> comparison.Splits:
     return comparison.Splits(split(data.train, train_images), split(data.validation), split(data.test))
 
 
-def _fake_evaluation(train_images, train_labels) -> comparison.Splits:
-    """Generated validation and test faces (no identities: Method 2 is skipped)."""
+def _fake_evaluation(train_images, train_labels):
+    """Generated validation and test faces (no identities: Method 2 is skipped): a comparison.Splits."""
+    from csvae_tf.data import fake, tfd  # noqa: PLC0415
+    from csvae_tf.evaluation import comparison  # noqa: PLC0415
+
     held_out = [fake.fake_images(FLAGS.validation_images, (48, 48, 1), len(tfd.EXPRESSIONS), "categorical",
                                  FLAGS.seed + 1 + i) for i in range(2)]
     return comparison.Splits(comparison.Split(train_images, train_labels), comparison.Split(*held_out[0]),
@@ -78,6 +87,8 @@ def _fake_evaluation(train_images, train_labels) -> comparison.Splits:
 
 
 def _fake_data():
+    from csvae_tf.data import fake, tfd  # noqa: PLC0415
+
     shape = (48, 48, 1)
     splits = fake.fake_splits(FLAGS.fake_examples, FLAGS.validation_images, shape, len(tfd.EXPRESSIONS),
                               "categorical", FLAGS.seed)
@@ -86,6 +97,8 @@ def _fake_data():
 
 def main(argv):
     del argv
+    from trainers import common  # noqa: PLC0415
+
     if FLAGS.fake_data:
         common.run_image_trainer(__name__, _fake_data, "categorical", _fake_evaluation)
     else:
@@ -93,4 +106,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_definitions.run(main, "TFD")

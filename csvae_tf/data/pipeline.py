@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from csvae_tf.data.errors import DataError
+
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     """Full batches per epoch (the remainder is dropped so every replica gets equal shares)."""
@@ -34,6 +36,40 @@ def as_unit_float(x) -> np.ndarray:
     if x.dtype == np.uint8:
         return x.astype(np.float32) / np.float32(255.0)
     return x.astype(np.float32, copy=False)
+
+
+def check_labels(labels, label_type: str, source: str) -> None:
+    """Raise DataError (one line naming `source` and the first bad row) unless every label row is usable.
+
+    Observed entries (not NaN) must be 0 or 1. A one-hot ("categorical") row has at most one 1, and
+    a row with every entry observed has exactly one: with all of them 0 no class is possible, so
+    log q(y|x) of the semi-supervised model's classification term is -inf and the NaN guard would
+    stop the run blaming the loss.
+
+    Args:
+      labels: float [n, k]; NaN entries are missing.
+      label_type: "binary" or "categorical".
+      source: what the rows are, for the message (a file, or "the training split").
+    """
+    labels = np.asarray(labels, np.float64)
+    observed = ~np.isnan(labels)
+    values = np.where(observed, labels, 0.0)
+    bad = np.flatnonzero((observed & (values != 0) & (values != 1)).any(axis=1))
+    if len(bad):
+        row = bad[0]
+        raise DataError(f"{source}: label row {row} is {labels[row].tolist()}, expected entries 0 or 1 (NaN: "
+                        f"missing); {len(bad)} such rows. Fix or drop them.")
+    if label_type != "categorical":
+        return
+    ones = values.sum(axis=1)
+    several = np.flatnonzero(ones > 1)
+    none = np.flatnonzero(observed.all(axis=1) & (ones == 0))
+    for rows, what in ((several, "has several 1s"), (none, "has every entry observed 0 (no class)")):
+        if len(rows):
+            row = rows[0]
+            raise DataError(f"{source}: one-hot label row {row} {what}: {labels[row].tolist()}; expected one 1 "
+                            f"(or NaN for entries not known, all NaN for an unlabelled example); {len(rows)} such "
+                            f"rows. Fix or drop them.")
 
 
 def epoch_indexed_batches(

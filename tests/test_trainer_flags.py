@@ -1,0 +1,187 @@
+"""trainers/flag_definitions.py: --help before TensorFlow loads, flag values checked at parse time,
+--fake_data's quick-look defaults."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from trainers import flag_definitions
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAINERS = ("swiss_roll", "digits", "celeba", "tfd")
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def _python(script, timeout=120):
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                         env=ENV)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+# Runs `python -m trainers.X ARGS` in this process (as runpy does for -m) and reports its exit status,
+# its stdout, whether TensorFlow was imported, and every flag the program defines.
+_AS_PROGRAM = """
+import contextlib, io, json, runpy, sys
+from absl import flags
+module, args = {module!r}, {args!r}
+sys.argv = [module] + args
+out, code = io.StringIO(), None
+with contextlib.redirect_stdout(out):
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as stop:
+        code = stop.code
+# The program's own flags are registered under its file's path (sys.argv[0] while it ran).
+defined = sorted({{flag.name for name, defined in flags.FLAGS.flags_by_module_dict().items()
+                  if name in ("trainers.flag_definitions", "trainers") or name.endswith(module.split(".")[-1] + ".py")
+                  for flag in defined}})
+print(json.dumps({{"code": code, "stdout": out.getvalue(), "tensorflow": "tensorflow" in sys.modules,
+                  "defined": defined}}))
+"""
+
+
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_help_exits_0_before_tensorflow_loads_and_lists_every_flag_by_purpose(trainer):
+    started = time.monotonic()
+    result = _python(_AS_PROGRAM.format(module=f"trainers.{trainer}", args=["--help"]))
+    seconds = time.monotonic() - started
+    assert result["code"] == 0
+    assert not result["tensorflow"]  # importing TensorFlow alone takes several seconds
+    assert seconds < 30, seconds
+    listed = result["stdout"]
+    for name in ("model_dir", "epochs", "batch_size", "learning_rate", "seed", "dim_z", "beta1", "model",
+                 "tensorflow_logs"):
+        assert name in result["defined"], name
+    for name in result["defined"]:
+        assert f"--{name}\n" in listed or f"--[no]{name}\n" in listed, name
+    assert "Run directory and length:" in listed and "Model: latent sizes and loss weights:" in listed
+    if trainer in ("celeba", "tfd"):
+        assert "--[no]fake_data\n" in listed and "Generated images (no download):" in listed
+
+
+def test_help_as_a_program_exits_0_and_says_the_usage():
+    run = subprocess.run([sys.executable, "-m", "trainers.celeba", "--help"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, env=ENV)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith("usage: python -m trainers.celeba ") and "--manual_dir" in run.stdout
+    assert "Traceback" not in run.stderr
+
+
+# Parses argv lists against a trainer's flags (no main, no TensorFlow) and reports each outcome.
+_PARSE = """
+import json, sys
+from absl import flags
+import trainers.{trainer} as trainer
+from trainers import flag_definitions
+FLAGS = flags.FLAGS
+floats = sorted(flag.name for name in ("trainers.{trainer}", "trainers.flag_definitions")
+                for flag in FLAGS.get_flags_for_module(name) if isinstance(flag.parser, flags.FloatParser))
+outcomes = {{}}
+argvs = {argvs!r} or [[f"--{{name}}={{value}}"] for name in floats for value in ("nan", "inf", "-inf")]
+for argv in argvs:
+    FLAGS.unparse_flags()
+    try:
+        FLAGS(["prog", "--model_dir=/tmp/unused", *argv])
+        changed = flag_definitions.apply_fake_data_defaults(["prog", *argv])
+        values = [FLAGS.epochs, FLAGS.batch_size, getattr(FLAGS, "fake_examples", None)]
+        outcomes[" ".join(argv)] = "accepted " + json.dumps([changed, *values])
+    except flags.Error as error:
+        outcomes[" ".join(argv)] = "refused " + str(error)
+print(json.dumps({{"floats": floats, "outcomes": outcomes, "tensorflow": "tensorflow" in sys.modules}}))
+"""
+
+
+def _parse(trainer, argvs=()):
+    return _python(_PARSE.format(trainer=trainer, argvs=[list(argv) for argv in argvs]))
+
+
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_every_float_flag_refuses_nan_and_infinity_naming_the_flag(trainer):
+    result = _parse(trainer)
+    assert not result["tensorflow"]
+    assert {"learning_rate", "beta1", "alpha", "independence_weight"} <= set(result["floats"])
+    assert len(result["outcomes"]) == 3 * len(result["floats"])
+    for argv, outcome in result["outcomes"].items():
+        name = argv.split("=")[0]
+        assert outcome.startswith("refused") and f"{name} must be a finite number" in outcome, (argv, outcome)
+
+
+def test_float_flags_out_of_range_are_refused_and_in_range_accepted():
+    outcomes = _parse("swiss_roll", [["--learning_rate=0"], ["--learning_rate=-1e-3"], ["--alpha=-1"],
+                                     ["--labelled_fraction=1.5"], ["--test_fraction=1"], ["--beta3=-0.2"],
+                                     ["--learning_rate=1e-3", "--alpha=0", "--test_fraction=0.5"]])["outcomes"]
+    for argv in list(outcomes)[:-1]:
+        assert outcomes[argv].startswith("refused") and argv.split("=")[0] + " must be" in outcomes[argv], argv
+    assert outcomes["--learning_rate=1e-3 --alpha=0 --test_fraction=0.5"].startswith("accepted")
+
+
+def test_seeds_outside_what_numpy_and_scikit_learn_take_are_refused_naming_the_flag():
+    outcomes = _parse("digits", [["--seed=-1"], [f"--seed={2**32}"], ["--seed=0"], [f"--seed={2**32 - 1}"]])["outcomes"]
+    for argv in ("--seed=-1", f"--seed={2**32}"):
+        assert outcomes[argv].startswith("refused") and "--seed must be an integer in [0, 4294967295]" in outcomes[argv]
+    assert outcomes["--seed=0"].startswith("accepted") and outcomes[f"--seed={2**32 - 1}"].startswith("accepted")
+
+
+def test_fake_examples_below_one_or_below_the_batch_are_refused_naming_the_flag():
+    outcomes = _parse("tfd", [["--fake_examples=0"], ["--fake_data", "--fake_examples=10", "--batch_size=64"],
+                              ["--fake_examples=10", "--batch_size=64"],
+                              ["--fake_data", "--fake_examples=64", "--batch_size=64"]])["outcomes"]
+    assert outcomes["--fake_examples=0"].startswith("refused") and "--fake_examples must be >= 1" in \
+        outcomes["--fake_examples=0"]
+    refused = outcomes["--fake_data --fake_examples=10 --batch_size=64"]
+    assert refused.startswith("refused") and "--fake_examples must be at least --batch_size" in refused
+    assert outcomes["--fake_examples=10 --batch_size=64"].startswith("accepted")  # not generating: unused
+    assert outcomes["--fake_data --fake_examples=64 --batch_size=64"].startswith("accepted")
+
+
+def test_fake_data_with_the_celeba_flagfile_is_a_quick_look_unless_the_command_line_asks_for_more():
+    outcomes = _parse("celeba", [["--flagfile=configs/celeba_glasses.flags"],
+                                 ["--flagfile=configs/celeba_glasses.flags", "--fake_data"],
+                                 ["--flagfile=configs/celeba_glasses.flags", "--fake_data", "--epochs=3"]])["outcomes"]
+
+    def resolved(argv):
+        outcome = outcomes[" ".join(argv)]
+        assert outcome.startswith("accepted"), outcome
+        return tuple(json.loads(outcome[len("accepted "):]))
+
+    flagfile = "--flagfile=configs/celeba_glasses.flags"
+    assert resolved([flagfile])[:2] == ({}, 2300)  # the dataset's run keeps the paper's length
+    changed, epochs, batch_size, examples = resolved([flagfile, "--fake_data"])
+    assert changed == {"epochs": 1, "classifier_epochs": 2}
+    assert epochs * (examples // batch_size) == 32  # 2,048 generated images in batches of 64, once
+    assert resolved([flagfile, "--fake_data", "--epochs=3"]) == ({"classifier_epochs": 2}, 3, 64, 2048)
+
+
+def test_given_on_command_line_reads_argv_not_flagfiles():
+    given = flag_definitions.given_on_command_line
+    assert given("epochs", ["prog", "--epochs=3"]) and given("epochs", ["prog", "-epochs", "3"])
+    assert given("fake_data", ["prog", "--nofake_data"])
+    assert not given("epochs", ["prog", "--flagfile=configs/celeba_glasses.flags"])
+    assert not given("epochs", ["prog", "--epochs_extra=1"]) and not given("epochs", ["prog", "--", "--epochs=3"])
+
+
+def test_the_names_spelled_for_the_flags_are_the_librarys():
+    from csvae_tf import distribute, training  # noqa: PLC0415
+    from csvae_tf.models import registry  # noqa: PLC0415
+
+    library_models = {name for name, cls in registry.MODELS.items() if cls.__module__.startswith("csvae_tf.")}
+    assert set(flag_definitions.MODEL_NAMES) == library_models
+    assert flag_definitions.PRECISION_CHOICES == (training.AUTO, *training.PRECISIONS)
+    assert flag_definitions.DEFAULT_PEER_TIMEOUT_SECONDS == distribute.DEFAULT_PEER_TIMEOUT_SECONDS
+
+
+@pytest.mark.slow  # a trainer's start-up and one step: ~20 s alone, over a minute on a busy 2-core machine
+def test_a_diverged_run_says_a_lower_learning_rate_needs_a_new_model_dir(tmp_path):
+    # beta1 = 1e38 is finite, but the weighted reconstruction overflows float32 at the first step.
+    run = subprocess.run([sys.executable, "-m", "trainers.swiss_roll", f"--model_dir={tmp_path}", "--n_samples=200",
+                          "--epochs=1", "--batch_size=20", "--beta1=1e38", "--notensorboard", "--log_every_seconds=0"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Non-finite loss at step 1 ")
+    assert "lower --learning_rate and a new --model_dir" in last
