@@ -87,6 +87,73 @@ def test_fully_labelled_training_moves_the_shared_weights_as_csvae():
     assert psi and all(v.path not in {c.path for c in csvae.weights} for v in psi)
 
 
+def _conv_pair(label_type):
+    """(CSVAE, SemiSupervisedCSVAE) on 16x16 images (the Larsen conv networks, batch normalisation),
+    sharing every weight they both have, moving statistics included."""
+    arguments = dict(input_shape=[16, 16, 1], num_labels=2, dim_z=2, dim_w=2, label_type=label_type,
+                     adversary_units=(16,), seed=0)
+    keras.utils.set_random_seed(0)
+    csvae = CSVAE(**arguments)
+    keras.utils.set_random_seed(1)
+    model = ss.SemiSupervisedCSVAE(**arguments)
+    shared = {v.path: v for v in csvae.weights}
+    for variable in model.weights:
+        if variable.path in shared:
+            variable.assign(shared[variable.path])
+    assert any("moving_mean" in path for path in shared)
+    return csvae, model
+
+
+def _images(batch):
+    images = np.random.default_rng(0).random([batch, 16, 16, 1]).astype(np.float32)
+    halves = np.stack([images[:, :8].mean((1, 2, 3)), images[:, :, :8].mean((1, 2, 3))], -1)
+    return images, (halves > np.median(halves, 0)).astype(np.float32)
+
+
+def test_fully_labelled_conv_training_is_csvaes_bit_for_bit_moving_statistics_included():
+    """Three steps on images: every weight CSVAE has, batch normalisation's moving statistics too,
+    ends equal: the marginal's pass, whose values a fully labelled batch does not use, leaves them alone."""
+    csvae, model = _conv_pair("binary")
+    for m in (csvae, model):
+        m.compile()
+    x, y = _images(12)
+    for m in (csvae, model):
+        m.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    shared = {v.path: v for v in model.weights}
+    for variable in csvae.weights:
+        np.testing.assert_array_equal(shared[variable.path].numpy(), variable.numpy(), err_msg=variable.path)
+
+
+def test_each_batch_norm_layer_steps_once_per_batch_from_real_label_rows():
+    """On a batch with missing labels every batch-normalisation layer records one moving-statistics step,
+    with the moments CSVAE's pass has on the labels filled by q(y|x) (no zero-filled rows, nothing
+    from the marginal's pass over the 2^2 configurations)."""
+    from csvae_tf.kernels import batch_norm
+
+    csvae, model = _conv_pair("binary")
+    x, y = _images(4)
+    y[1, 0] = y[3] = NAN
+    with batch_norm.deferred_moving_statistics() as recorded:
+        model.compute_terms(tf.constant(x), tf.constant(y), SEED, training=True)
+    with batch_norm.deferred_moving_statistics():  # q(y|x) as the training pass computes it
+        filled = ss.filled_labels(model.label_logits(x, training=True), tf.constant(y), "binary")[0].numpy()
+    assert np.array_equal(filled[~np.isnan(y)], y[~np.isnan(y)]) and not np.isnan(filled).any()
+    with batch_norm.deferred_moving_statistics() as reference:
+        csvae.compute_terms(tf.constant(x), tf.constant(filled), SEED, training=True)
+
+    names = [layer.name for layer in recorded.layers]
+    networks = (model.z_encoder, model.w_encoder, model.decoder, model.label_classifier)
+    every = [layer.name for network in networks for layer in network.layers
+             if isinstance(layer, batch_norm.BatchNormalization)]
+    assert sorted(names) == sorted(every) and len(set(names)) == len(names)
+    moments = dict(zip(names, recorded.moments))
+    assert len(reference.layers) == len(every) - len(
+        [n for n in every if n.startswith("label_classifier")]) > 0
+    for layer, expected in zip(reference.layers, reference.moments):
+        for got, want in zip(moments[layer.name], expected):
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=layer.name)
+
+
 # ----------------------------------------------------------------------------- terms by hand
 def test_missing_label_posterior_binary_by_hand():
     # logits (0, log 3): q(y_0 = 1) = 1/2, q(y_1 = 1) = 3/4.

@@ -100,8 +100,14 @@ passes 0.5. We chose these weights over q_psi's most probable labels: hard label
 mistakes at full weight, and the weighted estimate is the expected hard-label one's ratio under
 q_psi. HSIC's linear kernel reads the same probabilities.
 
-With images, the enumerated pass runs the w encoder's and decoder's BatchNorm in training mode on
-the batch repeated per configuration, so their moving statistics also see every configuration.
+Batch normalisation (images). Both passes run the w encoder and decoder in training mode, each
+normalising with its own batch's statistics: CSVAE's on the batch with each missing entry filled by
+q_psi's most probable value (used for the fully labelled examples), the marginal's on the batch
+repeated per configuration (a configuration the observed entries exclude runs as the example's most
+probable consistent one). Only CSVAE's pass steps the moving statistics that evaluation and exports
+use, once per training step, from one row per example holding its label where observed and q_psi's
+most probable label elsewhere (never zero-filled "all absent" rows); the marginal's moments are
+discarded. The fully labelled model is therefore CSVAE's, moving statistics included.
 """
 
 from __future__ import annotations
@@ -114,6 +120,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from csvae_tf import losses, networks, serving
+from csvae_tf.kernels import batch_norm
 from csvae_tf.models import base
 from csvae_tf.models.csvae import CSVAE
 
@@ -307,16 +314,20 @@ class SemiSupervisedCSVAE(CSVAE):
         """
         y = tf.cast(y, tf.float32)
         fully_labelled = tf.reduce_all(observed(y), axis=-1)
-        terms = super().compute_terms(x, zero_filled(y), seed, training)  # CSVAE's, exactly, where labelled
         logits = self.label_logits(x, training)
+        # CSVAE's terms, exactly, where labelled. Its values for the others are not used, but its batch
+        # normalisation steps the moving statistics: missing entries take q's most probable values.
+        filled = tf.where(observed(y), y, filled_labels(tf.stop_gradient(logits), y, self.label_type)[0])
+        terms = super().compute_terms(x, filled, seed, training)
         terms["label_logits"] = logits
         terms["classification"] = -observed_log_likelihood(logits, y, self.label_type)
         labelled = tf.cast(tf.reduce_any(observed(y), axis=-1), tf.float32)
         share = tf.maximum(tf.reduce_mean(labelled), 1.0 / tf.cast(tf.shape(labelled)[0], tf.float32))
         terms["labelled_share"] = tf.fill(tf.shape(labelled), share)
         weights_logits = logits if self.bound_trains_classifier else tf.stop_gradient(logits)
-        marginal = (self._enumerated_terms if self.enumerates else self._sampled_terms)(
-            x, y, weights_logits, terms["z"], seed, training)
+        with batch_norm.deferred_moving_statistics():  # one moving-statistics step a batch: CSVAE's pass's
+            marginal = (self._enumerated_terms if self.enumerates else self._sampled_terms)(
+                x, y, weights_logits, terms["z"], seed, training)
         for name in ("reconstruction", "kl_w"):
             terms[name] = tf.where(fully_labelled, terms[name], marginal[name])
         terms["label_entropy"] = tf.where(fully_labelled, tf.zeros_like(marginal["entropy"]), marginal["entropy"])
@@ -354,7 +365,12 @@ class SemiSupervisedCSVAE(CSVAE):
         configurations = self._configurations
         posterior = MissingLabelPosterior(configuration_log_probs(logits, configurations, self.label_type),
                                           consistent_configurations(y, configurations))
-        recon, kl_w = self._configuration_terms(x, configurations, z, seed, training)
+        # A configuration the observed entries exclude (weight 0) runs as the example's most probable
+        # consistent one (a fully labelled example's: its own label), so every row is a label the
+        # example may have: batch normalisation's statistics see no impossible rows.
+        fallback = filled_labels(logits, y, self.label_type)[0]
+        rows = tf.where(posterior.consistent[:, :, None], configurations[None], fallback[:, None, :])
+        recon, kl_w = self._configuration_terms(x, rows, z, seed, training)
         return {
             "reconstruction": tf.reduce_sum(posterior.weights * recon, axis=-1),
             "kl_w": tf.reduce_sum(posterior.weights * kl_w, axis=-1),
