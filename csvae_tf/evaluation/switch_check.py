@@ -44,6 +44,8 @@ def train_check_classifier(train_x, train_y, held_out_x, held_out_y, label_type:
                                                          seed=seed)
     path = os.path.join(run_dir, CLASSIFIER_FILE) if run_dir else None
     if path and os.path.exists(path):
+        # The saved file holds Adam's slots too: build them first, or Keras warns it skips them.
+        classifier.network.optimizer.build(classifier.network.trainable_variables)
         classifier.network.load_weights(path)
         classifier.held_out_accuracy = classifier.accuracy(held_out_x, held_out_y)
         return classifier
