@@ -130,11 +130,15 @@ def main(argv):
         sys.exit("error: --image and --attribute are required (and --export_dir, or --serving_url with --metadata).")
     try:
         eyes = parse_floats(FLAGS.eyes, "eyes")
-        if eyes is not None and len(eyes) != 4:
-            raise ApplyError(f"--eyes takes 4 numbers, x1,y1,x2,y2 (photo pixels), got {len(eyes)}.")
+        if eyes is not None and (len(eyes) != 4 or not np.isfinite(eyes).all()):
+            raise ApplyError(f"--eyes takes 4 finite numbers, x1,y1,x2,y2 (photo pixels), got {FLAGS.eyes!r}.")
+        pictures.check_output_path(FLAGS.out, "out")  # before the work, not after it
+        if FLAGS.out_aligned:
+            pictures.check_output_path(FLAGS.out_aligned, "out_aligned")
+        photo = pictures.read_image(FLAGS.image)
         switcher = Switcher(open_backend(FLAGS.export_dir, FLAGS.serving_url, FLAGS.metadata))
         row, prepared, _ = apply_to_photo(
-            switcher, pictures.read_image(FLAGS.image), FLAGS.attribute,
+            switcher, photo, FLAGS.attribute,
             point=parse_floats(FLAGS.point, "point"), strength=parse_floats(FLAGS.strength, "strength"),
             labels=FLAGS.labels, align=not FLAGS.no_align, eyes=eyes, min_face=FLAGS.min_face_size)
     except (ApplyError, BackendError, SwitchError, pictures.PictureError, face_alignment.AlignmentError) as error:

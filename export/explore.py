@@ -70,20 +70,20 @@ def load_examples(path: str, switcher: Switcher, align: bool = True, min_face: i
     if os.path.isfile(path):
         if not path.endswith(".npz"):
             raise ExploreError(f"--examples={path}: expected an .npz file (inputs, labels) or a folder of images.")
-        data = np.load(path)
-        if "inputs" not in data:
-            raise ExploreError(f"{path} has no `inputs` array (float32 [n, {', '.join(map(str, shape))}]); "
-                               f"it has {', '.join(data.files)}.")
-        inputs = np.asarray(data["inputs"], np.float32)
-        if list(inputs.shape[1:]) != shape:
-            raise ExploreError(f"{path}: inputs are {list(inputs.shape[1:])} per example, the export takes {shape}.")
-        labels = np.asarray(data["labels"], np.float32) if "labels" in data else None
+        inputs, labels = _read_npz(path, shape)
         if labels is not None and labels.shape != (len(inputs), k):
             raise ExploreError(f"{path}: labels must be [n={len(inputs)}, k={k}], got {list(labels.shape)}.")
+        if labels is not None:
+            labels = np.stack([_label_row(row, path, f"labels row {i}", switcher.missing_labels)
+                               for i, row in enumerate(labels)])
+        finite = np.isfinite(inputs).reshape(len(inputs), -1).all(axis=1)
+        if not finite.all():
+            raise ExploreError(f"{path}: inputs row {int(np.argmin(finite))} holds NaN or Inf; every input must be "
+                               f"finite.")
         return Examples(inputs, labels, [f"#{i}" for i in range(len(inputs))])
     if not os.path.isdir(path):
         raise ExploreError(f"--examples={path} does not exist: pass an .npz or a folder of images.")
-    table = _read_labels_csv(os.path.join(path, "labels.csv"), switcher.label_names)
+    table = _read_labels_csv(os.path.join(path, "labels.csv"), switcher.label_names, switcher.missing_labels)
     files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
     inputs, labels, names, skipped = [], [], [], []
     for name in files:
@@ -106,17 +106,82 @@ def load_examples(path: str, switcher: Switcher, align: bool = True, min_face: i
     return Examples(np.stack(inputs), np.stack(labels) if have_labels else None, names)
 
 
-def _read_labels_csv(path: str, label_names: List[str]) -> Dict[str, np.ndarray]:
+def _read_npz(path: str, shape: List[int]):
+    """(inputs float32 [n, *shape], labels float32 [n, k] or None) of an .npz of plain numeric arrays."""
+    import zipfile  # noqa: PLC0415
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single array (.npy), not an .npz archive")
+            if "inputs" not in data.files:
+                raise ExploreError(f"{path} has no `inputs` array (float32 [n, {', '.join(map(str, shape))}]); "
+                                   f"it has {', '.join(data.files) or 'no arrays'}.")
+            arrays = {name: data[name] for name in ("inputs", "labels") if name in data.files}
+    except ExploreError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        reason = " ".join(str(error).split())[:120]
+        raise ExploreError(f"{path} is not an .npz archive of numeric arrays ({reason}); write it with "
+                           f"np.savez(path, inputs=..., labels=...).") from None
+    for name, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise ExploreError(f"{path}: `{name}` holds {array.dtype} values, not numbers.")
+    inputs = arrays["inputs"].astype(np.float32)
+    if list(inputs.shape[1:]) != list(shape):
+        raise ExploreError(f"{path}: inputs are {list(inputs.shape[1:])} per example, the export takes {shape}.")
+    if len(inputs) == 0:
+        raise ExploreError(f"{path} holds no examples (inputs is [0, {', '.join(map(str, shape))}]).")
+    labels = arrays["labels"].astype(np.float32) if "labels" in arrays else None
+    return inputs, labels
+
+
+MISSING = ("nan", "", "-1", "-1.0", "?", "na")
+
+
+def _label_row(values, path: str, where: str, missing_allowed: bool) -> np.ndarray:
+    """One example's labels: 0/1, and NaN for a missing entry (nan, empty or -1) where the export takes it."""
+    row = []
+    for value in values:
+        text = str(value).strip().lower()
+        if text in MISSING:
+            if not missing_allowed:
+                raise ExploreError(f"{path}, {where}: {str(value).strip() or '(empty)'!r} is a missing label, which "
+                                   f"this export does not take (only a semi-supervised CSVAE's does); give 0 or 1.")
+            row.append(np.nan)
+            continue
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number not in (0.0, 1.0):
+            raise ExploreError(f"{path}, {where}: label {str(value).strip()!r} is not 0 or 1"
+                               + (" (or nan / -1 for missing)." if missing_allowed else "."))
+        row.append(number)
+    return np.array(row, np.float32)
+
+
+def _read_labels_csv(path: str, label_names: List[str], missing_allowed: bool = False) -> Dict[str, np.ndarray]:
     if not os.path.isfile(path):
         return {}
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="") as f:
+            rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ExploreError(f"{path} is not a text CSV ({error}); expected `file,{','.join(label_names)}` rows.") from None
+    if not rows:
+        raise ExploreError(f"{path} is empty: expected a header `file,{','.join(label_names)}` and one row per image.")
     header = [name.strip() for name in rows[0][1:]]
     missing = [name for name in label_names if name not in header]
     if missing:
         raise ExploreError(f"{path}: the header must name every label ({', '.join(label_names)}); missing {missing}.")
     columns = [header.index(name) + 1 for name in label_names]
-    return {row[0].strip(): np.array([float(row[c]) > 0 for c in columns], np.float32) for row in rows[1:] if row}
+    table = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) < len(rows[0]):
+            raise ExploreError(f"{path}, row {number}: {len(row)} values, the header has {len(rows[0])}.")
+        table[row[0].strip()] = _label_row([row[c] for c in columns], path, f"row {number}", missing_allowed)
+    return table
 
 
 # ---------------------------------------------------------------------------- the explorer
@@ -261,8 +326,8 @@ def build_app(explorer: Explorer, title: str = "CSVAE explorer", align_default: 
                "means of a dataset, docs/serving.md): the page shows reconstructions only."))
         with gr.Row():
             with gr.Column(scale=1, min_width=200):
-                upload = gr.Image(label="Upload a photo", type="numpy", sources=["upload", "clipboard"],
-                                  height=200, visible=is_picture, elem_id="upload")
+                upload = gr.Image(label="Upload a photo", type="filepath", image_mode=None,  # the file as sent
+                                  sources=["upload", "clipboard"], height=200, visible=is_picture, elem_id="upload")
                 align = gr.Checkbox(label="Align the face (CelebA's eye positions)", value=align_default,
                                     visible=face_input, elem_id="align")
                 gallery = gr.Gallery(
@@ -329,11 +394,12 @@ def build_app(explorer: Explorer, title: str = "CSVAE explorer", align_default: 
                     return answer
             return run
 
-        def on_upload(photo, do_align, names):
-            if photo is None:
+        def on_upload(path, do_align, names):
+            if path is None:
                 return [gr.skip()] * (len(outputs) + 1)
-            try:
-                prepared = pictures.photo_to_inputs(photo, s.input_shape, align=do_align, min_face=min_face)
+            try:  # the file as uploaded, read as `apply` reads it (orientation, bit depth, size bound)
+                prepared = pictures.photo_to_inputs(pictures.read_image(path), s.input_shape, align=do_align,
+                                                    min_face=min_face)
             except (face_alignment.AlignmentError, pictures.PictureError) as error:
                 return [gr.skip()] * len(outputs[:-1]) + [f"**Cannot use this photo:** {error}", gr.skip()]
             session = explorer.session(prepared.inputs, label_vector(names))
@@ -399,12 +465,29 @@ def build_app(explorer: Explorer, title: str = "CSVAE explorer", align_default: 
 
 
 def launch(app, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
-    """Serve `app` locally: no share link, no server-side rendering process, local fonts."""
+    """Serve `app` locally: no share link, no server-side rendering process, local fonts; a quiet
+    console (no share-link hint, no request lines of the HTTP client Gradio checks itself with)."""
+    import logging  # noqa: PLC0415
+
     import gradio as gr  # noqa: PLC0415
 
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return app.launch(server_name=host, server_port=port, share=False, ssr_mode=False, show_error=True,
-                      prevent_thread_lock=not block, quiet=not block, footer_links=[], mcp_server=False,
+                      prevent_thread_lock=not block, quiet=True, footer_links=[], mcp_server=False,
                       theme=gr.themes.Default(), pwa=False)
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port another program holds, in one line, before the page is built."""
+    import socket  # noqa: PLC0415
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as error:
+        raise ExploreError(f"Cannot serve on {host}:{port} ({error.strerror or error}): another program holds it; "
+                           f"pass --port=<a free port>, e.g. --port={port + 1}.") from None
 
 
 # ---------------------------------------------------------------------------- program
@@ -439,11 +522,15 @@ def main(argv):
         if FLAGS.examples:
             examples = load_examples(FLAGS.examples, switcher, align=align, min_face=FLAGS.min_face_size)
         explorer = Explorer(switcher, examples, num_reference=FLAGS.num_reference)
+        check_port(FLAGS.host, FLAGS.port)
     except (BackendError, SwitchError, ExploreError, pictures.PictureError) as error:
         sys.exit(f"error: {error}")
     app = build_app(explorer, title=f"{switcher.model} explorer", align_default=align, min_face=FLAGS.min_face_size)
     print(f"Serving the {switcher.model} explorer on http://{FLAGS.host}:{FLAGS.port} (Ctrl-C to stop).")
-    launch(app, FLAGS.host, FLAGS.port)
+    try:
+        launch(app, FLAGS.host, FLAGS.port)
+    except OSError as error:  # the port taken between the check and the launch
+        sys.exit(f"error: cannot serve on {FLAGS.host}:{FLAGS.port} ({error}); pass --port=<a free port>.")
 
 
 if __name__ == "__main__":

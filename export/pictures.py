@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -115,6 +116,14 @@ def photo_to_inputs(photo: np.ndarray, input_shape: Sequence[int], align: bool =
                            f"pass them as arrays (an .npz with `inputs`).")
     height, width, channels = shape
     rgb = face_alignment.as_rgb(photo)
+    if eyes is not None:
+        eyes = np.asarray(eyes, np.float64).reshape(-1)
+        inside = eyes.size == 4 and np.isfinite(eyes).all() and (eyes[0::2] >= 0).all() and \
+            (eyes[0::2] < rgb.shape[1]).all() and (eyes[1::2] >= 0).all() and (eyes[1::2] < rgb.shape[0]).all()
+        if not inside:
+            raise PictureError(f"--eyes={','.join(f'{v:g}' for v in eyes)}: expected x1,y1,x2,y2, four finite pixel "
+                               f"coordinates inside the {rgb.shape[1]}x{rgb.shape[0]} photo (as a viewer shows it "
+                               f"upright).")
     if len(input_shape) == 1:
         image = _resize(rgb, height, width).astype(np.float32) / 255.0
         return PreparedPhoto(_channels(image, 1).reshape(input_shape), None, f"resized to {height}x{width} greyscale")
@@ -140,17 +149,76 @@ def _points(points: np.ndarray) -> str:
     return " ".join(f"({x:.1f}, {y:.1f})" for x, y in np.asarray(points, np.float64))
 
 
-def read_image(path: str) -> np.ndarray:
-    """An image file (PNG, JPEG, ...) -> uint8 [h, w, 3] RGB."""
-    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+MAX_PIXELS = 50_000_000  # a photo larger than this (e.g. 7100x7100) is refused from its header, before decoding
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
+
+def read_image(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An image file (PNG, JPEG, ...) -> uint8 [h, w, 3] RGB, as a viewer shows it.
+
+    The one reader of photos for `apply` and the explorer: the size is checked from the header before
+    any pixel is decoded; EXIF orientation is applied (the eyes of --eyes are in the upright photo's
+    pixels); 16-bit greyscale is scaled to 8 bits (not clipped); transparency is laid on white; CMYK,
+    palette and greyscale become RGB; a truncated or damaged file is refused.
+
+    Raises:
+      PictureError: one line naming the file and what is wrong.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: PLC0415
+
+    if os.path.isdir(path):
+        raise PictureError(f"{path} is a folder; pass one image file (PNG, JPEG, ...).")
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise PictureError(f"{path} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), over "
+                                   f"the {max_pixels / 1e6:.0f} megapixels this reads; scale it down first.")
+            image.load()  # decodes now: a truncated file fails here, not inside the conversions
+            image = ImageOps.exif_transpose(image)
+            return _rgb(image)
+    except PictureError:
+        raise
+    except Image.DecompressionBombError:
+        raise PictureError(f"{path} is larger than the {max_pixels / 1e6:.0f} megapixels this reads; scale it down "
+                           f"first.") from None
     except FileNotFoundError:
         raise PictureError(f"No image at {path}.") from None
     except UnidentifiedImageError:
         raise PictureError(f"{path} is not an image PIL can read (PNG, JPEG, ...).") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise PictureError(f"{path} is truncated or damaged ({' '.join(str(error).split())[:120]}); "
+                           f"pass a complete image file.") from None
+
+
+def _rgb(image) -> np.ndarray:
+    """A decoded PIL image of any mode -> uint8 [h, w, 3]."""
+    from PIL import Image  # noqa: PLC0415
+
+    if image.mode in SIXTEEN_BIT_MODES or image.mode == "F":
+        values = np.asarray(image, np.float64)
+        scale = 1.0 if image.mode == "F" and values.max(initial=0) <= 1.0 else 65535.0
+        grey = np.clip(np.round(values / scale * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.asarray(image.convert("RGB"))  # CMYK, YCbCr, P, L, 1, RGB
+
+
+def check_output_path(path: str, flag: str = "out") -> None:
+    """Refuse, before any work, an output path whose folder is missing or whose extension PIL cannot write."""
+    from PIL import Image  # noqa: PLC0415
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise PictureError(f"--{flag}={path}: the folder {folder} does not exist; create it or pass another path.")
+    if os.path.isdir(path):
+        raise PictureError(f"--{flag}={path} is a folder; pass a file name such as {os.path.join(path, 'out.png')}.")
+    extension = os.path.splitext(path)[1].lower()
+    if Image.registered_extensions().get(extension) not in Image.SAVE:
+        raise PictureError(f"--{flag}={path}: unknown image extension {extension or '(none)'!r}; use .png or .jpg.")
 
 
 def write_image(path: str, image: np.ndarray) -> None:

@@ -190,3 +190,74 @@ def test_apply_command_end_to_end(astronaut, tmp_path):
     assert failed.returncode != 0
     assert failed.stderr.strip().splitlines()[-1].startswith("error: No face found in the photo")
     assert not (tmp_path / "x.png").exists()
+
+
+# ---------------------------------------------------------------------------- reading photos
+def _png_claiming(width, height):
+    """A PNG whose header says width x height (its pixels are one row): refused before decoding, or it would
+    take width * height * 3 bytes."""
+    import struct  # noqa: PLC0415
+    import zlib  # noqa: PLC0415
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 7)) +
+            chunk(b"IEND", b""))
+
+
+def test_one_reader_for_every_photo(astronaut, tmp_path):
+    # EXIF orientation: a phone's sideways pixels, tagged "rotate 90 CW to view", read upright
+    sideways = Image.fromarray(np.rot90(astronaut, k=1))  # the upright photo turned 90 degrees counter-clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways.save(tmp_path / "phone.png", exif=exif.tobytes())
+    np.testing.assert_array_equal(pictures.read_image(str(tmp_path / "phone.png")), astronaut)
+    # 16-bit greyscale: scaled to 8 bits, not clipped to white
+    ramp = np.linspace(0, 65535, 256 * 4).astype(np.uint16).reshape(32, 32)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    read = pictures.read_image(str(tmp_path / "deep.png"))
+    np.testing.assert_array_equal(read[:, :, 0], np.round(ramp / 257.0).astype(np.uint8))
+    assert read.min() == 0 and read.max() == 255 and (read[:, :, 0] == read[:, :, 2]).all()
+    # transparency on white; CMYK converted
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[:4, :, :] = [10, 20, 30, 255]
+    Image.fromarray(rgba).save(tmp_path / "alpha.png")
+    read = pictures.read_image(str(tmp_path / "alpha.png"))
+    assert (read[:4] == [10, 20, 30]).all() and (read[4:] == 255).all()
+    Image.fromarray(astronaut).convert("CMYK").save(tmp_path / "print.jpg", quality=95)
+    assert np.abs(pictures.read_image(str(tmp_path / "print.jpg")).astype(int) - astronaut).mean() < 8
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.mkdir(), r"is a folder; pass one image file"),
+    (lambda p: p.write_bytes(b"hello"), r"is not an image PIL can read"),
+    (lambda p: p.write_bytes(_png_claiming(8000, 8000)), r"is 8000x8000 pixels \(64 megapixels\), over the 50 "),
+    (lambda p: p.write_bytes(_png_claiming(20000, 20000)), r"is larger than the 50 megapixels"),
+    ("truncated", r"is truncated or damaged .*pass a complete image file"),
+], ids=["folder", "not_an_image", "too_large", "bomb", "truncated"])
+def test_unreadable_photos_are_one_line(astronaut, tmp_path, make, message):
+    path = tmp_path / "photo.jpg"
+    if make == "truncated":
+        Image.fromarray(astronaut).save(path, quality=90)
+        path.write_bytes(path.read_bytes()[:20000])
+    else:
+        make(path)
+    with pytest.raises(pictures.PictureError, match=message) as raised:
+        pictures.read_image(str(path))
+    assert str(path) in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_outputs_and_eyes_are_checked_before_the_work(astronaut, tmp_path):
+    with pytest.raises(pictures.PictureError, match=r"--out=.*missing/out.png: the folder .* does not exist"):
+        pictures.check_output_path(str(tmp_path / "missing" / "out.png"))
+    with pytest.raises(pictures.PictureError, match=r"unknown image extension '.xyz'"):
+        pictures.check_output_path(str(tmp_path / "out.xyz"))
+    with pytest.raises(pictures.PictureError, match=r"is a folder"):
+        pictures.check_output_path(str(tmp_path))
+    pictures.check_output_path(str(tmp_path / "out.png"))
+    for eyes in ([np.nan, np.nan, 1.0, 2.0], [202.0, 101.0, 247.0, 600.0]):
+        with pytest.raises(pictures.PictureError, match=r"four finite pixel coordinates inside the 512x512 photo"):
+            pictures.photo_to_inputs(astronaut, [16, 16, 3], eyes=eyes)

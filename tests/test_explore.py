@@ -406,6 +406,78 @@ def test_examples_from_an_npz_and_a_folder(tmp_path):
         explore.load_examples(str(tmp_path / "bad.npz"), switcher)
 
 
+def test_example_files_that_cannot_be_used_are_one_line(tmp_path):
+    import pickle  # noqa: PLC0415
+
+    switcher = _switcher("csvae_square")
+    x, y = tiny_exports.examples([16], n=3)
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "pickle.npz").write_bytes(pickle.dumps({"inputs": x}))
+    np.savez(tmp_path / "objects.npz", inputs=np.array([object()] * 3, dtype=object))
+    np.savez(tmp_path / "nothing.npz")
+    np.savez(tmp_path / "no_rows.npz", inputs=np.zeros([0, 16], np.float32))
+    np.savez(tmp_path / "nan_row.npz", inputs=np.where(np.arange(3)[:, None] == 2, np.nan, x))
+    np.savez(tmp_path / "missing_labels.npz", inputs=x, labels=np.where(y > 0, np.nan, y))
+    cases = {
+        "empty.npz": r"empty.npz is not an .npz archive of numeric arrays",
+        "pickle.npz": r"pickle.npz is not an .npz archive of numeric arrays",
+        "objects.npz": r"objects.npz is not an .npz archive of numeric arrays",
+        "nothing.npz": r"nothing.npz has no `inputs` array .*it has no arrays",
+        "no_rows.npz": r"no_rows.npz holds no examples",
+        "nan_row.npz": r"nan_row.npz: inputs row 2 holds NaN or Inf",
+        "missing_labels.npz": r"missing_labels.npz, labels row 1: 'nan' is a missing label, which this export does not take",
+    }
+    for name, message in cases.items():
+        with pytest.raises(explore.ExploreError, match=message) as raised:
+            explore.load_examples(str(tmp_path / name), switcher)
+        assert "\n" not in str(raised.value)
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray((x[i].reshape(4, 4) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    for text, message in [("", r"labels.csv is empty: expected a header `file,Eyeglasses,Smiling`"),
+                          ("file,Eyeglasses,Smiling\n0.png,1\n", r"labels.csv, row 2: 2 values, the header has 3"),
+                          ("file,Eyeglasses,Smiling\n0.png,yes,0\n", r"labels.csv, row 2: label 'yes' is not 0 or 1"),
+                          ("file,Eyeglasses,Smiling\n0.png,1,0\n1.png,-1,0\n", r"labels.csv, row 3: '-1' is a missing label")]:
+        (folder / "labels.csv").write_text(text)
+        with pytest.raises(explore.ExploreError, match=message):
+            explore.load_examples(str(folder), switcher)
+    # a semi-supervised export keeps nan and -1 as missing (NaN), which it fills from q(y|x)
+    (folder / "labels.csv").write_text("file,Eyeglasses,Smiling\n0.png,1,nan\n1.png,-1,0\n2.png,,1\n")
+    semi = _switcher("ss_csvae_square")
+    loaded = explore.load_examples(str(folder), semi)
+    np.testing.assert_array_equal(loaded.labels, [[1, np.nan], [np.nan, 0], [np.nan, 1]])
+    # a truncated image among the examples is skipped with a line naming it
+    (folder / "3.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 20)
+    lines = []
+    loaded = explore.load_examples(str(folder), semi, log=lines.append)
+    assert loaded.names == ["0.png", "1.png", "2.png"] and len(lines) == 1 and lines[0].startswith("skipped 3.jpg: "), lines
+    # a busy port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(explore.ExploreError, match=rf"Cannot serve on 127.0.0.1:{port} .*pass --port="):
+            explore.check_port("127.0.0.1", port)
+
+
+def test_the_console_stays_quiet(monkeypatch):
+    """No share-link hint (Gradio prints it unless quiet) and no request lines of httpx, the client
+    Gradio checks its own server with (logged at INFO)."""
+    import logging  # noqa: PLC0415
+
+    import gradio as gr  # noqa: PLC0415
+
+    with gr.Blocks() as app:
+        gr.Markdown("a page")
+    launched = {}
+    monkeypatch.setattr(app, "launch", lambda **kwargs: launched.update(kwargs))
+    monkeypatch.setattr(logging.getLogger("httpx"), "level", logging.NOTSET)
+    explore.launch(app, port=_free_port(), block=True)
+    assert launched["share"] is False and launched["quiet"] is True
+    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+
+
 @pytest.mark.parametrize("key", SWITCHING + ["vae_square", "csvae_dim3"])
 def test_the_page_builds_for_every_family(key):
     switcher = _switcher(key)
