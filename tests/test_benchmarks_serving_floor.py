@@ -1,8 +1,6 @@
 """benchmarks/serving_floor.py: the pieces' FLOPs and weight bytes against counts by hand, the floor's
 formula, and a tiny run's record."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -53,22 +51,57 @@ def test_floor_is_the_slower_of_reading_the_weights_and_doing_the_arithmetic():
     assert serving_floor.floor_seconds(1e6, 5e9, 10e9, 100e9) == pytest.approx(0.05)
 
 
-def test_a_tiny_run_prints_a_record_whose_floors_follow_from_its_measurements(capsys):
+# A machine of known balance: 10 GB/s of reads, 20 GFLOP/s in float32 and 40 in bfloat16 (2 and 4 FLOPs a
+# byte). The convolutions reuse each weight (3.3 FLOPs a float32 byte, 6.7 a bfloat16 one; the transposed
+# ones more) and land on the arithmetic side; the dense blocks do 2 FLOPs per weight (0.5 a float32 byte)
+# and land on the memory side.
+BANDWIDTH, PEAKS = 10e9, {"float32": 20e9, "bfloat16": 40e9}
+BOUND_BY = ["arithmetic", "memory", "memory", "arithmetic"]
+
+
+def test_a_tiny_run_prints_floors_that_follow_from_the_weights_and_the_machines_measurements(monkeypatch, capsys):
+    """The run's measurements replaced by a machine of known bandwidth and peaks: each piece's floor is
+    max(hand-counted bytes / 10 GB/s, hand-counted FLOPs / that precision's peak), the whole path's their
+    sum, and each piece's time the difference of the timed prefixes that bound it."""
+    peak_calls, timed = [], []
+    monkeypatch.setattr(serving_floor, "read_bandwidth_bytes_per_s", lambda: BANDWIDTH)
+
+    def peak(precision, n):
+        peak_calls.append((precision, n))
+        return PEAKS[precision]
+
+    def time_pieces(model, config, real=serving_floor.time_pieces):
+        timed.append(real(model, config))
+        return timed[-1]
+
+    monkeypatch.setattr(serving_floor, "peak_flops_per_s", peak)
+    monkeypatch.setattr(serving_floor, "time_pieces", time_pieces)
     shape = serving.ServingBenchmarkConfig(image_size=IMAGE, channels=3, num_labels=K, dim_z=DIM_Z, batch_size=16)
     config = serving_floor.FloorConfig(model=shape, calls=3, warmup_calls=1, peak_size=128)
     record = serving_floor.run(config)
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1].startswith('{"benchmark": "serving_floor"')
-    bandwidth = record["read_bandwidth_gb_per_s"] * 1e9
-    assert bandwidth > 0
-    for precision in ("float32", "bfloat16"):
+    assert "Read bandwidth: 10.0 GB/s" in out
+    assert record["read_bandwidth_gb_per_s"] == pytest.approx(10.0)
+    assert peak_calls == [("float32", 128), ("bfloat16", 128)]
+    for precision, seconds in zip(("float32", "bfloat16"), timed):
         result = record["precisions"][precision]
-        peak = result["peak_gflops"] * 1e9
-        for row, (flop_count, weight_bytes) in zip(result["pieces"], _expected(4 if precision == "float32" else 2)):
-            assert (row["flops"], row["weight_bytes"]) == (flop_count, weight_bytes)
-            assert row["floor_ms"] == pytest.approx(1e3 * max(weight_bytes / bandwidth, flop_count / peak))
-            assert row["bound_by"] == ("memory" if weight_bytes / bandwidth >= flop_count / peak else "arithmetic")
-            assert math.isfinite(row["ms"])
-        assert result["floor_ms"] == pytest.approx(sum(row["floor_ms"] for row in result["pieces"]))
-        assert np.isfinite(result["switch_attribute_ms"]) and result["switch_attribute_ms"] > 0
-        assert f"{precision}: matmul peak" in out
+        assert result["peak_gflops"] == pytest.approx(PEAKS[precision] / 1e9)
+        expected = _expected(4 if precision == "float32" else 2)
+        floors_ms = [1e3 * max(weight_bytes / BANDWIDTH, flop_count / PEAKS[precision])
+                     for flop_count, weight_bytes in expected]
+        assert [row["floor_ms"] for row in result["pieces"]] == pytest.approx(floors_ms, rel=1e-12)
+        assert [row["bound_by"] for row in result["pieces"]] == BOUND_BY
+        assert result["floor_ms"] == pytest.approx(sum(floors_ms), rel=1e-12)
+        # the pieces' times: each prefix's p50 less the previous prefix's of the same network
+        ends = ["z_encoder:z_encoder_flatten", "z_encoder:None", "decoder:decoder_reshape", "decoder:None"]
+        starts = [None, "z_encoder:z_encoder_flatten", None, "decoder:decoder_reshape"]
+        for row, end, start in zip(result["pieces"], ends, starts):
+            assert row["ms"] == pytest.approx(1e3 * (seconds[end] - (seconds[start] if start else 0.0)))
+        assert result["switch_attribute_ms"] == pytest.approx(1e3 * seconds["switch_attribute"])
+        assert all(np.isfinite(v) and v > 0 for v in seconds.values())
+        assert f"{precision}: matmul peak {PEAKS[precision] / 1e9:.0f} GFLOP/s" in out
+    # float32's floors, in full: conv 13.72 MFLOP / 20 GFLOP/s; dense 8.454 MB / 10 GB/s; latent dense
+    # 0.049 MB / 10 GB/s; transposed convs 53.66 MFLOP / 20 GFLOP/s
+    assert [row["floor_ms"] for row in record["precisions"]["float32"]["pieces"]] == pytest.approx(
+        [0.68608, 0.8454144, 0.0049152, 2.68288], rel=1e-12)
