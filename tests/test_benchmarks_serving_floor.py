@@ -105,3 +105,8 @@ def test_a_tiny_run_prints_floors_that_follow_from_the_weights_and_the_machines_
     # 0.049 MB / 10 GB/s; transposed convs 53.66 MFLOP / 20 GFLOP/s
     assert [row["floor_ms"] for row in record["precisions"]["float32"]["pieces"]] == pytest.approx(
         [0.68608, 0.8454144, 0.0049152, 2.68288], rel=1e-12)
+
+
+def test_the_read_bandwidth_is_a_plausible_rate_of_a_real_read():
+    # 16 MiB read by tf.reduce_sum: between 100 MB/s and 10 TB/s on any machine this runs on
+    assert 1e8 < serving_floor.read_bandwidth_bytes_per_s(16 * 1024 * 1024, repeats=2) < 1e13
