@@ -31,6 +31,88 @@ def python_snippets(path: str = README) -> list:
         return re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
 
 
+DOCS = [README] + sorted(os.path.join(REPO, "docs", name) for name in os.listdir(os.path.join(REPO, "docs"))
+                         if name.endswith(".md"))
+COMMAND = re.compile(r"python -m ((?:trainers|export|studies|benchmarks)\.[A-Za-z_]+)((?:[ \t]+--?[A-Za-z_]+(?:=(?:\"[^\"]*\"|[^\s`|]*))?)*)")
+
+
+def documented_invocations() -> list:
+    """(page, module, [flag names], [flagfiles]) of every `python -m <our program> --flags` in the README and docs."""
+    found = []
+    for path in DOCS:
+        with open(path) as f:
+            text = re.sub(r"\s*\\\n\s*", " ", f.read())
+        for match in COMMAND.finditer(text):
+            arguments = re.findall(r"--?([A-Za-z_]+)(?:=(\"[^\"]*\"|\S*))?", match.group(2))
+            names = [name for name, _ in arguments]
+            flagfiles = [value for name, value in arguments if name == "flagfile" and not value.startswith('"')]
+            found.append((os.path.relpath(path, REPO), match.group(1), names, flagfiles))
+    return found
+
+
+ABSL_FLAGS = {"flagfile", "undefok", "help", "helpfull", "helpshort", "helpxml", "only_check_args", "pdb",
+              "pdb_post_mortem", "run_with_pdb", "run_with_profiling", "profile_file", "use_cprofile_for_profiling",
+              "logtostderr", "alsologtostderr", "log_dir", "v", "verbosity", "stderrthreshold", "showprefixforinfo"}
+OUR_PACKAGES = ("trainers", "export", "studies", "benchmarks")
+
+
+def _module_file(module: str) -> str:
+    return os.path.join(REPO, *module.split(".")) + ".py"
+
+
+def _statically_defined(module: str, seen=None) -> set:
+    """Flag names a program defines with literal names (flags.DEFINE_*("name", ...)) in its own file, its
+    package's __init__ and, transitively, the modules of our programs' packages it imports."""
+    seen = set() if seen is None else seen
+    if module in seen or not os.path.isfile(_module_file(module)):
+        return set()
+    seen.add(module)
+    with open(_module_file(module)) as f:
+        source = f.read()
+    names = set(re.findall(r"DEFINE_[a-z_]+\(\s*[\"']([A-Za-z_0-9]+)[\"']", source))
+    imported = re.findall(r"^\s*(?:from|import) ((?:%s)(?:\.[A-Za-z_]+)*)" % "|".join(OUR_PACKAGES), source, flags=re.M)
+    imported += [f"{base}.{name.strip()}" for base, names_list in
+                 re.findall(r"^\s*from ((?:%s)) import ([A-Za-z_, ]+)" % "|".join(OUR_PACKAGES), source, flags=re.M)
+                 for name in names_list.split(",")]
+    package = module.split(".")[0]
+    for other in {*imported, f"{package}.__init__"}:
+        names |= _statically_defined(other, seen)
+    return names
+
+
+def _defined_flags(module: str) -> set:
+    """The flags a program accepts: a trainer's own --help (it lists every flag, before TensorFlow
+    loads); the other programs' literal definitions; absl's own."""
+    if module.startswith("trainers."):
+        run = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0, f"python -m {module} --help: {run.stderr[-1500:]}"
+        return ABSL_FLAGS | set(re.findall(r"^\s+--(?:\[no\])?([A-Za-z_0-9]+)", run.stdout, flags=re.M))
+    return ABSL_FLAGS | _statically_defined(module)
+
+
+def test_every_documented_flag_and_flagfile_exists():
+    """Each `python -m <program> --flag` of the README and docs names a flag that program defines,
+    and each flagfile it reads exists and holds only flags of that program."""
+    invocations = documented_invocations()
+    assert {module for _, module, _, _ in invocations} >= {"trainers.celeba", "export.saved_model", "export.apply"}
+    modules = sorted({module for _, module, _, _ in invocations})
+    defined = {module: _defined_flags(module) for module in modules}
+    wrong = []
+    for page, module, names, flagfiles in invocations:
+        wrong += [f"{page}: python -m {module} --{name}" for name in names if name not in defined[module]]
+        for flagfile in flagfiles:
+            path = os.path.join(REPO, flagfile)
+            if not os.path.isfile(path):
+                wrong.append(f"{page}: python -m {module} --flagfile={flagfile} (no such file)")
+                continue
+            with open(path) as f:
+                listed = re.findall(r"^--([A-Za-z_0-9]+)", f.read(), flags=re.M)
+            wrong += [f"{flagfile} (read by python -m {module} in {page}): --{name}" for name in listed
+                      if name not in defined[module] and not (name.startswith("no") and name[2:] in defined[module])]
+    assert not wrong, "documented flags the program does not define:\n" + "\n".join(wrong)
+
+
 def _readme_command(start: str) -> str:
     matches = [c for c in fenced_commands() if c.startswith(start)]
     assert matches, f"the README no longer has a command starting {start!r}"
