@@ -165,6 +165,18 @@ def markdown(records: List[dict]) -> str:
                          f"{scores['logistic']:.1f} / "
                          f"{scores['knn']:.1f} / {scores['mlp']:.1f} | {scores['sse']:.1f} | "
                          f"{_cell([_minutes(r)])} |")
+    trips = [r for s in SETTINGS if s in by_setting and _models_of(s) == MODELS
+             for r in sorted(by_setting[s], key=lambda r: r["seed"]) if "round_trip" in r["models"]["csvae"]]
+    if trips:
+        lines += ["", "| round trip (csvae_tf.evaluation.round_trip) | seed | round-trip SSE: VAE / CondVAE / "
+                  "CondVAE-info / **CSVAE** | switch distance (SSE to the reconstruction) | back to the label %: VAE / "
+                  "CondVAE / CondVAE-info / CSVAE |", "| --- | --- | --- | --- | --- |"]
+        for r in trips:
+            trip = {m: r["models"][m]["round_trip"] for m in MODELS}
+            sse = " / ".join(f"{trip[m]['round_trip_sse']:.1f}" for m in MODELS[:-1])
+            lines.append(f"| {r['setting']} | {r['seed']} | {sse} / **{trip['csvae']['round_trip_sse']:.1f}** | "
+                         + " / ".join(f"{trip[m]['switch_sse']:.1f}" for m in MODELS) + " | "
+                         + " / ".join(f"{100 * trip[m]['back_to_label']:.1f}" for m in MODELS) + " |")
     return "\n".join(lines)
 
 

@@ -36,6 +36,17 @@ def test_the_report_replaces_the_generated_section_and_draws_the_curves(tmp_path
     assert (tmp_path / "curve.png").stat().st_size > 1000
 
 
+def test_records_with_a_round_trip_get_its_table():
+    with_trip = _record("shipped", 0, 96.0)
+    for name, (trip, distance, back) in zip(images.MODELS, ((4.0, 20.0, 0.9), (0.5, 1.0, 0.2), (3.0, 18.0, 0.8),
+                                                            (2.5, 25.0, 0.95))):
+        with_trip["models"][name]["round_trip"] = {"round_trip_sse": trip, "switch_sse": distance, "back_to_label": back}
+    table = images.markdown([with_trip, _record("shipped", 1, 98.0)])
+    assert "| shipped | 0 | 4.0 / 0.5 / 3.0 / **2.5** | 20.0 / 1.0 / 18.0 / 25.0 | 90.0 / 20.0 / 80.0 / 95.0 |" in table
+    assert "| shipped | 1 |" not in table  # a record from before the round trip has no row
+    assert "round trip" not in images.markdown([_record("shipped", 1, 98.0)])
+
+
 def test_a_doc_without_the_markers_is_refused(tmp_path):
     doc = tmp_path / "images.md"
     doc.write_text("# nothing generated here\n")
