@@ -60,6 +60,60 @@ def _declared_outputs(model, requests):
     }
 
 
+def _reference_outputs(model, signature: str, inputs: dict) -> dict:
+    """{output: array}: what `signature` must answer for `inputs`, through the model's own methods
+    (encode, decode, switch_attribute, label_logits) called in this process, not the declaration's function.
+
+    A new signature name needs a line here; the fresh-process test fails for one that has none.
+    """
+    x = inputs.get("inputs")
+    if "image_bytes" in inputs:  # PNG bytes -> float32 [0, 1], decoded apart from the export's graph
+        x = np.stack([tf.io.decode_png(data).numpy() for data in inputs["image_bytes"]]).astype(np.float32) / 255
+        signature = signature.removesuffix("_bytes")
+    k = model.num_labels
+    labels = inputs.get("labels")
+    batch = np.arange(len(next(iter(inputs.values()))))
+    if signature == "encode":
+        encoding = model.encode(x, labels)
+        out = {"z_mean": encoding.z.mean(), "z_stddev": encoding.z.stddev()}
+        if encoding.w is not None:
+            out.update(w_mean=encoding.w.mean(), w_stddev=encoding.w.stddev())
+        if hasattr(model, "fill_labels"):  # missing (NaN) entries filled from q(y|x, y_o), observed ones kept
+            filled, probabilities = (np.asarray(value) for value in model.fill_labels(x, labels))
+            known = ~np.isnan(labels)
+            np.testing.assert_array_equal(filled[known], labels[known])
+            assert np.isin(filled[~known], [0.0, 1.0]).all() and ((probabilities >= 0) & (probabilities <= 1)).all()
+            out.update(labels=filled, label_probabilities=probabilities)
+    elif signature == "decode":
+        out = {"outputs": model.decode(inputs["z"])}
+    elif signature == "classify":
+        logits = model.label_logits(x).numpy().astype(np.float64)
+        if model.label_type == "categorical":
+            exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+            out = {"probabilities": exp / exp.sum(axis=1, keepdims=True)}
+        else:
+            out = {"probabilities": 1 / (1 + np.exp(-logits))}
+    elif signature == "reconstruct":  # the toy model: mu_theta(scale * mu_phi(x))
+        out = {"outputs": model.decode(inputs["scale"][:, None] * model.encode(x).z.mean())}
+    elif model.switching == "conditional":  # CondVAE(-info): G(x, y, p) = mu_theta(mu_phi(x[, y]), p * y^1)
+        if signature == "switch_one_attribute":
+            target = np.zeros([len(batch), k], np.float32)
+            target[batch, inputs["attribute"]] = inputs["strength"]
+        else:
+            target = inputs["target_labels"]
+        out = {"outputs": model.switch_attribute(x, labels, target)}
+    elif signature in ("switch_attribute", "switch_one_attribute"):  # CSVAE: G(x, p) = mu_theta(mu_phi1(x), p)
+        if signature == "switch_one_attribute":
+            w = np.zeros([len(batch), k, model.dim_w], np.float32)
+            w[batch, inputs["attribute"]] = inputs["point"]
+        else:
+            w = inputs["w"]
+        out = {"outputs": model.switch_attribute(x, w)}
+    else:
+        raise AssertionError(f"{model.name}: no reference for the signature {signature!r}; add one to _reference_outputs")
+    return {name: np.asarray(value) for name, value in out.items()}
+
+
 def _in_fresh_process(script: str, plan: dict, tmp_path, with_our_package: bool) -> dict:
     """Run `script` PLAN_FILE OUTPUTS_FILE in a new interpreter on the pickled `plan`; its pickled outputs.
 
@@ -110,7 +164,8 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
 
 
 def test_every_declared_signature_is_served_in_a_fresh_process(exports, tmp_path):
-    """The SavedModel, loaded without our package, answers what the model's declaration computes."""
+    """The SavedModel, loaded without our package, answers what the model's declaration computes and
+    what the model's own methods (encode, decode, switch_attribute, q(y|x)) answer in this process."""
     rng = np.random.default_rng(0)
     plan, expected = {}, {}
     for key, (model, path) in exports.items():
@@ -132,6 +187,12 @@ def test_every_declared_signature_is_served_in_a_fresh_process(exports, tmp_path
                 assert value.shape == (3, *declared.sizes), (key, signature, name)
         for name, value in got["default"].items():
             np.testing.assert_array_equal(value, got["outputs"][model.SERVING_DEFAULT][name])
+        for signature, inputs in plan[key][1].items():  # and what the model's own methods answer
+            reference = _reference_outputs(model, signature, inputs)
+            assert set(reference) == set(got["outputs"][signature]), (key, signature, sorted(reference))
+            for name, value in reference.items():
+                np.testing.assert_allclose(got["outputs"][signature][name], value, rtol=1e-4, atol=1e-5,
+                                           err_msg=f"{key} {signature} {name} against the model's own methods")
 
 
 @pytest.mark.parametrize("name", NAMES)
