@@ -23,7 +23,8 @@ training code and no checkpoint. The page shows
 
 --examples is an .npz (`inputs` float32 [n, *input_shape] in [0, 1], optional `labels` float32
 [n, k]) or a folder of images (PNG/JPEG; faces are aligned unless --no_align) with an optional
-labels.csv (`file,<label names...>`, 0/1). The page loads nothing from the internet: Gradio's
+labels.csv (`file,<label names...>`, 0/1; nan, -1 or empty for a missing label where the export
+accepts missing labels, which then fills it from q(y|x)). The page loads nothing from the internet: Gradio's
 analytics are off (GRADIO_ANALYTICS_ENABLED=False), there is no share link and the theme's fonts
 are local.
 """
