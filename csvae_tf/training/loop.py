@@ -39,7 +39,8 @@ class TrainResult:
 
 
 def paper_optimizers(learning_rate: float, steps_per_epoch: int, milestones, gamma):
-    """One Adam per player with appendix 7.1's MultiStepLR schedule (each counts its own steps)."""
+    """One Adam per player with appendix 7.1's MultiStepLR schedule; the adversary's is read at the VAE's step
+    (schedules.LeaderSchedule, bound when the model compiles), whatever its --adversary_steps."""
     def schedule():
         return schedules.MultiStepDecay(learning_rate, steps_per_epoch, milestones, gamma)
 
