@@ -2,6 +2,7 @@
 the Gradio page, and a real browser clicking a plane."""
 
 import base64
+import functools
 import io
 import json
 import os
@@ -221,6 +222,11 @@ def test_rest_backend_errors_say_what_to_do(tmp_path):
         backends.SavedModelBackend(os.path.dirname(path))
 
 
+@functools.lru_cache(maxsize=None)
+def _loaded_once(path):
+    return tf.saved_model.load(path)
+
+
 def _answer_with(payload):
     def misbehave(handler, body):
         handler.reply(200, payload if isinstance(payload, bytes) else json.dumps(payload).encode())
@@ -276,7 +282,7 @@ def test_served_answers_are_checked_against_the_declaration(misbehave, message):
 
     path = tiny_exports.export_path("csvae_image")
     x, _ = _inputs("csvae_image", n=1)
-    with TFServingStub({"faces": tf.saved_model.load(path)}, misbehave=misbehave) as stub:
+    with TFServingStub({"faces": _loaded_once(path)}, misbehave=misbehave) as stub:
         stub.server.loaded = stub.models["faces"]
         backend = backends.RestBackend(stub.url("faces"), metadata=path, timeout=2.0)
         started = time.monotonic()
