@@ -11,16 +11,25 @@ flag overrides on the paper's flagfile (configs/swiss_roll.flags, configs/digits
 settings named "independent" are configs/*_independent.flags themselves. Each run is scored on
 held-out data:
 
-  * leakage: fresh logistic, 15-NN and MLP probes y <- z on z's posterior means and on one posterior
-    sample per example (csvae_tf.evaluation.leakage), beside the majority rate;
+  * leakage on fresh data (the figure the tables and the plot report): the model encodes data it
+    never trained on — the swiss roll: FRESH_POINTS new points from the generator with seed
+    FRESH_SEED_OFFSET + seed; the digits: the validation and test splits (20 % of the 1,797
+    images, 360; the model trains on the other 80 %) — and for each of three probe seeds fresh
+    logistic, 15-NN and (64, 64) MLP probes train on a stratified half of those posterior means of z
+    and score on the other half (csvae_tf.evaluation.leakage.fresh_z_leakage), beside the majority
+    rate of the scored half;
+  * leakage as the training split shows it: probes trained on the training split's z (posterior
+    means and one sample per example), scored on the test split's (leakage.z_leakage), kept for
+    comparison;
   * reconstruction MSE (test, per coordinate / pixel, from posterior means);
   * Method 1 (§5.4): the digits' attribute classifier C (one per seed, shared by every setting) on
     switched test digits; on the swiss roll the labelling rule on switched points;
   * seconds per epoch (wall clock of training / epochs, compile included, on a shared machine).
 
 Results go to --out (default studies/results/independence.json, one record per run, appended as
-runs finish so an interrupted study resumes), and --stage=report writes the Markdown tables
-(studies/results/independence.md) and the trade-off plot (docs/independence_tradeoff.png).
+runs finish so an interrupted study resumes; two study processes may share the file), and every
+stage ends by writing the Markdown tables (studies/results/independence.md and the generated
+section of docs/independence.md) and the trade-off plot (docs/independence_tradeoff.png).
 """
 
 from __future__ import annotations
@@ -38,13 +47,19 @@ from studies import digits_scores
 from studies.records import load_records, save_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRESH_POINTS = 10000  # new swiss-roll points for the fresh probes, as many as the paper trains on (5,000 train each probe)
+FRESH_SEED_OFFSET = 1000  # the fresh roll's generator seed is FRESH_SEED_OFFSET + the run's seed
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("stage", "screen", ["screen", "final", "report"], "What to run (see the module docstring).")
 flags.DEFINE_list("datasets", [], "Datasets to run (default: every one of the stage).")
 flags.DEFINE_list("settings", [], "Settings to run (default: every one of the stage).")
 flags.DEFINE_list("seeds", [], "Seeds (default: 0 for screen, 0,1,2 for final).")
-flags.DEFINE_string("out", os.path.join(REPO, "studies", "results", "independence.json"), "Results file.")
+RESULTS = os.path.join(REPO, "studies", "results", "independence.json")
+DOC = os.path.join(REPO, "docs", "independence.md")
+flags.DEFINE_string("out", RESULTS, "Results file.")
+flags.DEFINE_string("doc", DOC, "Page whose generated section gets the tables.")
+flags.DEFINE_bool("rerun", False, "Run the chosen runs again even if stored (their records are replaced).")
 flags.DEFINE_string("figure", os.path.join(REPO, "docs", "independence_tradeoff.png"), "Trade-off plot.")
 
 # dataset -> (paper flagfile, recommended flagfile, model, extra flag overrides)
@@ -75,6 +90,11 @@ SETTINGS: Dict[str, Dict[str, str]] = {
     "mmd_100": {"independence_penalty": "mmd", "independence_weight": "100"},
     "means_mmd_10": {"adversary_on_means": "true", "independence_penalty": "mmd", "independence_weight": "10"},
     "means_mmd_30": {"adversary_on_means": "true", "independence_penalty": "mmd", "independence_weight": "30"},
+    "mmd_300": {"independence_penalty": "mmd", "independence_weight": "300"},
+    "steps5_mmd_100": {"adversary_steps": "5", "independence_penalty": "mmd", "independence_weight": "100"},
+    "dimz1": {"dim_z": "1"},
+    "dimz1_mmd_10": {"dim_z": "1", "independence_penalty": "mmd", "independence_weight": "10"},
+    "dimz1_mmd_10_epochs120": {"dim_z": "1", "independence_penalty": "mmd", "independence_weight": "10", "epochs": "120"},
     "independent": {},  # configs/<dataset>_independent.flags
 }
 STAGES = {
@@ -186,6 +206,8 @@ def run_one(dataset: str, setting: str, seed: int, precision: str = "float32") -
                or read_flagfile(DATASETS[dataset][0])[k] != v},
               "seconds_per_epoch": seconds / epochs}
     record["leakage"] = leakage.z_leakage(model, train.features, train.labels, test.features, test.labels, seed=seed)
+    fresh_x, fresh_y = fresh_data(dataset, values, data, seed)
+    record["fresh_leakage"] = leakage.fresh_z_leakage(model, fresh_x, fresh_y)
     if dataset.startswith("swiss_roll"):
         scores = swiss_roll_evaluation.metrics(model, data, seed)
         record["reconstruction_mse"] = scores["reconstruction_mse"]
@@ -193,6 +215,19 @@ def run_one(dataset: str, setting: str, seed: int, precision: str = "float32") -
     else:
         record.update(digits_scores.reconstruction_and_method1(model, data, seed, int(values["classifier_epochs"])))
     return record
+
+
+def fresh_data(dataset: str, values: Dict[str, str], data, seed: int):
+    """(features, labels) the run's model never trained on (module docstring): new swiss-roll points
+    from the generator with another seed, or the digits' validation and test splits."""
+    from csvae_tf.data import swiss_roll
+
+    if dataset.startswith("swiss_roll"):
+        fresh = swiss_roll.load(FRESH_POINTS, int(values["label_axis"]), 0.5, FRESH_SEED_OFFSET + seed)
+        return (np.concatenate([fresh.train.features, fresh.test.features]),
+                np.concatenate([fresh.train.labels, fresh.test.labels]))
+    return (np.concatenate([data.validation.features, data.test.features]),
+            np.concatenate([data.validation.labels, data.test.labels]))
 
 
 # ---------------------------------------------------------------------------- storage and report
@@ -207,16 +242,20 @@ def summary(records: List[dict]) -> Dict[tuple, dict]:
         groups.setdefault((record["dataset"], record["setting"]), []).append(record)
     rows = {}
     for key, group in groups.items():
+        fresh = [r for r in group if "fresh_leakage" in r]
         columns = {
             **{f"{view}_{kind}": [_value(r["leakage"][view][kind]) for r in group]
                for view in ("means", "samples") for kind in ("logistic", "knn", "mlp")},
             "majority": [_value(r["leakage"]["majority_rate"]) for r in group],
+            **{f"fresh_{kind}": [_value(r["fresh_leakage"]["means"][kind]) for r in fresh]
+               for kind in ("logistic", "knn", "mlp")},
+            "fresh_majority": [_value(r["fresh_leakage"]["majority_rate"]) for r in fresh],
             "mse": [r["reconstruction_mse"] for r in group],
             "method1": [r["method1"] for r in group],
             "seconds_per_epoch": [r["seconds_per_epoch"] for r in group],
         }
-        rows[key] = {"seeds": sorted(r["seed"] for r in group), **{k: float(np.mean(v)) for k, v in columns.items()},
-                     "per_seed": columns}
+        rows[key] = {"seeds": sorted(r["seed"] for r in group), "fresh_seeds": sorted(r["seed"] for r in fresh),
+                     **{k: float(np.mean(v)) if v else None for k, v in columns.items()}, "per_seed": columns}
     return rows
 
 
@@ -229,29 +268,41 @@ def markdown(records: List[dict]) -> str:
             continue
         paper = rows.get((dataset, "paper"))
         lines += [f"### {dataset}", "",
-                  "| setting | seeds | z means: logistic / 15-NN / MLP | z samples: logistic / 15-NN / MLP | majority | "
+                  "| setting | seeds | fresh data: MLP − majority | fresh data: logistic / 15-NN / MLP | "
+                  "fresh majority | training split, z means: logistic / 15-NN / MLP (majority) | "
                   "recon. MSE (vs paper) | Method 1 | s / epoch |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for key in sorted(keys, key=lambda k: list(SETTINGS).index(k[1])):
             row = rows[key]
             ratio = f" ({row['mse'] / paper['mse'] - 1:+.0%})" if paper and key[1] != "paper" else ""
+            if row["fresh_seeds"]:
+                fresh = (f"{row['fresh_mlp'] - row['fresh_majority']:+.3f} | {row['fresh_logistic']:.3f} / "
+                         f"{row['fresh_knn']:.3f} / {row['fresh_mlp']:.3f} | {row['fresh_majority']:.3f}")
+                if row["fresh_seeds"] != row["seeds"]:
+                    plural = "s" if len(row["fresh_seeds"]) > 1 else ""
+                    fresh += f" (seed{plural} {','.join(map(str, row['fresh_seeds']))} only)"
+            else:
+                fresh = "— | not measured | —"
             lines.append(
-                f"| {key[1]} | {','.join(map(str, row['seeds']))} | "
-                f"{row['means_logistic']:.3f} / {row['means_knn']:.3f} / {row['means_mlp']:.3f} | "
-                f"{row['samples_logistic']:.3f} / {row['samples_knn']:.3f} / {row['samples_mlp']:.3f} | "
-                f"{row['majority']:.3f} | {row['mse']:.4f}{ratio} | {row['method1']:.1%} | {row['seconds_per_epoch']:.2f} |")
+                f"| {key[1]} | {','.join(map(str, row['seeds']))} | {fresh} | "
+                f"{row['means_logistic']:.3f} / {row['means_knn']:.3f} / {row['means_mlp']:.3f} ({row['majority']:.3f}) | "
+                f"{row['mse']:.4f}{ratio} | {row['method1']:.1%} | {row['seconds_per_epoch']:.2f} |")
         lines.append("")
     return "\n".join(lines)
 
 
 def tradeoff_figure(records: List[dict], path: str) -> None:
-    """Leakage (MLP probe on the means, above the majority rate) against reconstruction MSE (relative
-    to the paper setting), one point per (dataset, setting), one panel per dataset."""
+    """Leakage on fresh data (MLP and 15-NN probes on the means, above the majority rate) against
+    reconstruction MSE (relative to the paper setting), one point per (dataset, setting) measured on
+    fresh data, one panel per dataset."""
     from csvae_tf.evaluation import figures  # noqa: F401 - selects the Agg backend
     import matplotlib.pyplot as plt
 
     rows = summary(records)
-    datasets = [d for d in DATASETS if (d, "paper") in rows]
+    datasets = [d for d in DATASETS if (d, "paper") in rows and any(
+        row["fresh_seeds"] for (name, _), row in rows.items() if name == d)]
+    if not datasets:
+        return
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 4.2), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         paper = rows[(dataset, "paper")]
@@ -259,23 +310,56 @@ def tradeoff_figure(records: List[dict], path: str) -> None:
             if name != dataset:
                 continue
             x = row["mse"] / paper["mse"]
+            if not row["fresh_seeds"]:
+                continue
             for kind, marker in (("mlp", "o"), ("knn", "^")):
-                y = row[f"means_{kind}"] - row["majority"]
+                y = row[f"fresh_{kind}"] - row["fresh_majority"]
                 ax.scatter(x, y, marker=marker, c="tab:red" if setting == "independent" else
                            "black" if setting == "paper" else "tab:blue", s=25)
-            ax.annotate(setting, (x, row["means_mlp"] - row["majority"]), fontsize=7, xytext=(3, 3),
+            ax.annotate(setting, (x, row["fresh_mlp"] - row["fresh_majority"]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
         ax.axhline(0.05, color="gray", ls="--", lw=0.8)
         ax.axvline(1.10, color="gray", ls=":", lw=0.8)
         ax.set_xlabel("reconstruction MSE / paper setting's")
-        ax.set_ylabel("probe accuracy on z means - majority rate")
+        ax.set_ylabel("fresh probe accuracy on z means - majority rate")
         ax.set_title(dataset, fontsize=10)
-    fig.suptitle("Leakage against reconstruction (o MLP probe, ^ 15-NN probe; dashed: +0.05, dotted: +10 % MSE)",
+    fig.suptitle("Leakage on fresh data against reconstruction (o MLP probe, ^ 15-NN probe; dashed: +0.05, "
+                 "dotted: +10 % MSE)",
                  fontsize=9)
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+BEGIN, END = "<!-- generated: python -m studies.independence --stage=report -->", "<!-- end generated -->"
+
+
+def write_report(records: List[dict], doc: str, figure: str) -> str:
+    """Replace the generated section of `doc` with the tables; draw the trade-off plot. Returns the tables."""
+    table = markdown(records)
+    with open(doc) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{doc} has no generated section ({BEGIN} ... {END}): add the two lines where the tables go.")
+    head, rest = text.split(BEGIN, 1)
+    with open(doc, "w") as f:
+        f.write(head + BEGIN + "\n" + table + END + rest.split(END, 1)[1])
+    if records:
+        tradeoff_figure(records, figure)
+    return table
+
+
+def _key(record: dict) -> tuple:
+    return record["dataset"], record["setting"], record["seed"]
+
+
+def store_record(path: str, record: dict) -> List[dict]:
+    """Add `record` to the results file, replacing a stored run of the same (dataset, setting, seed).
+    The file is read again first: another study process may have stored runs meanwhile."""
+    records = [r for r in load_records(path) if _key(r) != _key(record)] + [record]
+    save_records(path, records)
+    return records
 
 
 def main(argv):
@@ -289,25 +373,24 @@ def main(argv):
         unknown = [d for d in datasets if d not in DATASETS] + [s for s in settings if s not in SETTINGS]
         if unknown:
             raise app.UsageError(f"Unknown dataset/setting {unknown}: choose from {list(DATASETS)} and {list(SETTINGS)}.")
-        done = {(r["dataset"], r["setting"], r["seed"]) for r in records}
+        # A run is done once it has the fresh-data measurement (older records lack it); --rerun redoes it.
+        done = set() if FLAGS.rerun else {_key(r) for r in records if "fresh_leakage" in r}
         for seed in seeds:
             for dataset in datasets:
                 for setting in settings:
                     if (dataset, setting, seed) in done:
                         continue
                     record = run_one(dataset, setting, seed)
-                    records.append(record)
-                    save_records(FLAGS.out, records)
-                    means = record["leakage"]["means"]
-                    print(f"{dataset} {setting} seed {seed}: MLP {_value(means['mlp']):.3f} 15-NN "
-                          f"{_value(means['knn']):.3f} logistic {_value(means['logistic']):.3f} (majority "
-                          f"{_value(record['leakage']['majority_rate']):.3f}), MSE {record['reconstruction_mse']:.4f}, "
+                    store_record(FLAGS.out, record)
+                    fresh = record["fresh_leakage"]
+                    print(f"{dataset} {setting} seed {seed}: fresh data MLP {_value(fresh['means']['mlp']):.3f} 15-NN "
+                          f"{_value(fresh['means']['knn']):.3f} logistic {_value(fresh['means']['logistic']):.3f} "
+                          f"(majority {_value(fresh['majority_rate']):.3f}), MSE {record['reconstruction_mse']:.4f}, "
                           f"Method 1 {record['method1']:.1%}, {record['seconds_per_epoch']:.2f} s/epoch", flush=True)
-    table = markdown(records)
+        records = load_records(FLAGS.out)
+    table = write_report(records, FLAGS.doc, FLAGS.figure)
     with open(os.path.splitext(FLAGS.out)[0] + ".md", "w") as f:
-        f.write(table + "\n")
-    if records:
-        tradeoff_figure(records, FLAGS.figure)
+        f.write(table)
     print(table)
 
 
