@@ -1,16 +1,23 @@
 """Training with hidden labels through the trainers: --labelled_fraction, --label_missing_rate (digits,
 swiss roll, CelebA-GlassesFacialHair official-file fixtures), TFD's --label_extension=semi_supervised."""
 
+import glob
 import json
 import os
 import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from csvae_tf import training
+from csvae_tf.data import swiss_roll
+from csvae_tf.data.missing_labels import mask_labels
+from csvae_tf.models import registry
+from csvae_tf.training import checkpoints
 from csvae_tf.data import tfd
 from test_celeba import write_celeba
 from test_tfd import _faces, _write_v5
@@ -24,6 +31,42 @@ def _run(module, *flags, timeout=400):
                           timeout=timeout, env=ENV)
 
 
+def _scalars(run_dir, tag: str) -> list:
+    """The values of TensorBoard scalar `tag` in a run's training events, in the order they were written."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(str(run_dir), "tensorboard", "train", "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            found += [float(tf.make_ndarray(value.tensor)) for value in event.summary.value if value.tag == tag]
+    return found
+
+
+def _assert_trained(run_dir, epochs: int, observed_share: float):
+    """The run trained, and on the hidden labels: its newest checkpoint is at epochs x steps per epoch;
+    every trainable weight moved away from the run's initial weights (a fresh build with its seed), by
+    no more than Adam's steps allow (about the learning rate a step, 2x that as a bound); the training
+    loss fell from the first epoch to the last; and each epoch the model saw `observed_share` of the
+    label entries (ss_csvae's observed_entries, measured on the batches it trained on). Returns the
+    restored model."""
+    run_config = json.loads((run_dir / training.RUN_CONFIG_FILE).read_text())
+    steps = epochs * run_config["steps_per_epoch"]
+    assert checkpoints.step_of(checkpoints.latest_checkpoint(str(run_dir))) == steps
+    trained = training.restore_model(str(run_dir))
+    spec = json.loads((run_dir / training.MODEL_FILE).read_text())
+    keras.utils.set_random_seed(run_config["train"]["seed"])
+    initial = registry.build(spec["model"], spec["config"])
+    bound = 2 * steps * run_config["train"]["learning_rate"]
+    assert len(trained.trainable_variables) == len(initial.trainable_variables)
+    for after, before in zip(trained.trainable_variables, initial.trainable_variables):
+        assert after.path == before.path
+        moved = float(np.max(np.abs(after.numpy() - before.numpy())))
+        assert 0 < moved <= bound, (after.path, moved, bound)
+    loss = _scalars(run_dir, "epoch_loss")
+    assert len(loss) == epochs and loss[-1] < loss[0], loss
+    seen = _scalars(run_dir, "epoch_observed_entries")
+    assert len(seen) == epochs and np.allclose(seen, observed_share, atol=0.01), (seen, observed_share)
+    return trained
+
+
 def _observed_share(stdout: str) -> float:
     match = re.search(r"labels: (\d+) fully labelled, (\d+) partly, (\d+) unlabelled of (\d+) examples \(([\d.]+) % of "
                       r"entries observed\)", stdout)
@@ -31,19 +74,21 @@ def _observed_share(stdout: str) -> float:
     return float(match.group(5)) / 100
 
 
-@pytest.mark.slow  # ~40 s: per-entry missingness on the official-format CelebA fixture: `pytest -m slow`
+@pytest.mark.slow  # ~60 s: per-entry missingness on the official-format CelebA fixture: `pytest -m slow`
 def test_celeba_glasses_facial_hair_fixture_with_half_the_entries_missing(tmp_path):
     """The official-format fixture, --subset=glasses_facial_hair, each attribute entry hidden at 50 %:
-    ss_csvae trains on every image, the run records the setting, and q(y|x) comes back."""
+    ss_csvae trains on every image seeing half the entries, the run records the setting, and q(y|x)
+    comes back."""
     manual = tmp_path / "celeba"
     write_celeba(manual, num_images=40)
     run = _run("trainers.celeba", "--flagfile=configs/celeba_glasses_facial_hair.flags", "--model=ss_csvae",
                f"--model_dir={tmp_path / 'run'}", f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}",
-               "--label_missing_rate=0.5", "--epochs=1", "--batch_size=4", "--validation_images=4",
+               "--label_missing_rate=0.5", "--epochs=3", "--batch_size=4", "--validation_images=4",
                "--image_grid_every_steps=0", "--log_every_seconds=0", "--dim_z=4")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert abs(_observed_share(run.stdout) - 0.5) < 0.05
-    model = training.restore_model(str(tmp_path / "run"))
+    share = _observed_share(run.stdout)
+    assert abs(share - 0.5) < 0.05
+    model = _assert_trained(tmp_path / "run", epochs=3, observed_share=share)
     assert model.name == "ss_csvae" and model.label_type == "binary" and model.num_labels == 2
     assert model.enumerates and model._configurations.shape == (4, 2)
     recorded = json.loads((tmp_path / "run" / training.RUN_CONFIG_FILE).read_text())["run"]
@@ -53,18 +98,18 @@ def test_celeba_glasses_facial_hair_fixture_with_half_the_entries_missing(tmp_pa
     assert probabilities.shape == (3, 2) and np.all((probabilities > 0) & (probabilities < 1))
 
 
-@pytest.mark.slow  # ~16 s: the TFD route and the refusal stay in the default suite: `pytest -m slow`
+@pytest.mark.slow  # ~40 s: the TFD route and the refusal stay in the default suite: `pytest -m slow`
 def test_digits_trainer_trains_ss_csvae_on_a_tenth_of_the_labels(tmp_path):
     run = _run("trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}", "--model=ss_csvae",
-               "--labelled_fraction=0.1", "--label_missing_rate=0.5", "--max_examples=200", "--epochs=1",
+               "--labelled_fraction=0.1", "--label_missing_rate=0.5", "--max_examples=200", "--epochs=5",
                "--batch_size=32", "--classifier_epochs=1", "--hidden_units=16", "--adversary_units=8",
-               "--log_every_seconds=0", "--notensorboard")
+               "--log_every_seconds=0")
     assert run.returncode == 0, run.stderr[-3000:]
     observed = _observed_share(run.stdout)
     assert 0.0 < observed < 0.1
     models = json.loads((tmp_path / "comparison.json").read_text())["models"]
     assert set(models) == {"ss_csvae"}
-    assert training.restore_model(str(tmp_path / "ss_csvae")).alpha == 20.0
+    assert _assert_trained(tmp_path / "ss_csvae", epochs=5, observed_share=observed).alpha == 20.0
 
 
 def test_a_model_that_needs_every_label_is_refused_in_one_line(tmp_path):
@@ -75,14 +120,24 @@ def test_a_model_that_needs_every_label_is_refused_in_one_line(tmp_path):
     assert not (tmp_path / "csvae").exists()
 
 
-@pytest.mark.slow  # ~16 s: `pytest -m slow`
+@pytest.mark.slow  # ~20 s: `pytest -m slow`
 def test_swiss_roll_trainer_with_ss_csvae(tmp_path):
+    """5 % of the roll's labels: ss_csvae trains on them alone, and q(y|x) learns the height rule well
+    enough to label the points whose labels it never saw (untrained: the majority rate)."""
     run = _run("trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--model=ss_csvae", "--n_samples=400",
-               "--labelled_fraction=0.05", "--epochs=1", f"--model_dir={tmp_path}", "--notensorboard")
+               "--labelled_fraction=0.05", "--epochs=10", f"--model_dir={tmp_path}")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert 0.04 < _observed_share(run.stdout) < 0.06
+    share = _observed_share(run.stdout)
+    assert 0.04 < share < 0.06
     assert json.loads((tmp_path / training.MODEL_FILE).read_text())["model"] == "ss_csvae"
     assert (tmp_path / "metrics.json").exists()
+    model = _assert_trained(tmp_path, epochs=10, observed_share=share)
+    train = swiss_roll.load(400, 1, 0.2, 0).train  # the flagfile's label axis and test fraction, --seed's default
+    hidden = np.isnan(mask_labels(train.labels, 0.05, 0.0, 0)).all(axis=1)
+    assert hidden.sum() == 304
+    guessed = (model.label_logits(train.features[hidden]).numpy() > 0).astype(np.float32)
+    majority = max(train.labels[hidden].mean(), 1 - train.labels[hidden].mean())
+    assert (guessed == train.labels[hidden]).mean() > majority + 0.1  # measured: 0.73 against 0.53
 
 
 def test_tfd_keeps_unlabelled_faces_for_the_semi_supervised_route(tmp_path):
