@@ -61,8 +61,8 @@ flags.DEFINE_float("alpha", None, "ss_csvae's alpha (default: the model's).")
 flags.DEFINE_float("entropy_weight", None, "ss_csvae's entropy_weight (default: the model's).")
 flags.DEFINE_bool("bound_trains_classifier", None, "ss_csvae's bound_trains_classifier (default: the model's).")
 flags.DEFINE_enum("independence_penalty", None, ["none", "hsic", "mmd"], "Both arms: the z-y penalty beyond "
-                  "the paper (configs/digits_independent.flags: mmd, 30); ss_csvae weighs each digit into each class "
-                  "by q(y|x, y_o).")
+                  "the paper (the study's rows: mmd, 30); ss_csvae groups each digit whose label is missing "
+                  "by q(y|x, y_o)'s most probable class.")
 flags.DEFINE_float("independence_weight", None, "Both arms: its weight.")
 flags.DEFINE_integer("epochs", None, "Override the flagfile's epochs (quick checks only).")
 flags.DEFINE_string("out", os.path.join(REPO, "studies", "results", "semi_supervised.json"), "Results file.")

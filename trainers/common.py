@@ -101,6 +101,9 @@ def _flags_to_resume(model_dir: str, module_name: str) -> str:
             "or pass a new --model_dir.")
 
 
+MIN_CHECK_EXAMPLES = 20  # fully labelled training examples the running switch check's classifier needs
+
+
 def switch_check_callbacks(strategy, train_x, train_y, held_out_x, held_out_y, label_type: str,
                            label_names) -> list:
     """[SwitchCheck] for one model's training, or [] where off.
@@ -115,6 +118,10 @@ def switch_check_callbacks(strategy, train_x, train_y, held_out_x, held_out_y, l
 
     known = ~np.isnan(np.asarray(train_y, np.float32)).any(axis=1)  # C learns from labelled examples only
     train_x, train_y = train_x[known], np.asarray(train_y, np.float32)[known]
+    if len(train_x) < MIN_CHECK_EXAMPLES:
+        print(f"switch check: off: {len(train_x)} training examples have every label, and its classifier needs "
+              f"{MIN_CHECK_EXAMPLES}.", flush=True)
+        return []
     trained_before = os.path.exists(os.path.join(FLAGS.model_dir, switch_check.CLASSIFIER_FILE))
     if not trained_before:
         print(f"switch check: classifier C on {min(len(train_x), switch_check.CLASSIFIER_EXAMPLES)} training examples, "

@@ -120,7 +120,7 @@ def main(argv):
                 strategy,
                 validation_data=pipeline.evaluation_batches(data.validation.features, data.validation.labels, 512),
                 run_config=common.resolved_flags(__name__),
-                callbacks=common.switch_check_callbacks(strategy, data.train.features, data.train.labels,
+                callbacks=common.switch_check_callbacks(strategy, data.train.features, train_labels,
                                                         data.validation.features, data.validation.labels,
                                                         "categorical", digits.LABEL_NAMES),
             )
