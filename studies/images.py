@@ -30,6 +30,7 @@ import numpy as np
 from absl import app, flags
 
 from studies import precision_parity
+from studies import records as records_file
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STORE = os.path.join(REPO, "studies", "results", "images")
@@ -46,6 +47,8 @@ SETTINGS: Dict[str, tuple] = {
     "paper_csvae_40": ("configs/digits_conv_paper.flags", ["--model=csvae", "--epochs=40", "--validate_every_epochs=5"],
                        "the paper's weights, CSVAE alone, 40 epochs"),
     "shipped_csvae": ("configs/digits_conv.flags", ["--model=csvae"], "the shipped setting, CSVAE alone"),
+    "shipped_ss_csvae_10": ("configs/digits_conv.flags", ["--model=ss_csvae", "--labelled_fraction=0.1"],
+                            "the shipped setting, ss_csvae with 10 % of the training digits labelled"),
     **{f"screen_b{b}_m{m}": ("configs/digits_conv_paper.flags",
                              ["--model=csvae", f"--beta1={b}", "--independence_penalty=mmd",
                               f"--independence_weight={m}"],
@@ -83,8 +86,9 @@ def score_run(run_dir: str, model_names) -> Optional[dict]:
 
 
 def _models_of(setting: str):
-    extra = SETTINGS[setting][1]
-    return ("csvae",) if "--model=csvae" in extra else MODELS
+    """The models a setting trains: the one its --model names, else the four."""
+    named = [flag.split("=", 1)[1] for flag in SETTINGS[setting][1] if flag.startswith("--model=")]
+    return tuple(named) or MODELS
 
 
 def run(setting: str, seed: int, runs: str) -> dict:
@@ -156,11 +160,11 @@ def markdown(records: List[dict]) -> str:
         lines.append(f"| {setting}: {SETTINGS[setting][2]} | {len(rows)} | {method1} / **"
                      f"{_cell([r['models']['csvae']['method1'] for r in rows])}** ({per_seed}) | {probes} "
                      f"({_cell([r['majority_rate'] for r in rows])}) | {sse} | {_cell([_minutes(r) for r in rows])} |")
-    lines += ["", "| CSVAE alone | seed | Method 1 % | z -> y probes %: logistic / 15-NN / MLP | held-out SSE "
+    lines += ["", "| one model alone | seed | Method 1 % | z -> y probes %: logistic / 15-NN / MLP | held-out SSE "
               "per image | CPU minutes |", "| --- | --- | --- | --- | --- | --- |"]
     for setting in [s for s in SETTINGS if s in by_setting and _models_of(s) != MODELS]:
         for r in sorted(by_setting[setting], key=lambda r: r["seed"]):
-            scores = r["models"]["csvae"]
+            scores = r["models"][_models_of(setting)[0]]
             lines.append(f"| {setting}: {SETTINGS[setting][2]} | {r['seed']} | {scores['method1']:.1f} | "
                          f"{scores['logistic']:.1f} / "
                          f"{scores['knn']:.1f} / {scores['mlp']:.1f} | {scores['sse']:.1f} | "
@@ -181,7 +185,7 @@ def markdown(records: List[dict]) -> str:
 
 
 def time_to_quality_figure(records: List[dict], path: str) -> None:
-    """CSVAE's running switch check against CPU minutes, for the runs of CSVAE alone (one line each).
+    """The running switch check against CPU minutes, for the runs of one model alone (one line each).
 
     A validation at epoch e of E is placed at e/E of the run's CPU time (the epochs cost the same).
     """
@@ -194,7 +198,7 @@ def time_to_quality_figure(records: List[dict], path: str) -> None:
     for record in records:
         if _models_of(record["setting"]) == MODELS:
             continue
-        history = record["models"]["csvae"]["switch_check"]
+        history = record["models"][_models_of(record["setting"])[0]]["switch_check"]
         if not history:
             continue
         epochs = sorted(int(e) for e in history)
@@ -219,13 +223,7 @@ BEGIN, END = "<!-- generated: python -m studies.images -->", "<!-- end generated
 def write_report(records: List[dict], doc: str = DOC, figure: str = FIGURE) -> str:
     """Replace the generated part of `doc` with the tables; draw the figure. Returns the tables."""
     table = markdown(records)
-    with open(doc) as f:
-        text = f.read()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{doc} has no generated section ({BEGIN} ... {END}).")
-    head, rest = text.split(BEGIN, 1)
-    with open(doc, "w") as f:
-        f.write(head + BEGIN + "\n" + table + "\n" + END + rest.split(END, 1)[1])
+    records_file.replace_generated(doc, BEGIN, END, table)
     time_to_quality_figure(records, figure)
     return table
 

@@ -44,7 +44,7 @@ import numpy as np
 from absl import app, flags
 
 from studies import digits_scores
-from studies.records import load_records, save_records
+from studies.records import load_records, replace_generated, save_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRESH_POINTS = 10000  # new swiss-roll points for the fresh probes, as many as the paper trains on (5,000 train each probe)
@@ -338,13 +338,7 @@ BEGIN, END = "<!-- generated: python -m studies.independence --stage=report -->"
 def write_report(records: List[dict], doc: str, figure: str) -> str:
     """Replace the generated section of `doc` with the tables; draw the trade-off plot. Returns the tables."""
     table = markdown(records)
-    with open(doc) as f:
-        text = f.read()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{doc} has no generated section ({BEGIN} ... {END}): add the two lines where the tables go.")
-    head, rest = text.split(BEGIN, 1)
-    with open(doc, "w") as f:
-        f.write(head + BEGIN + "\n" + table + END + rest.split(END, 1)[1])
+    replace_generated(doc, BEGIN, END, table)
     if records:
         tradeoff_figure(records, figure)
     return table
