@@ -130,3 +130,15 @@ def json_structure(value):
     if isinstance(value, list):
         return [json_structure(v) for v in value]
     return None
+
+
+def assert_same_step(got: dict, want: dict, tolerance: float = 1e-3) -> None:
+    """Every weight's step agrees to `tolerance` of its largest entry (rounding and the ~1e-4 sampling
+    noise); a gradient scaled by a replica count, a dropped term or an update skipped is off by 50 % or more."""
+    assert got.keys() == want.keys()
+    for path, step in want.items():
+        if "stddev_raw" in path:
+            continue  # softplus'(-30) ~ 1e-13: these gradients are pure round-off
+        scale = np.abs(step).max()
+        assert scale > 0, path
+        np.testing.assert_allclose(got[path], step, rtol=0, atol=tolerance * scale, err_msg=path)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import two_replica_strategy
+from conftest import assert_same_step, two_replica_strategy
 from csvae_tf import distribute, training
 from csvae_tf.data import pipeline
 from csvae_tf.models.csvae import CSVAE
@@ -101,18 +101,6 @@ def _sgd_step(build, strategy, jit_compile, x, y):
     return {v.path: v.numpy() - b for v, b in zip(model.trainable_variables, before)}, model
 
 
-def _same_step(got: dict, want: dict, tolerance: float = 1e-3) -> None:
-    """Every weight's step agrees to `tolerance` of its largest entry (rounding and the ~1e-4 sampling
-    noise); a gradient scaled by a replica count, a dropped term or an update skipped is off by 50 % or more."""
-    assert got.keys() == want.keys()
-    for path, step in want.items():
-        if "stddev_raw" in path:
-            continue  # softplus'(-30) ~ 1e-13: these gradients are pure round-off
-        scale = np.abs(step).max()
-        assert scale > 0, path
-        np.testing.assert_allclose(got[path], step, rtol=0, atol=tolerance * scale, err_msg=path)
-
-
 def test_xla_takes_the_step_the_plain_graph_takes():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(BATCH, 3)).astype(np.float32)
@@ -124,7 +112,7 @@ def test_xla_takes_the_step_the_plain_graph_takes():
     strategy = distribute.make_strategy()
     xla, model = _sgd_step(build, strategy, True, x, y)
     assert _xla_functions(model) >= 1
-    _same_step(xla, _sgd_step(build, strategy, False, x, y)[0])
+    assert_same_step(xla, _sgd_step(build, strategy, False, x, y)[0])
 
 
 def _train_images(model_dir, jit_compile, strategy, examples=32):
@@ -162,7 +150,7 @@ def test_jit_compile_with_two_replicas_compiles_each_replicas_pass_and_trains_as
     def build():
         return CSVAE(input_shape=(8, 8, 1), num_labels=1, dim_z=2, adversary_units=(8,))
 
-    _same_step(_sgd_step(build, two_replica_strategy(), True, images, labels)[0],
+    assert_same_step(_sgd_step(build, two_replica_strategy(), True, images, labels)[0],
                _sgd_step(build, two_replica_strategy(), False, images, labels)[0], tolerance=5e-2)
     # The encoders see the same images, so the batch moments the clusters hand out and the plain
     # step's agree to rounding, and so do the moving statistics. (The decoder's are left out: XLA
