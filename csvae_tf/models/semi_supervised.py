@@ -31,9 +31,8 @@ where q(y_m | x, y_o) is q_psi(y|x) given the observed entries:
 and -log q_psi(y_o | x) = -sum_{i in o} log Bernoulli(y_i | pi_psi(x)_i) (binary), or
 -log sum_{c consistent} q_psi(c | x) (one-hot); 0 when nothing is observed. s is the share of the
 (replica's) batch with at least one observed entry, so the batch mean of the last term is alpha
-times the mean over the labelled examples whatever the labelled fraction: at 1 % labels an
-unnormalised alpha would reach q_psi 100 times weaker than at 100 %, and q_psi collapsed onto one
-class in our digits runs (studies/semi_supervised.py; docs/semi_supervised.md).
+times the mean over the labelled examples whatever the labelled fraction (unnormalised, alpha would
+reach q_psi 100 times weaker at 1 % labels than at 100 %; docs/semi_supervised.md).
 
 A fully labelled example (m empty) gets l_y(x, y) + l_0(x), CSVAE's own objective, plus the
 classification term, which reads only psi: the encoders, decoder and adversary then see exactly
@@ -61,10 +60,10 @@ and, since q_psi reads the same x that z encodes, a function of x rather than th
 encoder would then be pushed to hide q_psi's mistakes instead of y. M2, in turn, needs no label:
 §4.1 defines it as an expectation under q(z|x) D(x), not D(x, y), since the goal I(Y;Z) = 0 is
 about the z of every x. Restricted to labelled examples it would leave the z of unlabelled ones
-(99 % of the data at 1 % labels) free to carry y. The price, measured on the digits (docs/semi_supervised.md): an adversary fitted to 143 or 10 labelled digits keeps y out of
-the unlabelled digits' z less and less (held-out logistic probe 56 % at 10 % labels, 95 % at 1 %,
-against 27 % fully labelled), and the decoder then ignores W. The independence penalty (beyond the
-paper; MMD) on the labels q_psi fills in for every example restores it (17 % at 10 % labels).
+(99 % of the data at 1 % labels) free to carry y. The price: an adversary fitted to few labelled
+examples keeps y out of the unlabelled examples' z less well, and the decoder then ignores W; the
+independence penalty (beyond the paper; MMD) on the labels q_psi fills in for every example
+restores it (docs/semi_supervised.md).
 
 The sum over y_m:
   * enumerated when there are at most 2**max_enumerated_labels configurations (one-hot: the k
@@ -82,9 +81,8 @@ The sum over y_m:
 Which gradient reaches q_psi. In M2 the bound's gradient trains q_psi too: on unlabelled examples
 q_psi moves toward the configurations with the lowest l_y. Here l_y is appendix 7.1's weighted
 objective (beta1 = 20 times the reconstruction), so that pull is ~20 times stronger than the entropy
-that holds it back, and on the digits with 1 % labels it collapsed q_psi onto one class (held-out
-accuracy 9 % at alpha = 20, 53 % at alpha = 200, against 77 % for q_psi trained on the labels
-alone; docs/semi_supervised.md). By default (bound_trains_classifier=False) q_psi
+that holds it back, and with few labels it can collapse q_psi onto one class
+(docs/semi_supervised.md). By default (bound_trains_classifier=False) q_psi
 therefore learns from the classification term only and the bound uses its probabilities as fixed
 weights (stop_gradient): the bound's value is the same, and the encoders and decoder still learn
 from every example. bound_trains_classifier=True is Kingma et al.'s full gradient.
@@ -94,12 +92,10 @@ sampling seeds from (seed, step, replica) (so resumed runs are exact), tf.distri
 enumerated and sampled passes draw their noise from seeds folded from the step's seed. An
 independence penalty (beyond the paper) reads the labels with each missing entry filled by q_psi's
 most probable value given the observed entries (filled_labels: one-hot, the most probable
-consistent class; binary, q_psi(y_i = 1 | x) > 0.5), behind stop_gradient. We measured the
-alternative, a class-conditional MMD that weighs each unlabelled example into each class by
-q_psi(y | x, y_o) (csvae_tf.losses.class_conditional_mmd accepts such weights), and chose the most
-probable labels: on the digits with MMD weight 30, Method 1 at 1 % labels was 40 % weighted against
-84 % with the most probable labels (3 % labels: 93 % against 96 %; docs/semi_supervised.md). Where
-q_psi is unsure its weights spread each example over the classes, the weighted groups then look
+consistent class; binary, q_psi(y_i = 1 | x) > 0.5), behind stop_gradient. The alternative, a
+class-conditional MMD that weighs each unlabelled example into each class by q_psi(y | x, y_o)
+(csvae_tf.losses.class_conditional_mmd accepts such weights), switched worse with few labels
+(docs/semi_supervised.md): where q_psi is unsure its weights spread each example over the classes, the weighted groups then look
 alike whatever z holds, and the penalty fades exactly where the adversary has the fewest labels.
 
 Batch normalisation (images). Both passes run the w encoder and decoder in training mode, each
