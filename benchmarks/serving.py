@@ -508,9 +508,9 @@ def main(argv):
     FLAGS = flags.FLAGS
     import tensorflow as tf  # noqa: PLC0415
 
-    from trainers import common as trainer_common  # noqa: PLC0415 - the programs' console setup
+    from trainers import startup as trainer_startup  # noqa: PLC0415 - the programs' console setup
 
-    trainer_common.quiet_tensorflow()
+    trainer_startup.quiet_tensorflow()
     # Before the runtime starts: the thread pools are fixed at the first op.
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)

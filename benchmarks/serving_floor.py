@@ -208,9 +208,9 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
     del argv
     from csvae_tf.serving_precision import SERVING_PRECISIONS  # noqa: PLC0415
-    from trainers import common as trainer_common  # noqa: PLC0415
+    from trainers import startup as trainer_startup  # noqa: PLC0415
 
-    trainer_common.quiet_tensorflow()
+    trainer_startup.quiet_tensorflow()
     FLAGS = flags.FLAGS
     unknown = [p for p in FLAGS.serving_precisions if p not in SERVING_PRECISIONS]
     if unknown:

@@ -441,9 +441,9 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.model_dir or not FLAGS.export_dir:
         sys.exit("error: --model_dir and --export_dir are required.")
-    from trainers import common  # noqa: PLC0415 - the programs' shared console setup
+    from trainers import startup  # noqa: PLC0415 - the programs' shared console setup
 
-    common.quiet_tensorflow()
+    startup.quiet_tensorflow()
     try:
         path = export_run(
             FLAGS.model_dir,

@@ -114,8 +114,8 @@ def test_bad_flag_values_end_in_one_line_before_anything_runs():
 import sys
 from absl import flags
 import trainers.tfd
-from trainers import common
-common.define_units_flag("hidden_units", ["64"], "test")
+from trainers import flag_definitions
+flag_definitions.define_units_flag("hidden_units", ["64"], "test")
 FLAGS = flags.FLAGS
 for argv in (["--keep_checkpoints=0"], ["--validation_images=0"], ["--validation_images=-3"],
              ["--hidden_units=abc"], ["--hidden_units=64,0"], ["--hidden_units=64,64"], []):

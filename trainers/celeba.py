@@ -111,12 +111,12 @@ def _fake_evaluation(train_images, train_labels):
 
 def main(argv):
     del argv
-    from trainers import common  # noqa: PLC0415
+    from trainers import image_trainer  # noqa: PLC0415
 
     if FLAGS.fake_data:
-        common.run_image_trainer(__name__, _fake_data, "binary", _fake_evaluation)
+        image_trainer.run_image_trainer(__name__, _fake_data, "binary", _fake_evaluation)
     else:
-        common.run_image_trainer(__name__, _celeba_data, "binary", _celeba_evaluation)
+        image_trainer.run_image_trainer(__name__, _celeba_data, "binary", _celeba_evaluation)
 
 
 if __name__ == "__main__":

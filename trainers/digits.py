@@ -77,11 +77,11 @@ def main(argv):
     from csvae_tf.data import digits, pipeline  # noqa: PLC0415
     from csvae_tf.evaluation import comparison  # noqa: PLC0415
     from csvae_tf.models import registry  # noqa: PLC0415
-    from trainers import common  # noqa: PLC0415
+    from trainers import common, label_masking, run_directory_checks, running_switch_check, startup  # noqa: PLC0415
 
-    common.quiet_tensorflow()
-    common.check_model_dir()
-    strategy = common.make_strategy()
+    startup.quiet_tensorflow()
+    run_directory_checks.check_model_dir()
+    strategy = startup.make_strategy()
     names = [n for n in comparison.ORDER if n in registry.MODELS] if FLAGS.model == "all" else [FLAGS.model]
     try:  # bad flag values end in one line, before any training
         distribute.check_batch_size(FLAGS.batch_size, strategy)
@@ -94,7 +94,8 @@ def main(argv):
     except ValueError as error:
         sys.exit(f"error: {error}")
 
-    train_labels = common.mask_training_labels(data.train.labels, names)  # --labelled_fraction, --label_missing_rate
+    # --labelled_fraction, --label_missing_rate
+    train_labels = label_masking.mask_training_labels(data.train.labels, names)
 
     def make_train_data(first_epoch, skip_batches):
         return pipeline.epoch_indexed_batches(
@@ -109,7 +110,8 @@ def main(argv):
     for name in names:
         print(f"--- {name}", flush=True)
         arguments = model_arguments(name, digits.NUM_CLASSES)
-        common.check_checkpoint_fits(configs[name].model_dir, lambda: registry.get(name)(**arguments), __name__)
+        run_directory_checks.check_checkpoint_fits(configs[name].model_dir, lambda: registry.get(name)(**arguments),
+                                                   __name__)
         try:
             result = training.train(
                 lambda: registry.get(name)(**arguments),
@@ -120,9 +122,9 @@ def main(argv):
                 strategy,
                 validation_data=pipeline.evaluation_batches(data.validation.features, data.validation.labels, 512),
                 run_config=common.resolved_flags(__name__),
-                callbacks=common.switch_check_callbacks(strategy, data.train.features, train_labels,
-                                                        data.validation.features, data.validation.labels,
-                                                        "categorical", digits.LABEL_NAMES),
+                callbacks=running_switch_check.switch_check_callbacks(
+                    strategy, data.train.features, train_labels, data.validation.features, data.validation.labels,
+                    "categorical", digits.LABEL_NAMES),
             )
         except training.RunError as error:
             sys.exit(f"error: {error}")

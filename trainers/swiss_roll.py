@@ -44,11 +44,11 @@ def main(argv):
     from csvae_tf.data import pipeline, swiss_roll  # noqa: PLC0415
     from csvae_tf.evaluation import swiss_roll as swiss_roll_evaluation  # noqa: PLC0415
     from csvae_tf.models import registry  # noqa: PLC0415
-    from trainers import common  # noqa: PLC0415
+    from trainers import common, label_masking, run_directory_checks, startup  # noqa: PLC0415
 
-    common.quiet_tensorflow()
-    common.check_model_dir()
-    strategy = common.make_strategy()
+    startup.quiet_tensorflow()
+    run_directory_checks.check_model_dir()
+    strategy = startup.make_strategy()
     try:  # bad flag values end in one line, before any training
         distribute.check_batch_size(FLAGS.batch_size, strategy)
         config = common.train_config((3,))
@@ -57,7 +57,7 @@ def main(argv):
     except ValueError as error:
         sys.exit(f"error: {error}")
 
-    train_labels = common.mask_training_labels(data.train.labels, FLAGS.model)
+    train_labels = label_masking.mask_training_labels(data.train.labels, FLAGS.model)
     semi_supervised = {"alpha": FLAGS.alpha} if FLAGS.model == "ss_csvae" else {}
 
     def build_model():
@@ -82,7 +82,7 @@ def main(argv):
     print(f"Swiss roll: {len(data.train.features)} train / {len(data.test.features)} held-out points, "
           f"{strategy.num_replicas_in_sync} replica(s), {FLAGS.epochs} epochs of {steps_per_epoch} steps.",
           flush=True)
-    common.check_checkpoint_fits(FLAGS.model_dir, build_model, __name__)
+    run_directory_checks.check_checkpoint_fits(FLAGS.model_dir, build_model, __name__)
     try:
         result = training.train(
             build_model,

@@ -97,12 +97,12 @@ def _fake_data():
 
 def main(argv):
     del argv
-    from trainers import common  # noqa: PLC0415
+    from trainers import image_trainer  # noqa: PLC0415
 
     if FLAGS.fake_data:
-        common.run_image_trainer(__name__, _fake_data, "categorical", _fake_evaluation)
+        image_trainer.run_image_trainer(__name__, _fake_data, "categorical", _fake_evaluation)
     else:
-        common.run_image_trainer(__name__, _tfd_data, "categorical", _tfd_evaluation)
+        image_trainer.run_image_trainer(__name__, _tfd_data, "categorical", _tfd_evaluation)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,41 @@
+"""What every trainer's main does first: a quiet console, then the strategy with --model_dir claimed.
+
+The strategy comes before any other TensorFlow op (MultiWorkerMirroredStrategy requires it), and the
+run directory is locked for the whole program so that one process writes a run.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import flags, logging
+
+from csvae_tf import distribute, training
+
+FLAGS = flags.FLAGS
+
+
+def quiet_tensorflow() -> None:
+    """Keep the console for our progress lines: TensorFlow's Python INFO chatter goes."""
+    logging.set_verbosity(logging.WARNING)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("WARNING")
+
+
+def make_strategy():
+    """distribute.make_strategy() with --worker_timeout_seconds, then --model_dir locked for the whole
+    program (each worker its own part: training.claim_run_directory); a malformed TF_CONFIG, a peer
+    that never starts, a SIGTERM/SIGINT while waiting for one or a run directory in use ends the
+    program in one line."""
+    try:
+        strategy = distribute.make_strategy(FLAGS.worker_timeout_seconds)
+    except (distribute.ClusterConfigError, distribute.PeerTimeout) as error:
+        sys.exit(f"error: {error}")
+    except distribute.WaitInterrupted as error:
+        sys.exit(f"error: stopped by {error} while waiting for the other workers; nothing was trained.")
+    try:
+        training.claim_run_directory(FLAGS.model_dir, strategy)
+    except training.RunError as error:
+        sys.exit(f"error: {error}")
+    return strategy
