@@ -16,8 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from export import backends, explore  # noqa: E402
-from export.switcher import Switcher  # noqa: E402
+from clients import backends, explore  # noqa: E402
+from clients.switcher import Switcher  # noqa: E402
 
 
 def main(export_dir, examples_path, out, example=0, clicks=((3, (3.0, 3.5)), (8, (2.5, 3.0)))):

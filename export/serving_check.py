@@ -27,7 +27,7 @@ from typing import Dict, Mapping
 import numpy as np
 import tensorflow as tf
 
-from export import backends
+from clients.backends import error_line  # the clients' one-line reason for a TensorFlow error
 
 SERVE_TAG = "serve"
 RTOL, ATOL = 1e-5, 1e-6
@@ -38,7 +38,7 @@ class ServingCheckError(RuntimeError):
 
 
 def _reason(error: BaseException) -> str:
-    return (backends.error_line(str(error)) or type(error).__name__)[:300]
+    return (error_line(str(error)) or type(error).__name__)[:300]
 
 
 def session_outputs(export_dir: str, requests: Mapping[str, Mapping[str, np.ndarray]]

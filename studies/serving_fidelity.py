@@ -5,7 +5,7 @@ r"""Study: does a bfloat16 export switch attributes as well as the float32 one? 
 
 exports the trained CSVAE run twice (export.saved_model, --serving_precision float32 and
 bfloat16) into a temporary folder, loads each with tf.saved_model.load and scores it, using only
-its signatures (export.switcher over export.backends.SavedModelBackend), as a client would:
+its signatures (clients.switcher over clients.backends.SavedModelBackend), as a client would:
 
   * Method 1 (§5.4): every test example switched to each class j with the export's
     `switch_one_attribute` at p_j = the mean of W_j's posterior means (the export's `encode`) over
@@ -43,7 +43,7 @@ PRECISIONS = ("float32", "bfloat16")
 def score_export(path: str, data, classifier) -> dict:
     """Method 1 of the export at `path` and its outputs on the test digits."""
     from csvae_tf.evaluation import classifier_accuracy
-    from export import backends, switcher
+    from clients import backends, switcher
 
     served = switcher.Switcher(backends.SavedModelBackend(path))
     k = served.num_labels

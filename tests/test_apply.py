@@ -1,5 +1,5 @@
 """Your own photo: face and eye detection, the warp to CelebA's eye template, the training crop, and
-`python -m export.apply` on every family with a switch. The photo is scikit-image's `astronaut`
+`python -m clients.apply` on every family with a switch. The photo is scikit-image's `astronaut`
 (Eileen Collins, one frontal face), which ships inside the package."""
 
 import os
@@ -15,8 +15,8 @@ from skimage import data as skimage_data
 
 import tiny_exports
 from csvae_tf.data import celeba
-from export import apply, backends, face_alignment, pictures
-from export.switcher import Switcher, SwitchError
+from clients import apply, backends, face_alignment, pictures
+from clients.switcher import Switcher, SwitchError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The eye centres (x, y) of the astronaut photo, read by hand off a 5x enlargement of the face.
@@ -133,7 +133,7 @@ def test_apply_leaves_unknown_labels_to_a_semi_supervised_export(astronaut, key)
 
 def test_non_finite_values_get_the_signatures_own_message():
     """--point=nan,nan and a NaN example reach the user as the signature's check, not TensorFlow's preamble."""
-    from export import explore  # noqa: PLC0415
+    from clients import explore  # noqa: PLC0415
 
     switcher = Switcher(backends.SavedModelBackend(tiny_exports.export_path("csvae_square")))
     with pytest.raises(backends.BackendError) as raised:
@@ -167,13 +167,13 @@ def test_apply_value_errors():
 
 @pytest.mark.slow  # ~40 s: the command in a fresh process; apply is tested in-process above: `pytest -m slow`
 def test_apply_command_end_to_end(astronaut, tmp_path):
-    """`python -m export.apply` in a fresh process: the row it writes, and one-line errors."""
+    """`python -m clients.apply` in a fresh process: the row it writes, and one-line errors."""
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(astronaut).save(photo, quality=95)
     export = tiny_exports.export_path("csvae_image")
     out, aligned = tmp_path / "out.png", tmp_path / "aligned.png"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO_ROOT}
-    command = [sys.executable, "-m", "export.apply", f"--export_dir={export}", f"--image={photo}",
+    command = [sys.executable, "-m", "clients.apply", f"--export_dir={export}", f"--image={photo}",
                "--attribute=Eyeglasses", "--point=3,3", f"--out={out}", f"--out_aligned={aligned}"]
     completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]

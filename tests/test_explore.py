@@ -18,8 +18,8 @@ from PIL import Image
 
 from conftest import json_structure, documented_rest_json
 import tiny_exports
-from export import backends, explore, pictures, w_plane
-from export.switcher import Switcher, SwitchError
+from clients import backends, explore, pictures, w_plane
+from clients.switcher import Switcher, SwitchError
 from tf_serving_stub import TFServingStub
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -404,7 +404,7 @@ def test_label_names_and_max_batch(tmp_path):
     assert loaded.signatures["switch_attribute"](inputs=np.zeros([4, 3], np.float32), w=w)["outputs"].shape == (4, 3)
     with pytest.raises(tf.errors.InvalidArgumentError, match="at most 4 examples"):
         loaded.signatures["switch_attribute"](inputs=np.zeros([5, 3], np.float32), w=np.zeros([5, 1, 2], np.float32))
-    from export import backends  # noqa: PLC0415
+    from clients import backends  # noqa: PLC0415
 
     with pytest.raises(backends.BackendError, match=r"^encode: a request holds at most 4 examples .*send larger sets in parts"):
         backends.SavedModelBackend(path).call("encode", inputs=np.zeros([5, 3], np.float32),
@@ -413,7 +413,7 @@ def test_label_names_and_max_batch(tmp_path):
 
 @pytest.mark.parametrize("damage", ["no_index", "truncated_pb", "flipped_bytes"])
 def test_a_damaged_export_is_one_line_naming_it(tmp_path, damage):
-    from export import backends  # noqa: PLC0415
+    from clients import backends  # noqa: PLC0415
 
     path = saved_model.export_model(_tiny_csvae(), str(tmp_path / "exports"), warmup=False)
     if damage == "no_index":

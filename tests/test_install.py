@@ -83,7 +83,7 @@ def _copy_sources(dest):
     """What `pip install .` reads, copied so the checkout gets no build/ or egg-info."""
     for name in ("pyproject.toml", "requirements.txt", "README.md"):
         shutil.copy(os.path.join(REPO, name), dest)
-    for name in ("csvae_tf", "trainers", "export", "configs"):
+    for name in ("csvae_tf", "trainers", "export", "clients", "configs"):
         shutil.copytree(os.path.join(REPO, name), os.path.join(dest, name),
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
@@ -126,10 +126,10 @@ def test_pip_install_puts_the_programs_and_flagfiles_in_site_packages(tmp_path):
         return result
 
     site = run("-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
-    files = run("-c", "import csvae_tf, trainers, export, csvae_tf.training, csvae_tf.kernels, "
+    files = run("-c", "import csvae_tf, trainers, export, clients.apply, csvae_tf.training, csvae_tf.kernels, "
                 "csvae_tf.models.csvae; print(csvae_tf.__file__); print(trainers.__file__); "
-                "print(export.__file__)").stdout.split()
-    assert len(files) == 3 and all(f.startswith(site) for f in files), (site, files)
+                "print(export.__file__); print(clients.apply.__file__)").stdout.split()
+    assert len(files) == 4 and all(f.startswith(site) for f in files), (site, files)
     configs = run("-m", "trainers").stdout.strip()
     assert configs == os.path.join(site, "trainers", "configs")
     with open(os.path.join(configs, "swiss_roll.flags")) as installed, \

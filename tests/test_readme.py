@@ -33,7 +33,7 @@ def python_snippets(path: str = README) -> list:
 
 DOCS = [README] + sorted(os.path.join(REPO, "docs", name) for name in os.listdir(os.path.join(REPO, "docs"))
                          if name.endswith(".md"))
-COMMAND = re.compile(r"python -m ((?:trainers|export|studies|benchmarks)\.[A-Za-z_]+)((?:[ \t]+--?[A-Za-z_]+(?:=(?:\"[^\"]*\"|[^\s`|]*))?)*)")
+COMMAND = re.compile(r"python -m ((?:trainers|export|clients|studies|benchmarks)\.[A-Za-z_]+)((?:[ \t]+--?[A-Za-z_]+(?:=(?:\"[^\"]*\"|[^\s`|]*))?)*)")
 
 
 def documented_invocations() -> list:
@@ -53,7 +53,7 @@ def documented_invocations() -> list:
 ABSL_FLAGS = {"flagfile", "undefok", "help", "helpfull", "helpshort", "helpxml", "only_check_args", "pdb",
               "pdb_post_mortem", "run_with_pdb", "run_with_profiling", "profile_file", "use_cprofile_for_profiling",
               "logtostderr", "alsologtostderr", "log_dir", "v", "verbosity", "stderrthreshold", "showprefixforinfo"}
-OUR_PACKAGES = ("trainers", "export", "studies", "benchmarks")
+OUR_PACKAGES = ("trainers", "export", "clients", "studies", "benchmarks")
 
 
 def _module_file(module: str) -> str:
@@ -95,7 +95,7 @@ def test_every_documented_flag_and_flagfile_exists():
     """Each `python -m <program> --flag` of the README and docs names a flag that program defines,
     and each flagfile it reads exists and holds only flags of that program."""
     invocations = documented_invocations()
-    assert {module for _, module, _, _ in invocations} >= {"trainers.celeba", "export.saved_model", "export.apply"}
+    assert {module for _, module, _, _ in invocations} >= {"trainers.celeba", "export.saved_model", "clients.apply"}
     modules = sorted({module for _, module, _, _ in invocations})
     defined = {module: _defined_flags(module) for module in modules}
     wrong = []

@@ -7,7 +7,7 @@ Exports take float32 [*input_shape] in [0, 1] (docs/serving.md). Three input sha
   [n], other  a vector (the swiss roll's [3]): shown as a bar chart of its values.
 
 A photo becomes an image export's input through `photo_to_inputs`: the face aligned into CelebA's
-frame and cropped as in training (`export.face_alignment`), or, with align=False, an image that is
+frame and cropped as in training (`clients.face_alignment`), or, with align=False, an image that is
 already aligned (CelebA's 218x178 frames get the training crop; anything else is only resized).
 """
 
@@ -20,7 +20,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from export import face_alignment
+from clients import face_alignment
 
 DISPLAY_SIZE = 160  # px: small inputs are enlarged (nearest neighbour) to at least this
 

@@ -36,7 +36,7 @@ from typing import Dict, Mapping, Sequence, Union
 
 import numpy as np
 
-from export.backends import Backend, BackendError
+from clients.backends import Backend, BackendError
 
 SUBSPACE, CONDITIONAL, LATENT_ARITHMETIC = "subspace", "conditional", "latent_arithmetic"
 BATCH = 256  # encode reference sets in chunks of this many examples

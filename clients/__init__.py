@@ -1,0 +1,19 @@
+"""Programs that use an export: they read only what `export.saved_model` wrote, never the model code.
+
+`backends` speaks to an export's signatures (a local SavedModel through `tf.saved_model.load`, or
+TF Serving's REST `:predict`) and its `csvae_metadata.json`; `switcher` is §4.3's switch over those
+signatures; `pictures`, `face_alignment` and `w_plane` turn photos into inputs and W_i planes into
+points; `explore` (`python -m clients.explore`, the Gradio page) and `apply`
+(`python -m clients.apply`, a switch on your own photo) are the programs. Nothing here imports the
+models, the training code or the exporter (`csvae_tf.models`, `csvae_tf.training`, `export`) or
+Keras: a machine with only an export and TensorFlow runs them (docs/explorer.md).
+"""
+
+from csvae_tf import console
+
+# Before TensorFlow is imported: its C++ start-up lines stay off the console (--tensorflow_logs).
+console.quiet_tensorflow()
+
+from absl import flags  # noqa: E402
+
+flags.DEFINE_bool(console.FLAG, False, console.FLAG_HELP, allow_override=True)
