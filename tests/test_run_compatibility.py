@@ -64,3 +64,55 @@ def test_old_run_resumes_where_it_stopped(tmp_path, name, capsys):
     )
     assert (result.resumed_from_step, result.final_step) == (4, 6)
     assert "Resuming from" in capsys.readouterr().out
+
+
+
+# tests/fixtures/run_with_flat_independence/: a tiny CSVAE run whose model.json holds the adversary and
+# independence settings as six flat constructor arguments (adversary_on_means=True, adversary_steps=2,
+# num_adversaries=2, adversary_reset_every_steps=3, independence_penalty="mmd", independence_weight=100),
+# 2 epochs of 2 steps on _data(), and outputs_with_flat_independence.npz: what the code that wrote it
+# computed with the restored model, and every weight and optimizer slot after resuming it for one epoch.
+FLAT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "run_with_flat_independence")
+FLAT_OUTPUTS = dict(np.load(os.path.join(FLAT, "outputs_with_flat_independence.npz")))
+
+
+def test_flat_independence_run_restores_to_the_same_outputs():
+    x, w = FLAT_OUTPUTS["x"], FLAT_OUTPUTS["w"]
+    model = training.restore_model(os.path.join(FLAT, "csvae"))
+    np.testing.assert_allclose(model.switch_attribute(x, w), FLAT_OUTPUTS["switch"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model.z_posterior(x).mean(), FLAT_OUTPUTS["z_mean"], rtol=1e-6, atol=1e-6)
+
+
+def test_flat_independence_run_resumes_to_the_weights_its_own_code_reached(tmp_path, capsys):
+    # The epoch after the resume takes 2 VAE steps with the MMD penalty, 4 adversary updates on samples
+    # and means, and a re-initialisation of adversary 1 at step 6: a change to any of those numerics moves
+    # some weight or Adam slot by far more than float32 rounding.
+    run = tmp_path / "csvae"
+    shutil.copytree(os.path.join(FLAT, "csvae"), run)
+    with open(run / training.MODEL_FILE) as f:
+        spec = json.load(f)
+    x, y = _data()
+    config = training.TrainConfig(model_dir=str(run), epochs=3, batch_size=16, tensorboard=False,
+                                  log_every_seconds=1e9, keep_checkpoints=1)
+    result = training.train(
+        lambda: registry.build(spec["model"], spec["config"]), spec["model"],
+        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 16, 5, first_epoch, skip),
+        pipeline.steps_per_epoch(len(x), 16), config, distribute.make_strategy(),
+    )
+    assert (result.resumed_from_step, result.final_step) == (4, 6)
+    assert "Resuming from" in capsys.readouterr().out
+    model = result.model
+    assert len(model.adversaries) == 2
+    variables = [*model.weights, *model.optimizer.variables, *model.adversary_optimizer.variables]
+    assert [v.path for v in variables] == list(FLAT_OUTPUTS["resumed_names"])
+    for index, variable in enumerate(variables):
+        np.testing.assert_allclose(variable.numpy(), FLAT_OUTPUTS[f"resumed_{index}"], rtol=1e-6, atol=1e-7,
+                                   err_msg=variable.path)
+
+
+def test_flat_independence_run_exports_and_serves_the_same_outputs(tmp_path):
+    path = saved_model.export_run(os.path.join(FLAT, "csvae"), str(tmp_path / "exports"))
+    loaded = tf.saved_model.load(path)
+    x, w = FLAT_OUTPUTS["x"], FLAT_OUTPUTS["w"]
+    outputs = loaded.signatures["switch_attribute"](inputs=x, w=np.broadcast_to(w, [len(x), *w.shape[1:]]))["outputs"]
+    np.testing.assert_allclose(outputs, FLAT_OUTPUTS["switch"], rtol=1e-5, atol=1e-5)
