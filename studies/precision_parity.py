@@ -13,13 +13,15 @@ digits' attribute classifier C on switched test digits; on the swiss roll the la
 switched points) and the logistic, 15-NN and MLP leakage probes y <- z (on z's posterior means),
 plus seconds per epoch (wall clock on a shared machine: a ratio, not a rate).
 
-The digits-conv configuration (configs/digits_conv.flags: the conv networks on digits resized to
-32x32) takes ~1 h a run here, so it is trained by the trainer itself into
+The digits-conv configuration (configs/digits_conv_paper.flags: the conv networks on digits resized to
+32x32, the paper's literal weights) takes ~1 h a run here, so it is trained by the trainer itself into
 /work/runs/digits_conv_{float32,mixed_bfloat16}_seed{0,1,2}/ (--conv_runs); `report` reads the
 `comparison.json` of those that exist and says which are pending.
 
 Results: --out (default studies/results/precision_parity.json, one record per run, appended as runs
-finish so an interrupted study resumes) and studies/results/precision_parity.md.
+finish so an interrupted study resumes) and studies/results/precision_parity.md; with the default --out,
+the generated sections of docs/performance.md (the summary) and docs/reproducing.md (the digits-conv
+float32 runs, model by model).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 from absl import app, flags
 
 from studies import independence
+from studies.records import replace_generated
 
 REPO = independence.REPO
 FLAGS = flags.FLAGS
@@ -158,7 +161,8 @@ def conv_markdown(conv: List[dict]) -> List[str]:
     """A row per digits-conv run and a mean row per precision: Method 1 of the four models, CSVAE's
     probes, held-out SSE per image of the four models."""
     lines = [
-        "digits-conv (configs/digits_conv.flags, trained by the trainer, its comparison.json and validation events):",
+        "digits-conv (configs/digits_conv_paper.flags, trained by the trainer, its comparison.json and validation "
+        "events):",
         "",
         "| precision | seed | Method 1 (%): VAE / CondVAE / CondVAE-info / CSVAE | CSVAE probes (%): logistic / 15-NN / MLP "
         "| held-out SSE per image: VAE / CondVAE / CondVAE-info / CSVAE |",
@@ -173,13 +177,21 @@ def conv_markdown(conv: List[dict]) -> List[str]:
 
     for record in sorted(conv, key=lambda r: (r["precision"] != "float32", r["precision"], r["seed"])):
         lines.append(row(record["precision"], record["seed"], record["models"]))
-    for precision in sorted({r["precision"] for r in conv}, key=lambda p: (p != "float32", p)):
-        runs = [r for r in conv if r["precision"] == precision]
-        mean = {m: {key: (None if any(r["models"][m][key] is None for r in runs)
-                          else float(np.mean([r["models"][m][key] for r in runs])))
-                    for key in ("method1", "logistic", "knn", "mlp", "sse")} for m in CONV_MODELS}
-        lines.append(row(precision, "mean of " + ",".join(str(r["seed"]) for r in runs), mean))
+    for precision, (seeds, mean) in conv_means(conv).items():
+        lines.append(row(precision, "mean of " + ",".join(map(str, seeds)), mean))
     return lines
+
+
+def conv_means(conv: List[dict]) -> Dict[str, tuple]:
+    """{precision: (seeds, {model: {score: mean over the seeds, None where a run lacks it}})}, float32 first."""
+    means = {}
+    for precision in sorted({r["precision"] for r in conv}, key=lambda p: (p != "float32", p)):
+        runs = sorted((r for r in conv if r["precision"] == precision), key=lambda r: r["seed"])
+        means[precision] = ([r["seed"] for r in runs], {
+            m: {key: (None if any(r["models"][m][key] is None for r in runs)
+                      else float(np.mean([r["models"][m][key] for r in runs])))
+                for key in ("method1", "logistic", "knn", "mlp", "sse")} for m in CONV_MODELS})
+    return means
 
 
 def summary(records: List[dict]) -> Dict[tuple, Dict[str, List[float]]]:
@@ -242,20 +254,73 @@ def markdown(records: List[dict], pending: List[str], conv: List[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(path: str, conv_folder: Optional[str]) -> str:
+PERFORMANCE_DOC = os.path.join(REPO, "docs", "performance.md")
+REPRODUCING_DOC = os.path.join(REPO, "docs", "reproducing.md")
+BEGIN, END = "<!-- generated: python -m studies.precision_parity --report_only -->", "<!-- end generated -->"
+DATASET_NAMES = {"swiss_roll_axis1": "swiss roll (label axis 1)", "digits": "digits (MLP)"}
+
+
+def performance_table(records: List[dict], conv: List[dict]) -> str:
+    """docs/performance.md's summary: per configuration and precision, the mean ± sd over the seeds of the
+    reconstruction MSE and Method 1 and the probes' means; the digits-conv runs as means over their seeds."""
+    groups = summary(records)
+    lines = ["| configuration | precision | reconstruction MSE | Method 1 | logistic / 15-NN / MLP probe |",
+             "| --- | --- | --- | --- | --- |"]
+    order = list(DATASET_NAMES)
+    for dataset, precision in sorted(groups, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0],
+                                                            k[1] != "float32", k[1])):
+        group = groups[(dataset, precision)]
+        probes = " / ".join(f"{np.mean(group[kind]):.1f}" for kind in ("logistic", "knn", "mlp"))
+        lines.append(f"| {DATASET_NAMES.get(dataset, dataset)} | {precision} | {_cell(group['reconstruction_mse'], 4)} "
+                     f"| {_cell(group['method1'], 1)} % | {probes} % |")
+    for i, (precision, (_, mean)) in enumerate(conv_means(conv).items()):
+        name = "digits-conv (`configs/digits_conv_paper.flags`), 4 models" if i == 0 else "digits-conv, 4 models"
+        sse = " / ".join("-" if mean[m]["sse"] is None else f"{mean[m]['sse']:.1f}" for m in CONV_MODELS)
+        method1 = " / ".join(f"{mean[m]['method1']:.1f}" for m in CONV_MODELS)
+        probes = " / ".join(f"{mean['csvae'][kind]:.1f}" for kind in ("logistic", "knn", "mlp"))
+        lines.append(f"| {name} | {precision} | held-out SSE {sse} | {method1} % | CSVAE {probes} % |")
+    return "\n".join(lines)
+
+
+def paper_conv_table(conv: List[dict], precision: str = "float32") -> str:
+    """docs/reproducing.md's digits-conv table: each model's Method 1 final and z -> y probes on z's means,
+    seed by seed (a / b / c), for the runs in `precision`."""
+    from csvae_tf.evaluation.comparison import DISPLAY_NAMES  # noqa: PLC0415
+
+    runs = sorted((r for r in conv if r["precision"] == precision), key=lambda r: r["seed"])
+    lines = ["| model | Method 1 final | z → y logistic | z → y 15-NN | z → y MLP |", "| --- | --- | --- | --- | --- |"]
+    for model in CONV_MODELS:
+        cells = [" / ".join(f"{r['models'][model][key]:.{digits}f}" for r in runs) + " %"
+                 for key, digits in (("method1", 2), ("logistic", 1), ("knn", 1), ("mlp", 1))]
+        lines.append(f"| {DISPLAY_NAMES[model]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def doc_tables(records: List[dict], conv: List[dict]) -> Dict[str, str]:
+    """{docs page: the body of its generated section}."""
+    return {PERFORMANCE_DOC: performance_table(records, conv), REPRODUCING_DOC: paper_conv_table(conv)}
+
+
+def report(path: str, conv_folder: Optional[str], docs: bool = False) -> str:
+    """The tables of the records at `path` and of the digits-conv runs into the .md beside `path` and,
+    with `docs`, into the generated sections of docs/performance.md and docs/reproducing.md."""
     records = independence.load_records(path)
     conv, pending = conv_records(conv_folder, list(FLAGS.precisions), [int(s) for s in FLAGS.seeds]) \
         if conv_folder else ([], [])
     text = markdown(records, pending, conv)
     with open(os.path.splitext(path)[0] + ".md", "w") as f:
         f.write(text)
+    if docs:
+        for doc, table in doc_tables(records, conv).items():
+            replace_generated(doc, BEGIN, END, table)
     return text
 
 
 def main(argv):
     del argv
+    docs = FLAGS.out == FLAGS["out"].default  # the docs show the stored study only
     if FLAGS.report_only:
-        print(report(FLAGS.out, FLAGS.conv_runs))
+        print(report(FLAGS.out, FLAGS.conv_runs, docs))
         return
     records = independence.load_records(FLAGS.out)
     done = {(r["dataset"], r["precision"], r["seed"]) for r in records}
@@ -272,7 +337,7 @@ def main(argv):
                 print(f"{dataset} {precision} seed {seed}: MSE {scores['reconstruction_mse']:.4f}, Method 1 "
                       f"{scores['method1']:.1f}, probes {scores['logistic']:.1f}/{scores['knn']:.1f}/{scores['mlp']:.1f}"
                       f" ({time.perf_counter() - started:.0f} s, {scores['cpu_seconds']:.0f} CPU s)", flush=True)
-    print(report(FLAGS.out, FLAGS.conv_runs))
+    print(report(FLAGS.out, FLAGS.conv_runs, docs))
 
 
 if __name__ == "__main__":

@@ -18,12 +18,12 @@ def load_records(path: str) -> List[dict]:
 
 
 def save_records(path: str, records: List[dict]) -> None:
-    """Write `records` to `path` through a temporary file and a rename (never a half-written file)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(records, f, indent=1)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
+    """Write `records` to `path` atomically (a temporary file, flushed, then renamed: never a half-written
+    file), one space an indent level, in the order given."""
+    from csvae_tf.training import run_directory  # noqa: PLC0415 - Keras loads only when a study writes
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    run_directory.write_json(path, records, sort_keys=False, indent=1)
 
 
 def replace_generated(doc: str, begin: str, end: str, body: str) -> None:

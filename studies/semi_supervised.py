@@ -29,7 +29,8 @@ how "missing per entry" is meaningful for one-hot labels here (no recoding into 
 attributes: the classes stay mutually exclusive).
 
 Results go to --out (default studies/results/semi_supervised.json, appended as runs finish, so an
-interrupted study resumes where it stopped) and --stage=report writes studies/results/semi_supervised.md.
+interrupted study resumes where it stopped); every stage ends by writing the table into
+studies/results/semi_supervised.md and (with the default --out) the generated section of docs/semi_supervised.md.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import math
 import os
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import shlex
 
@@ -47,7 +48,7 @@ import numpy as np
 from absl import app, flags
 
 from studies import digits_scores
-from studies.records import load_records, save_records
+from studies.records import load_records, replace_generated, save_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -190,8 +191,10 @@ def _cell(group, name, scale=100.0, digits_=1, std=True) -> str:
 
 
 def markdown(records: List[dict]) -> str:
+    """The study's table: a row per (arm, labelled fraction, per-entry rate, variant), mean ± sd over its seeds;
+    runs with --epochs (quick checks) are left out."""
     groups: Dict[tuple, List[dict]] = {}
-    for record in records:
+    for record in [r for r in records if "epochs_override" not in r]:
         groups.setdefault(_key(record), []).append(record)
     names = {"ss_csvae": "ss_csvae (all digits)", "labelled_only": "CSVAE, labelled digits only"}
     lines = [
@@ -213,6 +216,21 @@ def markdown(records: List[dict]) -> str:
             f"{_cell(group, 'majority_rate', std=False)} | {_cell(group, 'reconstruction_mse', 1.0, 4, std=False)} | "
             f"{_cell(group, 'train_seconds', 1.0, 0, std=False)} ({_cell(group, 'train_cpu_seconds', 1.0, 0, std=False)}) |")
     return "\n".join(lines) + "\n"
+
+
+DOC = os.path.join(REPO, "docs", "semi_supervised.md")
+BEGIN, END = "<!-- generated: python -m studies.semi_supervised --stage=report -->", "<!-- end generated -->"
+
+
+def write_report(records: List[dict], out: str, doc: Optional[str] = DOC) -> str:
+    """The table of `records` into the .md beside `out` and, unless `doc` is None, between `doc`'s markers.
+    Returns the table."""
+    table = markdown(records)
+    with open(os.path.splitext(out)[0] + ".md", "w") as f:
+        f.write(table)
+    if doc:
+        replace_generated(doc, BEGIN, END, table)
+    return table
 
 
 def main(argv):
@@ -243,9 +261,7 @@ def main(argv):
               f"q(y|x) {record.get('q_accuracy', float('nan')):.1%}, leakage logistic {record['leakage']['logistic']:.3f} "
               f"15-NN {record['leakage']['knn']:.3f}, MSE {record['reconstruction_mse']:.4f}, "
               f"{record['train_seconds']:.0f} s ({record['train_cpu_seconds']:.0f} CPU s)", flush=True)
-    table = markdown([r for r in records if "epochs_override" not in r])
-    with open(os.path.splitext(FLAGS.out)[0] + ".md", "w") as f:
-        f.write(table)
+    table = write_report(records, FLAGS.out, DOC if FLAGS.out == FLAGS["out"].default else None)
     print(table)
 
 

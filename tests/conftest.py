@@ -8,6 +8,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -101,6 +102,26 @@ def make_model(name: str, init_seed: int = 0, **overrides):
     tf.random.set_seed(init_seed)
     arguments = dict(input_shape=[VECTOR_DIM], num_labels=NUM_LABELS, dim_z=2, hidden_units=(16, 16), seed=0)
     return registry.get(name)(**{**arguments, **MODEL_EXTRAS.get(name, {}), **overrides})
+
+
+def program_env(**variables) -> dict:
+    """The environment a test's program runs in: this one, TensorFlow's C++ start-up lines below
+    warnings hidden, plus `variables` (e.g. TF_CONFIG)."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **variables}
+
+
+def run_program(*args, timeout: float = 300, env=None) -> subprocess.CompletedProcess:
+    """`python *args` (e.g. "-m", "trainers.swiss_roll", "--epochs=1", or "-c", script) in a fresh process in
+    the repository root, as a user runs it; stdout and stderr captured as text. env: variables to add."""
+    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=program_env(**(env or {})))
+
+
+def start_program(*args, env=None, **popen_arguments) -> subprocess.Popen:
+    """`python *args` started in the repository root and left running (subprocess.Popen), for a test that
+    stops it or runs several at once. env: variables to add."""
+    return subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=program_env(**(env or {})),
+                            **popen_arguments)
 
 
 def free_ports(count: int) -> list:

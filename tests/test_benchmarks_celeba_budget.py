@@ -1,23 +1,17 @@
 """benchmarks/celeba_budget.py on generated images: stages resume one run and score every model each time."""
 
 import json
-import os
-import subprocess
-import sys
 
-from conftest import REPO_ROOT as REPO
+from conftest import run_program
 
 import pytest
-
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 TINY_TRAINER = ["--trainer_flags=--validation_images=4,--image_grid_every_steps=0,--log_every_seconds=0,--dim_z=4,"
                 "--classifier_epochs=1,--notensorboard,--switch_check=false"]
 
 
 def _budget(*flags):
-    return subprocess.run([sys.executable, "-m", "benchmarks.celeba_budget", *flags], cwd=REPO, capture_output=True,
-                          text=True, timeout=900, env=ENV)
+    return run_program("-m", "benchmarks.celeba_budget", *flags, timeout=900)
 
 
 @pytest.mark.slow  # ~2 min: two stages of the four models on generated 64x64 images

@@ -3,31 +3,22 @@ the four models train, and every table (Table 4's / Table 3's shape, Table 2) an
 with the numbers the fixture's known contents fix (label <-> file, pair counts over real identities)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import scipy.io
 
+from conftest import run_program
 from csvae_tf import training
 from csvae_tf.data import celeba, tfd
 from test_celeba import write_celeba
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 TINY = ["--epochs=1", "--batch_size=8", "--validation_images=4", "--image_grid_every_steps=0", "--log_every_seconds=0",
         "--dim_z=4", "--classifier_epochs=2", "--notensorboard"]
 MODELS = ("vae", "condvae", "condvae_info", "csvae")
 FIGURES = ["csvae_w_grid.png", "csvae_w_posterior.png", "csvae_identity_transfer.png", "csvae_cartesian.png"] + [
     f"{m}_switch.png" for m in MODELS]
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def _run(module, *flags, timeout=900):
-    return subprocess.run([sys.executable, "-m", module, *flags], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
 
 
 def _check_figures(run_dir):
@@ -60,9 +51,9 @@ def test_celeba_model_all_writes_table4_with_a_pair_of_columns_per_label_and_the
     manual = tmp_path / "celeba"
     write_celeba(manual, num_images=60, seed=3)
     run_dir = tmp_path / "run"
-    run = _run("trainers.celeba", "--flagfile=configs/celeba_glasses_facial_hair.flags", "--model=all",
-               f"--model_dir={run_dir}", f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}", *TINY[:-1],
-               "--image_grid_every_steps=1")
+    run = run_program("-m", "trainers.celeba", "--flagfile=configs/celeba_glasses_facial_hair.flags", "--model=all",
+                      f"--model_dir={run_dir}", f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}", *TINY[:-1],
+                      "--image_grid_every_steps=1", timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
 
     results = json.loads((run_dir / "comparison.json").read_text())
@@ -155,8 +146,8 @@ def test_tfd_model_all_writes_table3_and_table2_over_real_identities(tmp_path):
     path = tmp_path / "tfd.mat"
     write_tfd(path)
     run_dir = tmp_path / "run"
-    run = _run("trainers.tfd", "--flagfile=configs/tfd.flags", "--model=all", f"--tfd_path={path}",
-               f"--model_dir={run_dir}", *TINY)
+    run = run_program("-m", "trainers.tfd", "--flagfile=configs/tfd.flags", "--model=all", f"--tfd_path={path}",
+                      f"--model_dir={run_dir}", *TINY, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     _check_tfd_run(run_dir, path)
     for name in MODELS:
@@ -172,13 +163,13 @@ def test_tfd_model_all_with_many_identities_then_a_second_run_only_evaluates(tmp
     run_dir = tmp_path / "run"
     flags = ["--flagfile=configs/tfd.flags", "--model=all", f"--tfd_path={path}", f"--model_dir={run_dir}",
              *TINY, "--epochs=3", "--classifier_epochs=10"]
-    first = _run("trainers.tfd", *flags)
+    first = run_program("-m", "trainers.tfd", *flags, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     results = _check_tfd_run(run_dir, path)
     assert all(results["models"][m]["method2"]["num_identities"] >= 6 for m in MODELS)
     assert results["classifier_held_out_accuracy"] > 0.5  # row blocks are easy: C learns them
 
-    again = _run("trainers.tfd", *flags)
+    again = run_program("-m", "trainers.tfd", *flags, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("nothing to train") == 4 and " (epoch " not in again.stdout  # no step ran
     assert json.loads((run_dir / "comparison.json").read_text())["models"]["csvae"]["method2"]["pairs"] == \

@@ -1,31 +1,23 @@
 """The CelebA and TFD trainers end to end at tiny size, and a SIGKILLed run resuming exactly."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_program, start_program
 from csvae_tf import training
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 TINY = ["--epochs=1", "--batch_size=4", "--validation_images=4", "--image_grid_every_steps=1", "--log_every_seconds=0",
         "--dim_z=4"]
 
 
-def _run(module, *flags, timeout=300):
-    return subprocess.run([sys.executable, "-m", module, *flags], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
-
-
 def test_celeba_trainer_names_missing_files_before_training(tmp_path):
-    run = _run("trainers.celeba", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={tmp_path}", *TINY)
+    run = run_program("-m", "trainers.celeba", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={tmp_path}", *TINY)
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert "list_attr_celeba.txt" in run.stderr and "img_align_celeba.zip" in run.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -33,8 +25,8 @@ def test_celeba_trainer_names_missing_files_before_training(tmp_path):
 
 @pytest.mark.slow  # ~25 s: the recorded precision is also checked by tests/test_precision.py: `pytest -m slow`
 def test_tfd_trainer_on_fake_data_has_seven_categorical_subspaces(tmp_path):
-    run = _run("trainers.tfd", "--flagfile=configs/tfd.flags", f"--model_dir={tmp_path}", "--fake_data",
-               "--fake_examples=8", *TINY)
+    run = run_program("-m", "trainers.tfd", "--flagfile=configs/tfd.flags", f"--model_dir={tmp_path}", "--fake_data",
+                      "--fake_examples=8", *TINY)
     assert run.returncode == 0, run.stderr[-3000:]
     config = training.restore_model(str(tmp_path)).get_config()
     assert config["input_shape"] == [48, 48, 1] and config["num_labels"] == 7
@@ -49,7 +41,7 @@ def test_tfd_trainer_on_fake_data_has_seven_categorical_subspaces(tmp_path):
 
 
 def test_image_trainer_refuses_bad_flags(tmp_path):
-    run = _run("trainers.tfd", f"--model_dir={tmp_path}", "--fake_data", "--batch_size=100000", *TINY[2:])
+    run = run_program("-m", "trainers.tfd", f"--model_dir={tmp_path}", "--fake_data", "--batch_size=100000", *TINY[2:])
     assert run.returncode != 0 and "batch_size" in run.stderr and "Traceback" not in run.stderr
 
 
@@ -66,12 +58,12 @@ def _final_weights(model_dir):
 def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     flags = ["--flagfile=configs/swiss_roll.flags", "--n_samples=2000", "--epochs=6", "--batch_size=32",
              "--steps_per_execution=5", "--checkpoint_every_steps=10", "--keep_checkpoints=100", "--notensorboard"]
-    straight = _run("trainers.swiss_roll", f"--model_dir={tmp_path / 'straight'}", *flags)
+    straight = run_program("-m", "trainers.swiss_roll", f"--model_dir={tmp_path / 'straight'}", *flags)
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     killed_dir = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "trainers.swiss_roll", f"--model_dir={killed_dir}", *flags],
-                               cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start_program("-m", "trainers.swiss_roll", f"--model_dir={killed_dir}", *flags,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(2400):  # wait (at most about 2 minutes) for the first checkpoint, then kill
         if list((killed_dir / training.CHECKPOINT_DIR).glob("ckpt-*0.index")):
             break
@@ -83,7 +75,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     _, killed_step = _final_weights(killed_dir)
     assert killed_step < 6 * (1600 // 32), "the run finished before it could be killed"
 
-    resumed = _run("trainers.swiss_roll", f"--model_dir={killed_dir}", *flags)
+    resumed = run_program("-m", "trainers.swiss_roll", f"--model_dir={killed_dir}", *flags)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming from" in resumed.stdout
     expected, expected_step = _final_weights(tmp_path / "straight")
@@ -95,7 +87,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_weights(tmp_path):
 
 
 def test_unknown_subset_is_refused_in_one_line(tmp_path):
-    run = _run("trainers.celeba", f"--model_dir={tmp_path}", "--fake_data", "--subset=beards", *TINY)
+    run = run_program("-m", "trainers.celeba", f"--model_dir={tmp_path}", "--fake_data", "--subset=beards", *TINY)
     assert run.returncode != 0 and "Unknown subset 'beards'" in run.stderr and "Traceback" not in run.stderr
 
 

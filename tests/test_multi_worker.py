@@ -1,18 +1,14 @@
 """Two workers on 127.0.0.1 under MultiWorkerMirroredStrategy end with the same weights."""
 
 import json
-import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import free_ports
+from conftest import free_ports, start_program
 from csvae_tf import training
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _variables(directory):
@@ -26,13 +22,11 @@ def _run_workers(model_dirs, epochs, timeout=300, extra_flags=()):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     for index in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-               "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--n_samples=600",
-             f"--epochs={epochs}", "--batch_size=32", f"--model_dir={model_dirs[index]}", "--log_every_seconds=0",
-             *extra_flags],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cluster = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        processes.append(start_program(
+            "-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--n_samples=600", f"--epochs={epochs}",
+            "--batch_size=32", f"--model_dir={model_dirs[index]}", "--log_every_seconds=0", *extra_flags,
+            env={"TF_CONFIG": json.dumps(cluster)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ))
     results = []
     for process in processes:

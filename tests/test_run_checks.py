@@ -3,24 +3,15 @@
 import json
 import os
 import stat
-import subprocess
-import sys
 import tempfile
 
 import pytest
 import tensorflow as tf
 
-from conftest import make_model, make_vector_model
+from conftest import make_model, make_vector_model, run_program
 from csvae_tf import training
 from csvae_tf.training import run_checks
 from csvae_tf.models import registry
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def _run(*args, timeout=300):
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 def _last_line(stream: str) -> str:
@@ -126,7 +117,7 @@ for argv in (["--keep_checkpoints=0"], ["--validation_images=0"], ["--validation
     except flags.Error as error:
         print("refused", argv, str(error).replace(chr(10), " | "))
 """
-    run = _run("-c", script)
+    run = run_program("-c", script)
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 7
@@ -138,7 +129,7 @@ for argv in (["--keep_checkpoints=0"], ["--validation_images=0"], ["--validation
 
 def test_trainer_refuses_a_model_dir_that_is_a_file(tmp_path):
     (tmp_path / "run").write_text("not a directory")
-    run = _run("-m", "trainers.tfd", f"--model_dir={tmp_path / 'run'}", "--fake_data", "--epochs=1")
+    run = run_program("-m", "trainers.tfd", f"--model_dir={tmp_path / 'run'}", "--fake_data", "--epochs=1")
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert _last_line(run.stderr) == f"error: --model_dir {tmp_path / 'run'} is a file, not a directory: pass a " \
                                      f"directory (it is created if missing)."
@@ -154,7 +145,7 @@ def test_rerun_with_another_dim_z_after_model_json_was_deleted(tmp_path):
     (tmp_path / training.RUN_CONFIG_FILE).write_text(json.dumps({"train": {}, "run": {"dim_z": 2, "dim_w": 2}}))
     flags = ["-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", f"--model_dir={tmp_path}",
              "--n_samples=200", "--epochs=1", "--batch_size=32", "--notensorboard"]
-    rerun = _run(*flags, "--dim_z=3")
+    rerun = run_program(*flags, "--dim_z=3")
     assert rerun.returncode != 0 and "Traceback" not in rerun.stderr
     line = _last_line(rerun.stderr)
     assert line.startswith("error: ") and "holds a model of another configuration" in line
@@ -163,7 +154,7 @@ def test_rerun_with_another_dim_z_after_model_json_was_deleted(tmp_path):
     assert not (tmp_path / training.MODEL_FILE).exists()  # nothing was trained or overwritten
     # Without run_config.json either, the shapes are all there is to go by.
     os.remove(tmp_path / training.RUN_CONFIG_FILE)
-    rerun = _run(*flags, "--dim_z=3")
+    rerun = run_program(*flags, "--dim_z=3")
     line = _last_line(rerun.stderr)
     assert rerun.returncode != 0 and line.startswith("error: ") and "e.g. --dim_z" in line
     assert "checkpoint [64, 2], this model [64, 3]" in line

@@ -7,18 +7,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_program, start_program
 from csvae_tf import distribute, training
 from csvae_tf.data import pipeline
 from csvae_tf.models.csvae import CSVAE
 from csvae_tf.training import checkpoints, run_directory
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH = 16
 
 
@@ -82,11 +81,10 @@ def test_locks_are_counted_within_a_process():
 
 def test_a_lock_held_by_a_killed_process_is_free(tmp_path):
     """Another process holds the lock: refused, naming that pid; after SIGKILL a new run proceeds."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom csvae_tf.training import run_directory\n"
-         f"run_directory.acquire_lock({str(tmp_path)!r})\nprint('held', flush=True)\ntime.sleep(600)"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    holder = start_program(
+        "-c", "import sys, time\nfrom csvae_tf.training import run_directory\n"
+        f"run_directory.acquire_lock({str(tmp_path)!r})\nprint('held', flush=True)\ntime.sleep(600)",
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(training.RunDirectoryInUse, match=rf"\(pid {holder.pid} on .+, since \d{{4}}-"):
@@ -100,10 +98,8 @@ def test_a_lock_held_by_a_killed_process_is_free(tmp_path):
 def test_a_trainer_on_a_run_directory_in_use_stops_in_one_line(tmp_path):
     handle = _hold(tmp_path, {"pid": 4242, "host": "node7", "since": "2026-01-02 03:04:05 UTC"})
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--n_samples=200",
-             "--epochs=1", f"--model_dir={tmp_path}"],
-            cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        result = run_program("-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--n_samples=200",
+                             "--epochs=1", f"--model_dir={tmp_path}")
     finally:
         os.close(handle)
     assert result.returncode != 0

@@ -5,14 +5,13 @@ import glob
 import json
 import os
 import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_program
 from csvae_tf import training
 from csvae_tf.data import swiss_roll
 from csvae_tf.data.missing_labels import mask_labels
@@ -21,14 +20,6 @@ from csvae_tf.training import checkpoints
 from csvae_tf.data import tfd
 from test_celeba import write_celeba
 from test_tfd import _faces, _write_v5
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def _run(module, *flags, timeout=400):
-    return subprocess.run([sys.executable, "-m", module, *flags], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
 
 
 def _scalars(run_dir, tag: str) -> list:
@@ -81,10 +72,11 @@ def test_celeba_glasses_facial_hair_fixture_with_half_the_entries_missing(tmp_pa
     comes back."""
     manual = tmp_path / "celeba"
     write_celeba(manual, num_images=40)
-    run = _run("trainers.celeba", "--flagfile=configs/celeba_glasses_facial_hair.flags", "--model=ss_csvae",
-               f"--model_dir={tmp_path / 'run'}", f"--manual_dir={manual}", f"--data_dir={tmp_path / 'tfds'}",
-               "--label_missing_rate=0.5", "--epochs=3", "--batch_size=4", "--validation_images=4",
-               "--image_grid_every_steps=0", "--log_every_seconds=0", "--dim_z=4")
+    run = run_program("-m", "trainers.celeba", "--flagfile=configs/celeba_glasses_facial_hair.flags",
+                      "--model=ss_csvae", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={manual}",
+                      f"--data_dir={tmp_path / 'tfds'}", "--label_missing_rate=0.5", "--epochs=3", "--batch_size=4",
+                      "--validation_images=4", "--image_grid_every_steps=0", "--log_every_seconds=0", "--dim_z=4",
+                      timeout=400)
     assert run.returncode == 0, run.stderr[-3000:]
     share = _observed_share(run.stdout)
     assert abs(share - 0.5) < 0.05
@@ -100,10 +92,10 @@ def test_celeba_glasses_facial_hair_fixture_with_half_the_entries_missing(tmp_pa
 
 @pytest.mark.slow  # ~40 s: the TFD route and the refusal stay in the default suite: `pytest -m slow`
 def test_digits_trainer_trains_ss_csvae_on_a_tenth_of_the_labels(tmp_path):
-    run = _run("trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}", "--model=ss_csvae",
-               "--labelled_fraction=0.1", "--label_missing_rate=0.5", "--max_examples=200", "--epochs=5",
-               "--batch_size=32", "--classifier_epochs=1", "--hidden_units=16", "--adversary_units=8",
-               "--log_every_seconds=0")
+    run = run_program("-m", "trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}",
+                      "--model=ss_csvae", "--labelled_fraction=0.1", "--label_missing_rate=0.5", "--max_examples=200",
+                      "--epochs=5", "--batch_size=32", "--classifier_epochs=1", "--hidden_units=16",
+                      "--adversary_units=8", "--log_every_seconds=0", timeout=400)
     assert run.returncode == 0, run.stderr[-3000:]
     observed = _observed_share(run.stdout)
     assert 0.0 < observed < 0.1
@@ -116,8 +108,8 @@ def test_digits_trainer_trains_ss_csvae_on_a_tenth_of_the_labels(tmp_path):
 
 
 def test_a_model_that_needs_every_label_is_refused_in_one_line(tmp_path):
-    run = _run("trainers.digits", f"--model_dir={tmp_path}", "--model=csvae", "--labelled_fraction=0.5",
-               "--max_examples=100", "--epochs=1")
+    run = run_program("-m", "trainers.digits", f"--model_dir={tmp_path}", "--model=csvae", "--labelled_fraction=0.5",
+                      "--max_examples=100", "--epochs=1", timeout=400)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "--model=csvae needs every label; pass --model=ss_csvae" in run.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "csvae").exists()
@@ -127,8 +119,9 @@ def test_a_model_that_needs_every_label_is_refused_in_one_line(tmp_path):
 def test_swiss_roll_trainer_with_ss_csvae(tmp_path):
     """5 % of the roll's labels: ss_csvae trains on them alone, and q(y|x) learns the height rule well
     enough to label the points whose labels it never saw (untrained: the majority rate)."""
-    run = _run("trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--model=ss_csvae", "--n_samples=400",
-               "--labelled_fraction=0.05", "--epochs=10", f"--model_dir={tmp_path}")
+    run = run_program("-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--model=ss_csvae",
+                      "--n_samples=400", "--labelled_fraction=0.05", "--epochs=10", f"--model_dir={tmp_path}",
+                      timeout=400)
     assert run.returncode == 0, run.stderr[-3000:]
     share = _observed_share(run.stdout)
     assert 0.04 < share < 0.06
@@ -154,7 +147,7 @@ def test_tfd_keeps_unlabelled_faces_for_the_semi_supervised_route(tmp_path):
     assert np.isnan(data.train.labels).all(axis=1).sum() == unlabelled
     assert not np.isnan(data.validation.labels).any() and not np.isnan(data.test.labels).any()
     np.testing.assert_array_equal(data.test.labels, labelled_only.test.labels)
-    run = _run("trainers.tfd", f"--model_dir={tmp_path / 'run'}", f"--tfd_path={path}",
-               "--label_extension=semi_supervised", "--epochs=1")
+    run = run_program("-m", "trainers.tfd", f"--model_dir={tmp_path / 'run'}", f"--tfd_path={path}",
+                      "--label_extension=semi_supervised", "--epochs=1", timeout=400)
     assert run.returncode == 1 and "needs every label" not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith("error: --label_extension=semi_supervised keeps unlabelled")

@@ -1,17 +1,13 @@
 """The swiss-roll data (§5.1) and its trainer, end to end at tiny size."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_program
 from csvae_tf import training
 from csvae_tf.data import swiss_roll
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_height_label_splits_the_roll_in_half():
@@ -44,11 +40,7 @@ def test_bad_arguments_are_refused():
 
 
 def _run_trainer(*flags):
-    return subprocess.run(
-        [sys.executable, "-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", *flags],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    return run_program("-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", *flags)
 
 
 def test_trainer_writes_figure_metrics_and_checkpoint(tmp_path):

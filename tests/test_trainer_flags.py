@@ -2,23 +2,18 @@
 --fake_data's quick-look defaults."""
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
+from conftest import run_program
 from trainers import flag_definitions
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAINERS = ("swiss_roll", "digits", "celeba", "tfd")
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def _python(script, timeout=120):
-    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                         env=ENV)
+    run = run_program("-c", script, timeout=timeout)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -65,8 +60,7 @@ def test_help_exits_0_before_tensorflow_loads_and_lists_every_flag_by_purpose(tr
 
 
 def test_help_as_a_program_exits_0_and_says_the_usage():
-    run = subprocess.run([sys.executable, "-m", "trainers.celeba", "--help"], cwd=REPO, capture_output=True,
-                         text=True, timeout=120, env=ENV)
+    run = run_program("-m", "trainers.celeba", "--help", timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.startswith("usage: python -m trainers.celeba ") and "--manual_dir" in run.stdout
     assert "Traceback" not in run.stderr
@@ -178,9 +172,8 @@ def test_the_names_spelled_for_the_flags_are_the_librarys():
 @pytest.mark.slow  # a trainer's start-up and one step: ~20 s alone, over a minute on a busy 2-core machine
 def test_a_diverged_run_says_a_lower_learning_rate_needs_a_new_model_dir(tmp_path):
     # beta1 = 1e38 is finite, but the weighted reconstruction overflows float32 at the first step.
-    run = subprocess.run([sys.executable, "-m", "trainers.swiss_roll", f"--model_dir={tmp_path}", "--n_samples=200",
-                          "--epochs=1", "--batch_size=20", "--beta1=1e38", "--notensorboard", "--log_every_seconds=0"],
-                         cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
+    run = run_program("-m", "trainers.swiss_roll", f"--model_dir={tmp_path}", "--n_samples=200", "--epochs=1",
+                      "--batch_size=20", "--beta1=1e38", "--notensorboard", "--log_every_seconds=0")
     assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-3000:]
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("error: Non-finite loss at step 1 ")

@@ -180,14 +180,15 @@ def _constructor_defaults(model_class) -> dict:
 
 
 # ---------------------------------------------------------------------------- writing the files
-def write_json(path: str, payload: dict, sort_keys: bool = True) -> None:
-    """Write JSON atomically (as write_text does): a killed run or a full disk never leaves a half-written file.
+def write_json(path: str, payload, sort_keys: bool = True, indent: int = 2) -> None:
+    """Write `payload` (any JSON value) atomically (as write_text does), with a final newline: a killed run
+    or a full disk never leaves a half-written file.
 
     Raises:
       RunFileError: the file could not be written (the disk is full, ...); `path` is unchanged.
     """
     def write(f):
-        json.dump(payload, f, indent=2, sort_keys=sort_keys)
+        json.dump(payload, f, indent=indent, sort_keys=sort_keys)
         f.write("\n")
 
     _write_atomically(path, write)
