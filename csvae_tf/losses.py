@@ -48,7 +48,7 @@ def label_log_likelihood(adversary: tfd.Distribution, labels: tf.Tensor) -> tf.T
 
 # ---------------------------------------------------------------------------- independence of z and y
 # Beyond the paper: §2 names [16]'s MMD as an untried way to make Z independent of Y. Both
-# estimators below are batch statistics. Under tf.distribute each replica computes them on its own
+# estimators below are batch statistics; csvae_tf.independence registers them as the models' penalties. Under tf.distribute each replica computes them on its own
 # share of the global batch, so what the optimizer sums is the mean of per-replica estimates (with
 # the variance of a batch of global_batch / replicas examples), not the estimate on the global batch.
 
@@ -169,22 +169,3 @@ def hsic(x: tf.Tensor, y: tf.Tensor, x_kernel: str = "gaussian", y_kernel: str =
     # tr(K H L H) = sum_ij (HKH)_ij L_ij, with H K H the doubly centred K.
     return tf.reduce_sum(k_centred * l) / tf.square(n)
 
-
-INDEPENDENCE_PENALTIES = ("none", "hsic", "mmd")
-
-
-def independence_penalty(kind: str, z: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """The z-y independence penalty a model adds to its objective: a scalar.
-
-      "hsic": hsic(z, y) with a Gaussian kernel on z (median heuristic) and a linear one on y;
-      "mmd":  class_conditional_mmd(z, y) with a Gaussian kernel (median heuristic);
-      "none": 0.
-    z: float32 [batch, dim_z]; labels: float32 [batch, k] binary or one-hot, or their probabilities.
-    """
-    if kind == "hsic":
-        return hsic(z, labels)
-    if kind == "mmd":
-        return class_conditional_mmd(z, labels)
-    if kind == "none":
-        return tf.zeros([], tf.float32)
-    raise ValueError(f"independence penalty must be one of {INDEPENDENCE_PENALTIES}, got {kind!r}.")

@@ -72,7 +72,7 @@ for name, files in (("levers", ["configs/celeba_glasses.flags"]),
     FLAGS.unparse_flags()
     FLAGS(["prog", "--model_dir=/tmp/unused", *[f"--flagfile={f}" for f in files]])
     arguments = common.model_kwargs("csvae", {"input_shape": [64, 64, 3], "num_labels": 1}, 1)
-    out[name] = [arguments["beta1"], arguments.get("independence_penalty"), arguments.get("independence_weight")]
+    out[name] = [arguments["beta1"], arguments["independence"]["penalty"], arguments["independence"]["weight"]]
 print(json.dumps(out))
 """
     run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,

@@ -1,5 +1,7 @@
-"""The mechanisms beyond the paper that keep y out of z (csvae_tf.models.adversaries),
-on CSVAE and CondVAE-info: each one's property, exact resume with all of them on, two replicas.
+"""The mechanisms beyond the paper that keep y out of z (csvae_tf.independence, carried out by
+csvae_tf.models.adversaries), on CSVAE and CondVAE-info: the configuration objects and their
+checks, the penalty registry (with a test-only penalty registered in one line), each mechanism's
+property, exact resume with all of them on, two replicas.
 
 The estimators themselves (MMD, HSIC) are tested against closed forms in test_losses.py.
 """
@@ -12,13 +14,35 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_model, two_replica_strategy, vector_batch
-from csvae_tf import distribute, losses, schedules, training
+from csvae_tf import distribute, independence, losses, schedules, training
 from csvae_tf.data import pipeline
+from csvae_tf.independence import Adversary, Independence
 from csvae_tf.models import registry
 
 ADVERSARIAL = ("csvae", "condvae_info")
-ALL_ON = dict(adversary_on_means=True, adversary_steps=2, num_adversaries=2, adversary_reset_every_steps=3,
-              independence_penalty="hsic", independence_weight=5.0)
+ALL_ON = dict(adversary=Adversary(on_means=True, steps=2, num_adversaries=2, reset_every_steps=3),
+              independence=Independence("hsic", 5.0))
+ALL_ON_CONFIG = {"adversary": {"on_means": True, "steps": 2, "num_adversaries": 2, "reset_every_steps": 3},
+                 "independence": {"penalty": "hsic", "weight": 5.0}}
+
+
+class CrossCovariance(independence.Penalty):
+    """||Cov(z, y)||_F^2 = ||(1/n) (z - mean z)^T (y - mean y)||_F^2: linear dependence only (a test's penalty)."""
+
+    def __call__(self, z_mean, y):
+        z = z_mean - tf.reduce_mean(z_mean, 0, keepdims=True)
+        y = y - tf.reduce_mean(y, 0, keepdims=True)
+        covariance = tf.matmul(z, y, transpose_a=True) / tf.cast(tf.shape(z)[0], tf.float32)
+        return tf.reduce_sum(tf.square(covariance))
+
+
+independence.register("cross_covariance", CrossCovariance)
+
+
+def _cross_covariance(z, y):
+    z, y = np.asarray(z, np.float64), np.asarray(y, np.float64)
+    covariance = (z - z.mean(0)).T @ (y - y.mean(0)) / len(z)
+    return float(np.sum(covariance ** 2))
 ADVERSARIAL_TERM = {"csvae": "m2", "condvae_info": "negative_cross_entropy"}
 
 
@@ -46,24 +70,116 @@ def _step(model, x, y, steps=1):
 def test_defaults_are_the_papers_and_round_trip_through_model_json(name):
     paper = make_model(name)
     assert {k: paper.get_config()[k] for k in ALL_ON} == {
-        "adversary_on_means": False, "adversary_steps": 1, "num_adversaries": 1, "adversary_reset_every_steps": 0,
-        "independence_penalty": "none", "independence_weight": 0.0}
+        "adversary": {"on_means": False, "steps": 1, "num_adversaries": 1, "reset_every_steps": 0},
+        "independence": {"penalty": "none", "weight": 0.0}}
     assert "independence" not in paper.TRACKERS and paper.adversaries == [paper.adversary]
 
     model = make_model(name, **ALL_ON)
     config = json.loads(json.dumps(model.get_config()))
     restored = registry.build(name, config)
-    assert restored.get_config() == config and {k: config[k] for k in ALL_ON} == ALL_ON
+    assert restored.get_config() == config and {k: config[k] for k in ALL_ON} == ALL_ON_CONFIG
     assert len(restored.adversaries) == 2 and "independence" in restored.TRACKERS
     assert [v.shape for v in restored.weights] == [v.shape for v in model.weights]
+    assert make_model(name, **ALL_ON_CONFIG).get_config() == config  # dicts are converted
 
 
-@pytest.mark.parametrize("kwargs", [dict(adversary_steps=0), dict(num_adversaries=0),
-                                    dict(adversary_reset_every_steps=-1), dict(independence_penalty="kl"),
-                                    dict(independence_weight=-1.0)])
-def test_bad_settings_are_refused(kwargs):
-    with pytest.raises(ValueError):
-        make_model("csvae", **kwargs)
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_model_json_with_the_six_flat_arguments_builds_the_same_model(name):
+    config = make_model(name, **ALL_ON).get_config()
+    flat = {key: value for key, value in config.items() if key not in ALL_ON}
+    flat.update(adversary_on_means=True, adversary_steps=2, num_adversaries=2, adversary_reset_every_steps=3,
+                independence_penalty="hsic", independence_weight=5.0)
+    assert registry.build(name, flat).get_config() == config
+    # A config from before any of them existed takes the paper's defaults.
+    older = {key: value for key, value in config.items() if key not in ALL_ON}
+    assert registry.build(name, older).get_config() == make_model(name).get_config()
+    with pytest.raises(ValueError, match="both given"):
+        independence.nest_flat_arguments({**config, "adversary_steps": 2})
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_the_flat_arguments_are_refused_by_the_constructor_naming_the_objects(name):
+    with pytest.raises(TypeError, match=r"adversary_steps -> adversary=Adversary\(steps=...\)"):
+        make_model(name, adversary_steps=2)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(steps=0), ">= 1"), (dict(num_adversaries=0), ">= 1"), (dict(reset_every_steps=-1), ">= 0"),
+    (dict(steps=1.5), "integer"),
+])
+def test_bad_adversary_settings_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        Adversary(**settings)
+    with pytest.raises(ValueError, match=message):
+        make_model("csvae", adversary=settings)
+
+
+def test_bad_independence_settings_are_refused_with_what_is_accepted():
+    with pytest.raises(ValueError, match=r"'kl'.*\['none', 'cross_covariance', 'hsic', 'mmd'\]"):
+        Independence("kl", 1.0)
+    for weight in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite and >= 0"):
+            Independence("mmd", weight)
+    with pytest.raises(ValueError, match="unknown field"):
+        make_model("csvae", independence={"penalty": "mmd", "strength": 1.0})
+    with pytest.raises(ValueError, match="Unknown independence penalty"):
+        make_model("csvae", independence={"penalty": "kl", "weight": 1.0})
+    assert not Independence("mmd", 0.0).active and Independence("mmd", 0.0).make_penalty() is None
+
+
+def test_register_takes_penalty_classes_under_free_names():
+    independence.register("cross_covariance", CrossCovariance)  # the same class again: a no-op
+    with pytest.raises(ValueError, match="taken by HSIC"):
+        independence.register("hsic", CrossCovariance)
+    with pytest.raises(ValueError, match="taken"):
+        independence.register("none", CrossCovariance)
+    with pytest.raises(TypeError, match="subclass"):
+        independence.register("plain_function", lambda z, y: 0.0)
+    assert "plain_function" not in independence.PENALTIES
+
+
+def test_registered_penalties_are_the_loss_functions_they_wrap():
+    rng = np.random.default_rng(3)
+    z = tf.constant(rng.normal(size=[24, 3]), tf.float32)
+    binary = tf.constant(rng.integers(0, 2, size=[24, 2]), tf.float32)
+    one_hot = tf.constant(np.eye(3)[rng.integers(0, 3, size=24)], tf.float32)
+    for y in (binary, one_hot):
+        assert float(independence.PENALTIES["mmd"]()(z, y)) == float(losses.class_conditional_mmd(z, y))
+        assert float(independence.PENALTIES["hsic"]()(z, y)) == float(
+            losses.hsic(z, y, x_kernel="gaussian", y_kernel="linear"))
+
+
+def test_a_registered_penalty_matches_its_closed_form():
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=[32, 3]).astype(np.float32)
+    y = (z[:, :1] + 0.5 * rng.normal(size=[32, 1]) > 0).astype(np.float32)
+    value = float(CrossCovariance()(tf.constant(z), tf.constant(y)))
+    assert value == pytest.approx(_cross_covariance(z, y), rel=1e-5) and value > 0.01
+    # With linear kernels on both sides HSIC is the same ||C_zy||_F^2.
+    assert value == pytest.approx(float(losses.hsic(z, y, x_kernel="linear", y_kernel="linear")), rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_a_model_with_a_registered_penalty_adds_weight_times_its_closed_form_and_trains(name):
+    weight = 3.0
+    model = make_model(name, independence=Independence("cross_covariance", weight))
+    paper = make_model(name)  # same init seed: same weights
+    x, y = vector_batch(batch=16)
+    seed = tf.constant([1, 2])
+    terms = model.compute_terms(tf.constant(x), tf.constant(y), seed, training=True)
+    paper_terms = paper.compute_terms(tf.constant(x), tf.constant(y), seed, training=True)
+    closed_form = _cross_covariance(model.encode(x, y).z.mean().numpy(), y)
+    assert closed_form > 0
+    np.testing.assert_allclose(model.vae_objective(terms).numpy(),
+                               paper.vae_objective(paper_terms).numpy() + weight * closed_form, rtol=1e-5)
+    np.testing.assert_array_equal(paper_terms["regularizer"].numpy(), 0.0)
+
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), adversary_optimizer=schedules.paper_adam(1e-2))
+    before = _snapshot(model.z_encoder.trainable_variables)
+    logs = _step(model, x, y)
+    assert float(logs["independence"]) == pytest.approx(closed_form, rel=1e-4)
+    assert np.isfinite(float(logs["loss"])) and not _identical(before, model.z_encoder.trainable_variables)
+    assert model.get_config()["independence"] == {"penalty": "cross_covariance", "weight": weight}
 
 
 @pytest.mark.parametrize("name", ADVERSARIAL)
@@ -78,7 +194,7 @@ def test_all_mechanisms_train_with_finite_metrics(name):
 
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversary_updates_touch_only_the_adversaries_all_of_them(name):
-    model = _compiled(name, adversary_on_means=True, adversary_steps=3, num_adversaries=2)
+    model = _compiled(name, adversary=Adversary(on_means=True, steps=3, num_adversaries=2))
     x, y = vector_batch(batch=8)
     terms = model.compute_terms(tf.constant(x), tf.constant(y), tf.constant([1, 2]), training=True)
     vae_before = _snapshot(model.vae_variables)
@@ -95,7 +211,7 @@ def test_adversary_updates_touch_only_the_adversaries_all_of_them(name):
 
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_adversarial_term_averages_members_and_sample_and_mean(name):
-    model = make_model(name, adversary_on_means=True, num_adversaries=3)
+    model = make_model(name, adversary=Adversary(on_means=True, num_adversaries=3))
     x, y = vector_batch(batch=8)
     terms = model.compute_terms(tf.constant(x), tf.constant(y), tf.constant([1, 2]), training=False)
     if name == "csvae":
@@ -114,14 +230,14 @@ def test_adversarial_term_averages_members_and_sample_and_mean(name):
 @pytest.mark.parametrize("name", ADVERSARIAL)
 @pytest.mark.parametrize("penalty", ["hsic", "mmd"])
 def test_penalty_is_on_the_posterior_means_and_reaches_only_the_z_encoder(name, penalty):
-    model = make_model(name, independence_penalty=penalty, independence_weight=7.0)
+    model = make_model(name, independence=Independence(penalty, 7.0))
     paper = make_model(name)  # same init seed: same weights
     x, y = vector_batch(batch=16)
     seed = tf.constant([1, 2])
     with tf.GradientTape() as tape:
         terms = model.compute_terms(tf.constant(x), tf.constant(y), seed, training=True)
         penalty_value = terms["independence"][0]
-    expected = losses.independence_penalty(penalty, model.encode(x, y).z.mean(), tf.constant(y))
+    expected = independence.PENALTIES[penalty]()(model.encode(x, y).z.mean(), tf.constant(y))
     np.testing.assert_allclose(float(penalty_value), float(expected), rtol=1e-5)
     paper_terms = paper.compute_terms(tf.constant(x), tf.constant(y), seed, training=True)
     np.testing.assert_allclose(model.vae_objective(terms).numpy(),
@@ -136,8 +252,8 @@ def test_penalty_is_on_the_posterior_means_and_reaches_only_the_z_encoder(name, 
 
 def test_reset_reinitialises_one_member_per_period_round_robin_from_seed_and_step():
     x, y = vector_batch(batch=8)
-    model = _compiled("csvae", num_adversaries=2, adversary_reset_every_steps=2)
-    twin = _compiled("csvae", num_adversaries=2, adversary_reset_every_steps=2, init_seed=5)  # other init
+    model = _compiled("csvae", adversary=Adversary(num_adversaries=2, reset_every_steps=2))
+    twin = _compiled("csvae", adversary=Adversary(num_adversaries=2, reset_every_steps=2), init_seed=5)  # other init
     for m in (model, twin):
         _step(m, x, y, steps=2)  # steps 0, 1: no reset yet
     trained = [_snapshot(network.trainable_variables) for network in model.adversaries]
@@ -173,7 +289,7 @@ def test_a_reset_member_updates_as_a_fresh_adam():
     restarted: the first step is ~lr per weight), however many updates the optimizer has done; the
     other member keeps its own count. Resets at steps 3 (member 0) and 6 (member 1), 2 updates a step."""
     x, y = vector_batch(batch=8)
-    model = _compiled("csvae", num_adversaries=2, adversary_reset_every_steps=3, adversary_steps=2)
+    model = _compiled("csvae", adversary=Adversary(num_adversaries=2, reset_every_steps=3, steps=2))
     gradients = []
     adversary_gradients = model._adversary_gradients
 

@@ -296,13 +296,3 @@ def test_hsic_is_near_zero_for_independent_variables_and_positive_for_a_function
     assert signal > 0.01 and null < signal / 20
     # With one-hot labels (linear kernel: the delta kernel on classes), as the models use it.
     assert float(losses.hsic(x, classes)) > 20 * float(losses.hsic(x, random_classes)) > 0
-
-
-def test_independence_penalty_dispatches_and_refuses_unknown_kinds():
-    z = _rng().normal(size=[16, 2]).astype(np.float32)
-    y = np.eye(2, dtype=np.float32)[np.arange(16) % 2]
-    assert float(losses.independence_penalty("none", z, y)) == 0.0
-    assert float(losses.independence_penalty("hsic", z, y)) == pytest.approx(float(losses.hsic(z, y)))
-    assert float(losses.independence_penalty("mmd", z, y)) == pytest.approx(float(losses.class_conditional_mmd(z, y)))
-    with pytest.raises(ValueError, match="one of"):
-        losses.independence_penalty("kl", z, y)

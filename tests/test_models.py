@@ -176,7 +176,7 @@ def test_condvae_info_encoder_update_pushes_the_adversarys_loss_up():
 def test_condvae_info_objective_sign():
     model = make_model("condvae_info", beta1=0.0, beta3=0.0, beta4=2.0)
     terms = {"reconstruction": tf.constant([1.0]), "kl_z": tf.constant([1.0]),
-             "negative_cross_entropy": tf.constant([-3.0])}
+             "negative_cross_entropy": tf.constant([-3.0]), "regularizer": tf.constant([0.0])}
     # beta4 * log r(y|z) = 2 * (-3): a larger cross-entropy L = 3 gives a *lower* encoder objective.
     assert float(model.vae_objective(terms)[0]) == pytest.approx(-6.0)
 

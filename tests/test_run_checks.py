@@ -78,11 +78,12 @@ def test_every_model_maps_its_whole_checkpoint(tmp_path, name):
 
 @pytest.mark.parametrize("name", ["csvae", "condvae_info"])
 def test_an_ensemble_of_adversaries_fits_its_own_checkpoint(tmp_path, name):
-    path = _training_checkpoint(make_model(name, num_adversaries=2), tmp_path / name)
-    assert run_checks.checkpoint_mismatches(path, make_model(name, num_adversaries=2, init_seed=1)) == []
-    run_checks.check_checkpoint_fits(path, make_model(name, num_adversaries=2))
+    path = _training_checkpoint(make_model(name, adversary={"num_adversaries": 2}), tmp_path / name)
+    assert run_checks.checkpoint_mismatches(path, make_model(name, adversary={"num_adversaries": 2}, init_seed=1)) == []
+    run_checks.check_checkpoint_fits(path, make_model(name, adversary={"num_adversaries": 2}))
     # Another ensemble size: the third member is named, one adversary leaves the second unmatched.
-    assert {m.name for m in run_checks.checkpoint_mismatches(path, make_model(name, num_adversaries=3))} >= {
+    three = make_model(name, adversary={"num_adversaries": 3})
+    assert {m.name for m in run_checks.checkpoint_mismatches(path, three)} >= {
         "adversary_2_dense0/kernel"}
     fewer = run_checks.checkpoint_mismatches(path, make_model(name))
     assert fewer and all(m.model_shape is None for m in fewer)

@@ -119,7 +119,7 @@ def test_the_adversary_follows_the_vaes_schedule_whatever_its_steps():
 
         return Recording(learning_rate=schedules.MultiStepDecay(LR0, steps_per_epoch=1), name=player)
 
-    model = make_vector_model(adversary_steps=5)
+    model = make_vector_model(adversary={"steps": 5})
     model.compile(optimizer=recording("vae"), adversary_optimizer=recording("adversary"))
     x, y = vector_batch()
     vae_count, adversary_count = len(model.vae_variables), len(model.adversary_variables)

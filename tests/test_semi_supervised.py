@@ -281,7 +281,7 @@ def test_m2_applies_to_unlabelled_examples():
 def test_independence_penalty_reads_qs_most_probable_labels_where_missing(label_type):
     from csvae_tf import losses
 
-    _, model = _pair(label_type, independence_penalty="mmd", independence_weight=1.0)
+    _, model = _pair(label_type, independence={"penalty": "mmd", "weight": 1.0})
     x, _ = vector_batch(batch=16)
     y = _labels(label_type, x)
     y[::2] = NAN  # half the batch unlabelled

@@ -114,6 +114,14 @@ def test_float_flags_out_of_range_are_refused_and_in_range_accepted():
     assert outcomes["--learning_rate=1e-3 --alpha=0 --test_fraction=0.5"].startswith("accepted")
 
 
+def test_the_penalty_flag_offers_csvae_tf_independence_registry_before_tensorflow_loads():
+    result = _parse("digits", [["--independence_penalty=mmd"], ["--independence_penalty=kl"]])
+    assert not result["tensorflow"]
+    assert result["outcomes"]["--independence_penalty=mmd"].startswith("accepted")
+    refused = result["outcomes"]["--independence_penalty=kl"]
+    assert refused.startswith("refused") and "<none|hsic|mmd>" in refused, refused
+
+
 def test_seeds_outside_what_numpy_and_scikit_learn_take_are_refused_naming_the_flag():
     outcomes = _parse("digits", [["--seed=-1"], [f"--seed={2**32}"], ["--seed=0"], [f"--seed={2**32 - 1}"]])["outcomes"]
     for argv in ("--seed=-1", f"--seed={2**32}"):

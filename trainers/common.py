@@ -17,13 +17,14 @@ from trainers import flag_definitions
 FLAGS = flags.FLAGS
 
 
-INDEPENDENCE_FLAGS = ("adversary_on_means", "adversary_steps", "num_adversaries", "adversary_reset_every_steps",
-                      "independence_penalty", "independence_weight")
-
-
 def independence_kwargs() -> dict:
-    """The constructor arguments of CSVAE and CondVAE-info that the independence flags set."""
-    return {name: getattr(FLAGS, name) for name in INDEPENDENCE_FLAGS}
+    """The constructor arguments of CSVAE, ss_csvae and CondVAE-info that the "Keeping y out of Z" flags set:
+    `adversary` and `independence` (csvae_tf.independence.Adversary and Independence, as dicts: model.json's form)."""
+    return {
+        "adversary": {"on_means": FLAGS.adversary_on_means, "steps": FLAGS.adversary_steps,
+                      "num_adversaries": FLAGS.num_adversaries, "reset_every_steps": FLAGS.adversary_reset_every_steps},
+        "independence": {"penalty": FLAGS.independence_penalty, "weight": FLAGS.independence_weight},
+    }
 
 
 def beta1(input_shape) -> float:

@@ -1,6 +1,7 @@
 """The trainers' flags: their definitions, the checks made when they are parsed, and `--help`.
 
-Imports absl and nothing of TensorFlow or the library's models, so a trainer defines its flags,
+Imports absl and nothing of TensorFlow or the library's models (csvae_tf.independence, the penalty
+names, imports no TensorFlow), so a trainer defines its flags,
 parses and checks them, and answers `--help` before TensorFlow loads (each trainer imports the
 library inside `main`). The library's names the flags offer (model names, precisions) are spelled
 here; tests/test_trainer_flags.py keeps them equal to the library's. Only trainers import this
@@ -16,6 +17,8 @@ import textwrap
 from typing import Dict, Optional, Sequence
 
 from absl import app, flags
+
+from csvae_tf import independence  # the penalties' names; imports no TensorFlow
 
 FLAGS = flags.FLAGS
 
@@ -162,7 +165,8 @@ def define_missing_label_flags() -> None:
 
 
 def define_independence_flags() -> None:
-    """Mechanisms beyond the paper that keep y out of z (CSVAE and CondVAE-info; docs/independence.md).
+    """Mechanisms beyond the paper that keep y out of z (CSVAE and CondVAE-info; docs/independence.md):
+    the fields of csvae_tf.independence.Adversary and Independence, whose registry names the penalties.
     Defaults are the paper's behaviour; configs/*_independent.flags set the recommended ones."""
     with group("Keeping y out of Z (beyond the paper)"):
         flags.DEFINE_bool("adversary_on_means", False, "Also train the adversary on the posterior means of q(z|x) "
@@ -173,9 +177,9 @@ def define_independence_flags() -> None:
                              "mean.")
         flags.DEFINE_integer("adversary_reset_every_steps", 0, "Re-initialise one adversary of the ensemble (round "
                              "robin) every N steps (0: never).")
-        flags.DEFINE_enum("independence_penalty", "none", ["none", "hsic", "mmd"], "A kernel penalty on the "
-                          "dependence between z's posterior means and y: HSIC, or the class-conditional MMD of "
-                          "[16].")
+        flags.DEFINE_enum("independence_penalty", "none", list(independence.penalty_names()), "A penalty on "
+                          "the dependence between z's posterior means and y: HSIC, the class-conditional MMD of "
+                          "[16], or one registered in csvae_tf.independence.PENALTIES.")
         define_float("independence_weight", 0.0, "Weight of --independence_penalty (per batch).", minimum=0)
     flags.register_validator("adversary_steps", lambda v: v >= 1, "--adversary_steps must be >= 1.")
     flags.register_validator("num_adversaries", lambda v: v >= 1, "--num_adversaries must be >= 1.")

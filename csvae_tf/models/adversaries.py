@@ -8,10 +8,13 @@ both models, mixed into their `base.LabelledModel`:
   * `_adversary_update(z, y)`: one step of `adversary_optimizer` on the model's `adversary_loss`
     over the adversaries' variables only, the second half of the alternating `train_step`;
   * `_build_adversary_optimizer`: the adversary's Adam, built inside the caller's strategy scope;
-  * the mechanisms (docs/independence.md), each off by default: the adversary
-    trained on the posterior means too, several adversary steps per VAE step, an ensemble of
-    adversaries re-initialised on a (seed, step) schedule, and a z-y independence penalty
-    (csvae_tf.losses: MMD, [16] in the paper's §2, or HSIC) on the posterior means.
+  * the adversary's variations (`csvae_tf.independence.Adversary`; docs/independence.md), each off
+    by default: the adversary trained on the posterior means too, several adversary steps per VAE
+    step, an ensemble of adversaries re-initialised on a (seed, step) schedule;
+  * `regularizer(terms, y)`: the one term beyond the paper a model adds to its VAE objective, by
+    default `csvae_tf.independence.Independence`'s weight * penalty on the posterior means (MMD, [16]
+    in the paper's §2, HSIC, or one registered), zeros without one. A variant overrides this method;
+    the train step never branches on it.
 """
 
 from __future__ import annotations
@@ -22,18 +25,9 @@ import keras
 import tensorflow as tf
 
 from csvae_tf import losses, networks, schedules
+from csvae_tf.independence import Adversary, Independence, nest_flat_arguments
 from csvae_tf.kernels import fused_adam
 from csvae_tf.models.base import apply_counting_every_step, global_mean, label_accuracy, label_distribution
-
-# The paper's behaviour: one adversary, trained one step per VAE step on samples of q(z|x), no penalty.
-INDEPENDENCE_DEFAULTS = {
-    "adversary_on_means": False,
-    "adversary_steps": 1,
-    "num_adversaries": 1,
-    "adversary_reset_every_steps": 0,
-    "independence_penalty": "none",
-    "independence_weight": 0.0,
-}
 
 
 def _assign_on_every_replica(updates) -> None:
@@ -63,6 +57,13 @@ class AdversarialModel:
     has_adversary = True
     REPORTED_TERMS: Sequence[str] = ()  # the model's terms train_step and test_step report
 
+    @classmethod
+    def upgrade_config(cls, config: dict) -> dict:
+        """A model.json config in today's form: the six flat arguments of runs written before
+        `adversary` and `independence` existed (csvae_tf.independence.FLAT_ARGUMENTS) become those two
+        objects, and a config without either gets the paper's defaults."""
+        return nest_flat_arguments(super().upgrade_config(config))
+
     def adversary_posterior(self, z: tf.Tensor):
         """The adversary's q(y | z) (CSVAE's q_delta, CondVAE-info's r_psi): batch [batch], event [k]
         (a Bernoulli per binary label, or a one-hot categorical)."""
@@ -79,7 +80,7 @@ class AdversarialModel:
         """
         x, y = data
         y = tf.cast(y, tf.float32)
-        self._reset_adversaries(self.optimizer.iterations)  # only with adversary_reset_every_steps
+        self._reset_adversaries(self.optimizer.iterations)  # only with Adversary.reset_every_steps
         terms, objective = self._vae_update(x, y)  # (1)
         adversary_loss, adversary, labels = self._adversary_updates(terms, y)  # (2)
         return self._report_terms(terms, objective, adversary_loss, adversary, labels)
@@ -120,8 +121,8 @@ class AdversarialModel:
         LossScaleOptimizer, as Keras's compile wraps `self.optimizer`.
 
         A learning-rate schedule is read at the VAE's step (schedules.LeaderSchedule), so both players
-        pass appendix 7.1's milestones at the same epoch whatever `adversary_steps`. With
-        `adversary_reset_every_steps`, Adam's bias correction counts each member's updates since its
+        pass appendix 7.1's milestones at the same epoch whatever `Adversary.steps`. With
+        `Adversary.reset_every_steps`, Adam's bias correction counts each member's updates since its
         last re-initialisation (`_member_update_count`), as a fresh Adam would.
         """
         optimizer = optimizer or schedules.paper_adam(name="adversary_adam")
@@ -132,10 +133,10 @@ class AdversarialModel:
         if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) and not isinstance(
                 schedule, schedules.LeaderSchedule):
             inner.learning_rate = schedules.LeaderSchedule(schedule, self.optimizer)
-        if self.adversary_reset_every_steps:
+        if self.adversary_config.reset_every_steps:
             if not isinstance(inner, fused_adam.FusedAdam) or inner.amsgrad:
                 raise ValueError(
-                    f"adversary_reset_every_steps restarts a re-initialised adversary's Adam step count, which "
+                    f"Adversary.reset_every_steps restarts a re-initialised adversary's Adam step count, which "
                     f"needs csvae_tf.schedules.paper_adam's optimizer as adversary_optimizer; got "
                     f"{type(inner).__name__}: pass schedules.paper_adam(learning_rate) or leave it unset.")
             inner.update_count = self._member_update_count
@@ -143,59 +144,38 @@ class AdversarialModel:
         self.adversary_optimizer.build(self.adversary_variables)
 
     # ------------------------------------------------------------------ keeping y out of z (beyond the paper)
-    def _init_independence(self, adversary_on_means: bool = False, adversary_steps: int = 1,
-                           num_adversaries: int = 1, adversary_reset_every_steps: int = 0,
-                           independence_penalty: str = "none", independence_weight: float = 0.0) -> None:
-        """Settings of the mechanisms that keep y out of z; the defaults are the paper's behaviour.
-
-        Call after `_init_labelled` (it adds an "independence" tracker when a penalty is on).
-
-        Args:
-          adversary_on_means: also train the adversary on the posterior means mu_phi(x), and let the
-            encoder's adversarial term (CSVAE's M2, CondVAE-info's -L) average over samples and means.
-            Switching (§4.3) decodes the means, and a probe reads them; an adversary that only ever
-            sees noisy samples of q(z|x) does not see what the means keep (docs/independence.md).
-          adversary_steps: adversary updates per VAE update, on the same batch (as in GAN practice,
-            Goodfellow et al. 2014, Alg. 1's k steps of the discriminator).
-          num_adversaries: an ensemble of this many adversaries, each trained on N; the encoder's
-            adversarial term is their mean.
-          adversary_reset_every_steps: every this many VAE steps re-initialise one adversary of the
-            ensemble (round robin) with fresh weights, zeroed Adam moments and a restarted Adam step
-            count (a fresh Adam), so the encoder keeps facing a probe that has not co-adapted with it;
-            0: never. The fresh weights are a
-            stateless function of (seed, step), so resumed runs reset exactly as uninterrupted ones.
-          independence_penalty: "none", "hsic" or "mmd": a kernel estimate of the dependence between
-            the posterior means of z and y (csvae_tf.losses.independence_penalty), added to the VAE
-            objective with weight `independence_weight` — [16]'s MMD, which the paper's §2 leaves
-            untried, or HSIC (Gretton et al. 2005).
-          independence_weight: its weight (a scalar per batch, added to every example's objective).
-        """
-        if adversary_steps < 1 or num_adversaries < 1 or adversary_reset_every_steps < 0:
-            raise ValueError(
-                f"adversary_steps and num_adversaries must be >= 1 and adversary_reset_every_steps >= 0, got "
-                f"{adversary_steps}, {num_adversaries} and {adversary_reset_every_steps}."
-            )
-        if independence_penalty not in losses.INDEPENDENCE_PENALTIES:
-            raise ValueError(f"independence_penalty must be one of {losses.INDEPENDENCE_PENALTIES}, "
-                             f"got {independence_penalty!r}.")
-        if independence_weight < 0:
-            raise ValueError(f"independence_weight must be >= 0, got {independence_weight}.")
-        self.adversary_on_means = bool(adversary_on_means)
-        self.adversary_steps = int(adversary_steps)
-        self.num_adversaries = int(num_adversaries)
-        self.adversary_reset_every_steps = int(adversary_reset_every_steps)
-        self.independence_penalty = independence_penalty
-        self.independence_weight = float(independence_weight)
-        if self.penalises_dependence:
+    def _init_independence(self, adversary=None, independence=None) -> None:
+        """The adversary's variations and the z-y penalty (`csvae_tf.independence.Adversary` and
+        `Independence`, or dicts of their fields; None: the paper's behaviour), as `adversary_config`
+        and `independence`. Call after `_init_labelled` (it adds an "independence" tracker when a
+        penalty is on)."""
+        self.adversary_config = Adversary.of(adversary)
+        self.independence = Independence.of(independence)
+        self._penalty = self.independence.make_penalty()
+        if self._penalty is not None:
             self.TRACKERS = (*type(self).TRACKERS, "independence")
             self._trackers["independence"] = keras.metrics.Mean(name="independence")
 
-    @property
-    def penalises_dependence(self) -> bool:
-        return self.independence_penalty != "none" and self.independence_weight > 0
-
     def _independence_config(self) -> dict:
-        return {name: getattr(self, name) for name in INDEPENDENCE_DEFAULTS}
+        return {"adversary": self.adversary_config.to_config(), "independence": self.independence.to_config()}
+
+    def regularizer(self, terms: dict, y: tf.Tensor) -> tf.Tensor:
+        """The term beyond the paper added to every example's VAE objective, float32 [batch].
+
+        By default weight * penalty(mu_phi(x), y) of `self.independence` (a batch statistic, the same
+        for every example), with the unweighted penalty recorded as terms["independence"] for the
+        report; zeros without a penalty. `compute_terms` stores it as terms["regularizer"] and
+        `vae_objective` adds it, so a variant that keeps y out of z another way overrides this method
+        alone.
+
+        Args:
+          terms: the batch's terms, with "z" and "z_mean" [batch, dim_z].
+          y: float32 [batch, k], the labels (ss_csvae: q(y|x)'s most probable where missing).
+        """
+        if self._penalty is None:
+            return tf.zeros(tf.shape(terms["z_mean"])[:1], tf.float32)
+        terms["independence"] = tf.fill(tf.shape(terms["z_mean"])[:1], self._penalty(terms["z_mean"], y))
+        return self.independence.weight * terms["independence"]
 
     def _build_adversaries(self, units: Sequence[int]) -> None:
         """`self.adversary` (the paper's q(y|z) / r(y|z), [batch, dim_z] -> logits [batch, k]) and the
@@ -203,7 +183,7 @@ class AdversarialModel:
         self.adversary = networks.classifier(self.dim_z, self.num_labels, hidden_units=units, name="adversary")
         self.extra_adversaries = [
             networks.classifier(self.dim_z, self.num_labels, hidden_units=units, name=f"adversary_{m}")
-            for m in range(1, self.num_adversaries)
+            for m in range(1, self.adversary_config.num_adversaries)
         ]
 
     @property
@@ -222,7 +202,7 @@ class AdversarialModel:
     def _adversarial_term(self, term, terms: dict) -> tf.Tensor:
         """The encoder's adversarial term [batch]: `term(q_m(y|z))` averaged over the ensemble's members
         m and over z = the sample (and, with `adversary_on_means`, the posterior mean)."""
-        inputs = [terms["z"], terms["z_mean"]] if self.adversary_on_means else [terms["z"]]
+        inputs = [terms["z"], terms["z_mean"]] if self.adversary_config.on_means else [terms["z"]]
         values = [term(posterior) for z in inputs for posterior in self._adversary_posteriors(z)]
         return tf.add_n(values) / len(values)
 
@@ -233,25 +213,13 @@ class AdversarialModel:
         values = [-weight * losses.label_log_likelihood(posterior, y) for posterior in posteriors]
         return tf.add_n(values) / len(values), posteriors[0]
 
-    def _independence_terms(self, terms: dict, y: tf.Tensor) -> dict:
-        """Adds "independence" (the penalty on the posterior means, repeated per example [batch]) when on."""
-        if self.penalises_dependence:
-            penalty = losses.independence_penalty(self.independence_penalty, terms["z_mean"], y)
-            terms["independence"] = tf.fill(tf.shape(terms["z_mean"])[:1], penalty)
-        return terms
-
-    def _with_independence(self, objective: tf.Tensor, terms: dict) -> tf.Tensor:
-        if self.penalises_dependence:
-            return objective + self.independence_weight * terms["independence"]
-        return objective
-
     def _adversary_updates(self, terms: dict, y: tf.Tensor):
-        """`adversary_steps` adversary updates on the VAE step's z (sample, and mean with
-        `adversary_on_means`). Returns (adversary_loss, the first adversary, the labels it saw)."""
+        """`Adversary.steps` adversary updates on the VAE step's z (sample, and mean with
+        `Adversary.on_means`). Returns (adversary_loss, the first adversary, the labels it saw)."""
         z, labels = terms["z"], y
-        if self.adversary_on_means:
+        if self.adversary_config.on_means:
             z, labels = tf.concat([terms["z"], terms["z_mean"]], 0), tf.concat([y, y], 0)
-        for _ in range(self.adversary_steps):
+        for _ in range(self.adversary_config.steps):
             adversary_loss, adversary = self._adversary_update(z, labels)
         return adversary_loss, adversary, labels
 
@@ -260,18 +228,19 @@ class AdversarialModel:
         since that member was last re-initialised, this one included (int64).
 
         The resets are a function of the VAE step (`_reset_adversaries`), and the adversary takes
-        `adversary_steps` updates per VAE step after it, so the count needs no state of its own (and
+        `Adversary.steps` updates per VAE step after it, so the count needs no state of its own (and
         a resumed run counts as an uninterrupted one): member m was last reset at the latest VAE step
         k * every <= the current one with k >= 1 and (k - 1) % M == m, when the adversary had done
-        adversary_steps * k * every updates.
+        steps * k * every updates.
         """
         optimizer = getattr(self.adversary_optimizer, "inner_optimizer", self.adversary_optimizer)
         done = tf.cast(optimizer.iterations, tf.int64)  # adversary updates before this one
-        every, members = self.adversary_reset_every_steps, self.num_adversaries
-        periods = done // self.adversary_steps // every  # resets of any member so far
+        every, members, steps = (self.adversary_config.reset_every_steps, self.adversary_config.num_adversaries,
+                                 self.adversary_config.steps)
+        periods = done // steps // every  # resets of any member so far
         member = index // len(self.adversary.trainable_variables)  # members share one architecture
         last = periods - tf.math.floormod(periods - 1 - member, members)  # latest k with (k - 1) % M == m
-        reset_at = tf.where(last >= 1, last * every * self.adversary_steps, tf.zeros_like(last))
+        reset_at = tf.where(last >= 1, last * every * steps, tf.zeros_like(last))
         return done + 1 - reset_at
 
     def _reset_adversaries(self, step: tf.Tensor) -> None:
@@ -280,12 +249,12 @@ class AdversarialModel:
         variable), and zeroed Adam moments (its step count restarts through `_member_update_count`).
         Written as a select that every step executes, so that it needs no control flow around the
         cross-replica assignment."""
-        every = self.adversary_reset_every_steps
+        every = self.adversary_config.reset_every_steps
         if not every:
             return
         step = tf.cast(step, tf.int64)
         due = tf.logical_and(step > 0, tf.equal(step % every, 0))
-        member = (step // every - 1) % self.num_adversaries
+        member = (step // every - 1) % self.adversary_config.num_adversaries
         seed = tf.random.experimental.stateless_fold_in(tf.constant([self.seed, 0], tf.int64), 0x5EED)
         seed = tf.random.experimental.stateless_fold_in(seed, step)
         optimizer = getattr(self.adversary_optimizer, "inner_optimizer", self.adversary_optimizer)

@@ -267,5 +267,11 @@ class LabelledModel(keras.Model):
         }
 
     @classmethod
+    def upgrade_config(cls, config: dict) -> dict:
+        """A model.json config written by an older version in today's form (the run directory's resume
+        check compares it with get_config()); a family whose arguments changed overrides this."""
+        return dict(config)
+
+    @classmethod
     def from_config(cls, config: dict):
-        return cls(**config)
+        return cls(**cls.upgrade_config(config))

@@ -15,8 +15,8 @@
 beta4 = 10 and beta5 = 1 by default: CSVAE's weights on its own adversarial pair (M2, N).
 
 Its adversary has CSVAE's weakness (trained on samples, it misses what the means keep), so it
-takes the same mechanisms beyond the paper (csvae_tf.models.adversaries; all off
-by default).
+takes the same mechanisms beyond the paper (`adversary` and `independence`, csvae_tf.independence;
+all off by default), the penalty through `regularizer(terms, y)`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from csvae_tf import losses
+from csvae_tf.independence import Adversary, Independence, refuse_flat_arguments
 from csvae_tf.models import adversaries
 from csvae_tf.models.condvae import CondVAE
 
@@ -37,8 +38,8 @@ class CondVAEInfo(adversaries.AdversarialModel, CondVAE):
       beta4: weight of the encoder's adversarial term -L (eq. 3's max over phi), default 10.
       beta5: weight of the adversary's cross-entropy L (eq. 3's min over psi), default 1.
       adversary_units: dense sizes of the adversary MLP r_psi(z).
-      adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
-        independence_penalty, independence_weight: see adversaries.AdversarialModel._init_independence.
+      adversary, independence: the mechanisms beyond the paper, as CSVAE's (csvae_tf.independence.Adversary
+        and Independence, or dicts of their fields; defaults: the paper's behaviour).
     """
 
     TRACKERS = ("loss", "reconstruction", "kl_z", "negative_cross_entropy", "adversary_loss", "adversary_accuracy")
@@ -47,14 +48,13 @@ class CondVAEInfo(adversaries.AdversarialModel, CondVAE):
     decoder_conditioned = True
 
     def __init__(self, *args, beta4: float = 10.0, beta5: float = 1.0, adversary_units: Sequence[int] = (64, 64),
-                 adversary_on_means: bool = False, adversary_steps: int = 1, num_adversaries: int = 1,
-                 adversary_reset_every_steps: int = 0, independence_penalty: str = "none",
-                 independence_weight: float = 0.0, name: str = "condvae_info", **kwargs):
+                 adversary: Adversary = Adversary(), independence: Independence = Independence(),
+                 name: str = "condvae_info", **kwargs):
+        refuse_flat_arguments(kwargs)
         super().__init__(*args, name=name, **kwargs)
         self.beta4, self.beta5 = float(beta4), float(beta5)
         self.adversary_units = tuple(int(u) for u in adversary_units)
-        self._init_independence(adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
-                                independence_penalty, independence_weight)
+        self._init_independence(adversary, independence)
         self._build_adversaries(self.adversary_units)
         self.adversary_optimizer = None
 
@@ -65,19 +65,19 @@ class CondVAEInfo(adversaries.AdversarialModel, CondVAE):
 
     def compute_terms(self, x, y, seed, training):
         """Eq. (2)'s terms and eq. (3)'s -L = log r(y|z) per example [batch] (averaged over the
-        adversaries, and over sample and mean with `adversary_on_means`), "independence" when a
-        penalty is on, and the sample "z" and mean "z_mean"."""
+        adversaries, and over sample and mean with `Adversary.on_means`), "regularizer" (and
+        "independence" when a penalty is on; see CSVAE.compute_terms), and the sample "z" and mean "z_mean"."""
         terms = super().compute_terms(x, y, seed, training)
         y = tf.cast(y, tf.float32)
         terms["negative_cross_entropy"] = self._adversarial_term(  # -L, eq. (3)
             lambda adversary: losses.label_log_likelihood(adversary, y), terms)
-        return self._independence_terms(terms, y)
+        terms["regularizer"] = self.regularizer(terms, y)  # beyond the paper; zeros by default
+        return terms
 
     def vae_objective(self, terms: dict) -> tf.Tensor:
         """beta1 * recon + beta3 * KL_z + beta4 * log r(y|z): descending it ascends the adversary's L (eq. 3);
-        plus independence_weight * the z-y penalty when one is on."""
-        return self._with_independence(super().vae_objective(terms) + self.beta4 * terms["negative_cross_entropy"],
-                                       terms)
+        plus terms["regularizer"] (zeros unless a term beyond the paper is on)."""
+        return (super().vae_objective(terms) + self.beta4 * terms["negative_cross_entropy"]) + terms["regularizer"]
 
     def adversary_loss(self, z: tf.Tensor, y: tf.Tensor):
         """beta5 * L(r(z), y) per example [batch] (eq. 3's min over psi), and the adversary

@@ -16,9 +16,10 @@ Latent space H = Z x W, W = W_1 x ... x W_k, one subspace of dimension dim_w per
      through tf.stop_gradient so no gradient reaches the encoder.
 Each player has its own optimizer (`compile(optimizer=..., adversary_optimizer=...)`).
 
-Beyond the paper (csvae_tf.models.adversaries; all off by default): the adversary
-on the posterior means too, several adversary steps, an ensemble of adversaries re-initialised on
-a schedule, and an MMD/HSIC penalty between z's posterior means and y added to step 1.
+Beyond the paper (csvae_tf.independence; all off by default): `adversary=Adversary(...)`, the
+adversary on the posterior means too, several adversary steps, an ensemble of adversaries
+re-initialised on a schedule; and `independence=Independence(...)`, a penalty between z's posterior
+means and y (MMD, HSIC, or one registered) that step 1 adds through `regularizer(terms, y)`.
 
 Sampling is seeded from (seed, optimizer step, replica id) with stateless tfp samplers, so a run
 restored from a checkpoint draws exactly the noise the uninterrupted run would have drawn.
@@ -33,6 +34,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from csvae_tf import likelihoods, losses, networks, priors, schedules, serving
+from csvae_tf.independence import Adversary, Independence, refuse_flat_arguments
 from csvae_tf.models import adversaries, base
 from csvae_tf.models.base import LABEL_TYPES, Encoding  # noqa: F401 - re-exported
 
@@ -60,9 +62,11 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
       hidden_units: dense sizes of the MLP encoders (the decoder mirrors them); the conv
         networks for images use Larsen's fixed layers instead.
       adversary_units: dense sizes of the adversary MLP q(y|z).
-      adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
-        independence_penalty, independence_weight: the mechanisms beyond the paper that keep y
-        out of z; see adversaries.AdversarialModel._init_independence (defaults: the paper's behaviour).
+      adversary: how q(y|z) is trained beyond the paper: a csvae_tf.independence.Adversary (on the
+        posterior means too, steps per VAE step, an ensemble, its re-initialisation), or a dict of
+        its fields; default the paper's one adversary, one step, on samples.
+      independence: a z-y penalty added to the objective: a csvae_tf.independence.Independence
+        (penalty name, weight), or a dict of its fields; default none, the paper's objective.
       seed: integer seed of the model's sampling noise.
       label_names: a name per label (metadata for figures and exports); default label_0, ...
       input_mean, input_scale: per-coordinate statistics of vector data ([n] each, e.g. the
@@ -96,12 +100,8 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
         w_prior_absent_scale=0.1,
         hidden_units: Sequence[int] = (64, 64),
         adversary_units: Sequence[int] = (64, 64),
-        adversary_on_means: bool = False,
-        adversary_steps: int = 1,
-        num_adversaries: int = 1,
-        adversary_reset_every_steps: int = 0,
-        independence_penalty: str = "none",
-        independence_weight: float = 0.0,
+        adversary: Adversary = Adversary(),
+        independence: Independence = Independence(),
         seed: int = 0,
         label_names: Optional[Sequence[str]] = None,
         input_mean: Optional[Sequence[float]] = None,
@@ -109,6 +109,7 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
         name: str = "csvae",
         **kwargs,
     ):
+        refuse_flat_arguments(kwargs)
         super().__init__(name=name, **kwargs)
         self._init_labelled(input_shape, num_labels, label_type, seed, label_names, input_mean, input_scale)
         if dim_z < 1 or dim_w < 1:
@@ -118,8 +119,7 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
         self.betas = tuple(float(b) for b in (beta1, beta2, beta3, beta4, beta5))
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.adversary_units = tuple(int(u) for u in adversary_units)
-        self._init_independence(adversary_on_means, adversary_steps, num_adversaries, adversary_reset_every_steps,
-                                independence_penalty, independence_weight)
+        self._init_independence(adversary, independence)
 
         self.z_prior = priors.standard_normal_prior(self.dim_z)
         self.w_prior = priors.WPrior(
@@ -237,8 +237,9 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
         """Every per-example term of the objective for one batch, from one sample of (z, w).
 
         Returns a dict of float32 [batch] tensors: reconstruction, kl_w, kl_z, m2 (averaged over
-        the adversaries, and over sample and mean with `adversary_on_means`), "independence" when a
-        penalty is on, and the sample "z" and mean "z_mean" [batch, dim_z] the adversary update reuses.
+        the adversaries, and over sample and mean with `Adversary.on_means`), "regularizer"
+        (`regularizer(terms, y)`; and "independence", the unweighted penalty, when one is on), and
+        the sample "z" and mean "z_mean" [batch, dim_z] the adversary update reuses.
         """
         y = tf.cast(y, tf.float32)
         z_seed, w_seed = tfp.random.split_seed(seed, n=2)
@@ -254,19 +255,19 @@ class CSVAE(adversaries.AdversarialModel, base.LabelledModel):
             "z_mean": encoding.z.mean(),
         }
         terms["m2"] = self._adversarial_term(losses.negative_entropy, terms)  # M2
-        return self._independence_terms(terms, y)
+        terms["regularizer"] = self.regularizer(terms, y)  # beyond the paper; zeros by default
+        return terms
 
     def vae_objective(self, terms: dict) -> tf.Tensor:
         """beta1*recon + beta2*KL_w + beta3*KL_z + beta4*M2 per example [batch] (appendix 7.1), plus
-        independence_weight * the z-y penalty when one is on."""
+        terms["regularizer"] (zeros unless a term beyond the paper is on)."""
         beta1, beta2, beta3, beta4, _ = self.betas
-        return self._with_independence(
+        return (
             beta1 * terms["reconstruction"]
             + beta2 * terms["kl_w"]
             + beta3 * terms["kl_z"]
-            + beta4 * terms["m2"],
-            terms,
-        )
+            + beta4 * terms["m2"]
+        ) + terms["regularizer"]
 
     # ------------------------------------------------------------------ serving
     def serving_metadata(self) -> dict:

@@ -332,9 +332,7 @@ class SemiSupervisedCSVAE(CSVAE):
         if "score_function" in marginal:
             terms["score_function"] = tf.where(fully_labelled, tf.zeros_like(marginal["score_function"]),
                                                marginal["score_function"])
-        if self.penalises_dependence:
-            terms = self._independence_terms(terms, filled)  # q's most probable labels where missing
-        return terms
+        return terms  # CSVAE's regularizer read `filled`: q's most probable labels where missing
 
     def _configuration_terms(self, x, configurations, z, seed, training):
         """beta1 * recon and beta2 * KL_w's parts for each example and configuration: (recon, kl_w), each
@@ -434,7 +432,7 @@ class SemiSupervisedCSVAE(CSVAE):
 
     def _report_terms(self, terms, objective, adversary_loss, adversary, y):
         """CSVAE's report, accuracies over the fully labelled examples only, and the share of observed
-        entries. y matches the adversary's batch (twice the batch with adversary_on_means)."""
+        entries. y matches the adversary's batch (twice the batch with Adversary.on_means)."""
 
         def labelled_mean(distribution, labels):
             fully_labelled = tf.cast(tf.reduce_all(observed(labels), axis=-1), tf.float32)

@@ -126,6 +126,8 @@ def check_resumable(model_dir: str, model_name: str, model: keras.Model, setting
                                "checked against them), or pass a new --model_dir")
     current = {"model": model_name, "config": json.loads(json.dumps(model.get_config()))}
     if previous.get("model") == model_name:
+        upgrade = getattr(type(model), "upgrade_config", dict)  # older spellings of the model's arguments
+        previous = {**previous, "config": json.loads(json.dumps(upgrade(previous.get("config", {}))))}
         # A run written before a constructor argument existed trained with its default.
         defaults = _constructor_defaults(type(model))
         missing = {key: defaults[key] for key in current["config"] if key not in previous.get("config", {})
