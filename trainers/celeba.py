@@ -113,10 +113,8 @@ def main(argv):
     del argv
     from trainers import image_trainer  # noqa: PLC0415
 
-    if FLAGS.fake_data:
-        image_trainer.run_image_trainer(__name__, _fake_data, "binary", _fake_evaluation)
-    else:
-        image_trainer.run_image_trainer(__name__, _celeba_data, "binary", _celeba_evaluation)
+    image_trainer.run_image_trainer(__name__, "binary", (_celeba_data, _celeba_evaluation),
+                                    (_fake_data, _fake_evaluation))
 
 
 if __name__ == "__main__":

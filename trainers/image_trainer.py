@@ -22,7 +22,7 @@ from trainers import common, flag_definitions, label_masking, run_directory_chec
 FLAGS = flags.FLAGS
 
 
-def run_image_trainer(module_name: str, load_data, label_type: str, load_evaluation=None) -> None:
+def run_image_trainer(module_name: str, label_type: str, dataset: tuple, generated: tuple) -> None:
     """The image trainers' main: console, run directory and strategy checks, then `train_images`.
 
     With --model=all: trains the paper's four models, each in MODEL_DIR/<model> (resumable; a
@@ -30,12 +30,15 @@ def run_image_trainer(module_name: str, load_data, label_type: str, load_evaluat
 
     Args:
       module_name: the trainer's module (its flags go to run_config.json).
-      load_data: () -> (train images uint8 [n, H, W, C], labels [n, k], held-out (images, labels),
-        image shape [H, W, C], k label names); called once the strategy exists.
       label_type: "binary" or "categorical".
-      load_evaluation: (train images, train labels) -> csvae_tf.evaluation.comparison.Splits (train,
-        validation and test, identities where the dataset has them); needed for --model=all.
+      dataset: (load_data, load_evaluation) of the real data.
+        load_data: () -> (train images uint8 [n, H, W, C], labels [n, k], held-out (images, labels),
+          image shape [H, W, C], k label names); called once the strategy exists.
+        load_evaluation: (train images, train labels) -> csvae_tf.evaluation.comparison.Splits (train,
+          validation and test, identities where the dataset has them); used by --model=all.
+      generated: the same pair for --fake_data's generated images.
     """
+    load_data, load_evaluation = generated if FLAGS.fake_data else dataset
     startup.quiet_tensorflow()
     changed = flag_definitions.apply_fake_data_defaults(sys.argv)
     if changed:

@@ -99,10 +99,8 @@ def main(argv):
     del argv
     from trainers import image_trainer  # noqa: PLC0415
 
-    if FLAGS.fake_data:
-        image_trainer.run_image_trainer(__name__, _fake_data, "categorical", _fake_evaluation)
-    else:
-        image_trainer.run_image_trainer(__name__, _tfd_data, "categorical", _tfd_evaluation)
+    image_trainer.run_image_trainer(__name__, "categorical", (_tfd_data, _tfd_evaluation),
+                                    (_fake_data, _fake_evaluation))
 
 
 if __name__ == "__main__":
