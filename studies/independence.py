@@ -140,12 +140,16 @@ def model_arguments(values: Dict[str, str], model: str, data_arguments: dict) ->
         "seed": int(values["seed"]),
         "beta1": float(values["beta1"]), "beta3": float(values["beta3"]),
         "beta4": float(values["beta4"]), "beta5": float(values["beta5"]),
-        "adversary_on_means": _bool(values.get("adversary_on_means", "false")),
-        "adversary_steps": int(values.get("adversary_steps", 1)),
-        "num_adversaries": int(values.get("num_adversaries", 1)),
-        "adversary_reset_every_steps": int(values.get("adversary_reset_every_steps", 0)),
-        "independence_penalty": values.get("independence_penalty", "none"),
-        "independence_weight": float(values.get("independence_weight", 0.0)),
+        "adversary": {  # csvae_tf.independence.Adversary
+            "on_means": _bool(values.get("adversary_on_means", "false")),
+            "steps": int(values.get("adversary_steps", 1)),
+            "num_adversaries": int(values.get("num_adversaries", 1)),
+            "reset_every_steps": int(values.get("adversary_reset_every_steps", 0)),
+        },
+        "independence": {  # csvae_tf.independence.Independence
+            "penalty": values.get("independence_penalty", "none"),
+            "weight": float(values.get("independence_weight", 0.0)),
+        },
     }
     if model == "csvae":
         arguments.update(dim_z=int(values["dim_z"]), dim_w=int(values["dim_w"]), beta2=float(values["beta2"]))

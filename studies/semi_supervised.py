@@ -47,6 +47,7 @@ import shlex
 import numpy as np
 from absl import app, flags
 
+from csvae_tf.independence import penalty_names  # imports no TensorFlow
 from studies import digits_scores
 from studies.records import load_records, replace_generated, save_records
 
@@ -61,7 +62,7 @@ flags.DEFINE_list("arms", ["ss_csvae", "labelled_only"], "Arms of the fractions 
 flags.DEFINE_float("alpha", None, "ss_csvae's alpha (default: the model's).")
 flags.DEFINE_float("entropy_weight", None, "ss_csvae's entropy_weight (default: the model's).")
 flags.DEFINE_bool("bound_trains_classifier", None, "ss_csvae's bound_trains_classifier (default: the model's).")
-flags.DEFINE_enum("independence_penalty", None, ["none", "hsic", "mmd"], "Both arms: the z-y penalty beyond "
+flags.DEFINE_enum("independence_penalty", None, list(penalty_names()), "Both arms: the z-y penalty beyond "
                   "the paper (the study's rows: mmd, 30); ss_csvae groups each digit whose label is missing "
                   "by q(y|x, y_o)'s most probable class.")
 flags.DEFINE_float("independence_weight", None, "Both arms: its weight.")
@@ -108,9 +109,10 @@ def run_one(arm: str, seed: int, labelled_fraction: float, label_missing_rate: f
         "dim_w": int(values["dim_w"]), "seed": seed,
         **{f"beta{i}": float(values[f"beta{i}"]) for i in range(1, 6)},
     }
-    for name in ("independence_penalty", "independence_weight"):
-        if getattr(FLAGS, name) is not None:
-            arguments[name] = getattr(FLAGS, name)
+    if FLAGS.independence_penalty is not None or FLAGS.independence_weight is not None:
+        given = {"penalty": FLAGS.independence_penalty, "weight": FLAGS.independence_weight}
+        # csvae_tf.independence.Independence; a field not given keeps its default
+        arguments["independence"] = {key: value for key, value in given.items() if value is not None}
     if arm == "ss_csvae":
         features, labels = train.features, masked
         for name in ("alpha", "entropy_weight", "bound_trains_classifier"):

@@ -83,3 +83,20 @@ def test_docs_independence_is_current_with_the_stored_records():
         page = f.read()
     assert independence.markdown(independence.load_records(independence.RESULTS)) in page, (
         "run python -m studies.independence --stage=report")
+
+
+@pytest.mark.parametrize("setting", ["paper", "independent", "ensemble3_reset", "means_mmd_30"])
+def test_a_settings_flags_become_the_models_adversary_and_independence(setting):
+    from csvae_tf.independence import Adversary, Independence
+    from csvae_tf.models import registry
+
+    values = independence.run_flags("digits", setting, 0)
+    data_arguments = {"input_shape": [64], "num_labels": 10, "label_type": "categorical"}
+    model = registry.get("csvae")(**independence.model_arguments(values, "csvae", data_arguments))
+    assert model.adversary_config == Adversary(
+        on_means=values.get("adversary_on_means") == "true", steps=int(values.get("adversary_steps", 1)),
+        num_adversaries=int(values.get("num_adversaries", 1)),
+        reset_every_steps=int(values.get("adversary_reset_every_steps", 0)))
+    assert model.independence == Independence(values.get("independence_penalty", "none"),
+                                              float(values.get("independence_weight", 0.0)))
+    assert len(model.adversaries) == model.adversary_config.num_adversaries
