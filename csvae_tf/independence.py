@@ -211,8 +211,8 @@ def refuse_flat_arguments(kwargs: Mapping) -> None:
         classes = {"adversary": "Adversary", "independence": "Independence"}
         instead = ", ".join(f"{name} -> {FLAT_ARGUMENTS[name][0]}={classes[FLAT_ARGUMENTS[name][0]]}"
                             f"({FLAT_ARGUMENTS[name][1]}=...)" for name in flat)
-        raise TypeError(f"{', '.join(flat)}: not constructor arguments; pass csvae_tf.independence's objects "
-                        f"(or dicts of their fields) instead: {instead}.")
+        raise TypeError(f"Not constructor arguments: {', '.join(flat)} (model.json's former keys); pass "
+                        f"csvae_tf.independence's objects, or dicts of their fields: {instead}.")
 
 
 def nest_flat_arguments(config: Mapping) -> dict:
