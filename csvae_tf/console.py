@@ -19,7 +19,7 @@ therefore does two things, before TensorFlow is imported:
 
 `--tensorflow_logs` on the command line (read from argv: flags are parsed after the import) or
 `TF_CPP_MIN_LOG_LEVEL=0` shows everything. This module imports nothing heavy and no absl flags; the
-program packages (`trainers`, `export`, `benchmarks`, `studies`) call it from their `__init__`.
+program packages (`trainers`, `export`, `clients`, `benchmarks`, `studies`) call it from their `__init__`.
 """
 
 from __future__ import annotations
