@@ -2,23 +2,19 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import run_program
 
 
 @pytest.mark.slow  # builds and times the paper's conv nets, ~40 s: `pytest -m slow`
 def test_train_step_benchmark_prints_a_consistent_record():
-    command = [sys.executable, "-m", "benchmarks.train_step", "--configs=swiss_roll", "--modes=plain,mixed",
+    command = ["-m", "benchmarks.train_step", "--configs=swiss_roll", "--modes=plain,mixed",
                "--steps=2", "--warmup=1", "--peak_size=128", "--swiss_roll_batch_size=32"]
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = run_program(*command)
     elapsed = time.perf_counter() - started
     from benchmarks import flops, step_timing
     from csvae_tf.models.csvae import CSVAE

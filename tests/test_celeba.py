@@ -4,18 +4,16 @@ Every file is written by the test in CelebA's on-disk format; nothing is downloa
 """
 
 import os
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_program
 from csvae_tf.data import celeba
 
 ATTRIBUTES = list(celeba.ATTRIBUTE_NAMES)
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _framed_face(value: int) -> np.ndarray:
@@ -364,11 +362,8 @@ def test_celeba_trainer_ends_a_damaged_zip_in_one_line(tmp_path):
     write_celeba(manual, num_images=20)
     path = manual / celeba.IMAGES_ZIP
     path.write_bytes(path.read_bytes()[:1000])
-    run = subprocess.run(
-        [sys.executable, "-m", "trainers.celeba", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={manual}",
-         f"--data_dir={tmp_path / 'tfds'}", "--subset=Male", "--epochs=1"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    run = run_program("-m", "trainers.celeba", f"--model_dir={tmp_path / 'run'}", f"--manual_dir={manual}",
+                      f"--data_dir={tmp_path / 'tfds'}", "--subset=Male", "--epochs=1")
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith(f"error: {path} is not a readable zip archive")
     assert not (tmp_path / "run" / "checkpoints").exists()

@@ -1,18 +1,14 @@
 """The digits data, the comparison's figures and tables, and the digits trainer end to end at tiny size."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_program
 from csvae_tf import training
 from csvae_tf.data import digits
 from csvae_tf.evaluation import comparison
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_digits_are_vectors_in_unit_range_with_one_hot_labels_split_80_10_10():
@@ -75,12 +71,9 @@ def _png(path):
 
 @pytest.mark.slow  # ~50 s: the four MLP models end to end; the CelebA/TFD --model=all tests run the same comparison: `pytest -m slow`
 def test_trainer_trains_all_four_models_and_writes_the_comparison(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}",
-         "--max_examples=200", "--epochs=1", "--batch_size=32", "--classifier_epochs=1",
-         "--hidden_units=16", "--adversary_units=8", "--log_every_seconds=0", "--notensorboard"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    run = run_program("-m", "trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}",
+                      "--max_examples=200", "--epochs=1", "--batch_size=32", "--classifier_epochs=1",
+                      "--hidden_units=16", "--adversary_units=8", "--log_every_seconds=0", "--notensorboard")
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads((tmp_path / "comparison.json").read_text())
     assert list(results["models"]) == ["vae", "condvae", "condvae_info", "csvae"]
@@ -106,10 +99,7 @@ def test_trainer_trains_all_four_models_and_writes_the_comparison(tmp_path):
 
 
 def test_trainer_refuses_an_unknown_model_in_one_line(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "trainers.digits", f"--model_dir={tmp_path}", "--model=gan"],
-        cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    run = run_program("-m", "trainers.digits", f"--model_dir={tmp_path}", "--model=gan", timeout=120)
     assert run.returncode != 0 and "--model" in run.stderr and "Traceback" not in run.stderr
 
 
@@ -176,10 +166,8 @@ def test_compare_with_a_single_binary_attribute_skips_only_the_cartesian_figure(
 @pytest.mark.slow
 def test_default_run_reproduces_the_readme_comparison(tmp_path):
     """The default flagfile (3-5 minutes): docs/reproducing.md's qualitative findings on seed 0."""
-    run = subprocess.run(
-        [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    run = run_program("-m", "trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}",
+                      timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     models = json.loads((tmp_path / "comparison.json").read_text())["models"]
     final = {name: scores["method1"]["final"] for name, scores in models.items()}

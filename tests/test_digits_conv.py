@@ -1,17 +1,13 @@
 """The digits as images for the convolutional networks (--image_size, configs/digits_conv.flags)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_program
 from csvae_tf import training
 from csvae_tf.data import digits
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_image_form_keeps_the_split_and_labels_of_the_vectors():
@@ -45,12 +41,9 @@ def test_image_size_must_be_a_multiple_of_eight(size):
 
 @pytest.mark.slow  # ~40 s: the Larsen networks through the digits trainer: `pytest -m slow`
 def test_trainer_runs_the_convolutional_networks_on_digit_images(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits_conv.flags", f"--model_dir={tmp_path}",
-         "--model=csvae", "--image_size=8", "--max_examples=200", "--epochs=1", "--batch_size=32",
-         "--classifier_epochs=1", "--adversary_units=8", "--log_every_seconds=0", "--notensorboard"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    run = run_program("-m", "trainers.digits", "--flagfile=configs/digits_conv.flags", f"--model_dir={tmp_path}",
+                      "--model=csvae", "--image_size=8", "--max_examples=200", "--epochs=1", "--batch_size=32",
+                      "--classifier_epochs=1", "--adversary_units=8", "--log_every_seconds=0", "--notensorboard")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Digits 8x8x1" in run.stdout
     model = training.restore_model(str(tmp_path / "csvae"))
@@ -77,8 +70,7 @@ for reduction in ("sum", "mean"):
                                                                                    "condvae_info", "ss_csvae")}
 print(json.dumps(out))
 """
-    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    run = run_program("-c", script, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     betas = json.loads(run.stdout.strip().splitlines()[-1])
     assert set(betas["sum"].values()) == {2048.0}
@@ -87,13 +79,11 @@ print(json.dumps(out))
 
 @pytest.mark.slow  # ~20 s: the running switch check through the digits trainer
 def test_trainer_reports_the_switch_check_and_warns_while_w_does_nothing(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits_conv_paper.flags", f"--model_dir={tmp_path}",
-         "--model=csvae", "--image_size=8", "--max_examples=300", "--epochs=2", "--validate_every_epochs=1",
-         "--switch_check_warn_after_epochs=2", "--batch_size=32", "--classifier_epochs=1", "--adversary_units=8",
-         "--log_every_seconds=0", "--switch_check_classifier_epochs=1"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    run = run_program("-m", "trainers.digits", "--flagfile=configs/digits_conv_paper.flags",
+                      f"--model_dir={tmp_path}", "--model=csvae", "--image_size=8", "--max_examples=300",
+                      "--epochs=2", "--validate_every_epochs=1", "--switch_check_warn_after_epochs=2",
+                      "--batch_size=32", "--classifier_epochs=1", "--adversary_units=8", "--log_every_seconds=0",
+                      "--switch_check_classifier_epochs=1")
     assert run.returncode == 0, run.stderr[-3000:]
     held_out = [line for line in run.stdout.splitlines() if line.startswith("epoch ") and "held out" in line]
     assert len(held_out) == 2 and all("val_switch_check" in line for line in held_out)
@@ -104,11 +94,8 @@ def test_trainer_reports_the_switch_check_and_warns_while_w_does_nothing(tmp_pat
 
 @pytest.mark.slow  # ~4 CPU-minutes: the recommended image setting switches (docs/images.md)
 def test_the_recommended_image_setting_switches(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "trainers.digits", "--flagfile=configs/digits_conv.flags", f"--model_dir={tmp_path}",
-         "--model=csvae", "--seed=0", "--log_every_seconds=60"],
-        cwd=REPO, capture_output=True, text=True, timeout=1800, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    run = run_program("-m", "trainers.digits", "--flagfile=configs/digits_conv.flags", f"--model_dir={tmp_path}",
+                      "--model=csvae", "--seed=0", "--log_every_seconds=60", timeout=1800)
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads((tmp_path / "comparison.json").read_text())
     assert results["models"]["csvae"]["method1"]["final"] >= 0.9

@@ -2,14 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from conftest import REPO_ROOT as REPO, run_program
 from studies import images
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _record(setting, seed, method1, cpu=600.0, history=None):
@@ -75,8 +72,7 @@ for name, files in (("levers", ["configs/celeba_glasses.flags"]),
     out[name] = [arguments["beta1"], arguments["independence"]["penalty"], arguments["independence"]["weight"]]
 print(json.dumps(out))
 """
-    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    run = run_program("-c", script, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["levers"] == [pytest.approx(2560 / (64 * 64 * 3)), "mmd", 100.0]

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import REPO_ROOT as REPO, program_env, run_program
+
 README = os.path.join(REPO, "README.md")
 
 
@@ -84,8 +85,7 @@ def _defined_flags(module: str) -> set:
     """The flags a program accepts: a trainer's own --help (it lists every flag, before TensorFlow
     loads); the other programs' literal definitions; absl's own."""
     if module.startswith("trainers."):
-        run = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True,
-                             timeout=120)
+        run = run_program("-m", module, "--help", timeout=120)
         assert run.returncode == 0, f"python -m {module} --help: {run.stderr[-1500:]}"
         return ABSL_FLAGS | set(re.findall(r"^\s+--(?:\[no\])?([A-Za-z_0-9]+)", run.stdout, flags=re.M))
     return ABSL_FLAGS | _statically_defined(module)
@@ -130,8 +130,7 @@ def test_the_fenced_commands_are_found():
 def test_quick_start_export_check_and_load_run_as_written(tmp_path):
     """In a fresh folder with the checkout's configs: each README command exactly as written."""
     os.symlink(os.path.join(REPO, "configs"), tmp_path / "configs")
-    env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = program_env(PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")  # saved_model_cli, as activated
     for start in ("python -m trainers.swiss_roll --flagfile=configs/swiss_roll.flags",
                   "python -m export.saved_model --model_dir=runs/swiss_roll",

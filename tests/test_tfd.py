@@ -1,17 +1,13 @@
 """TFD from the official .mat layout (v5 and v7.3), label extension (§5.2.1) and the 80/10/10 split."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import scipy.io
 
+from conftest import run_program
 from csvae_tf.data import tfd
 
 SIZE = 8
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _faces(num, seed=0, labelled_share=0.4):
@@ -207,11 +203,8 @@ def test_tfd_trainer_ends_float_images_in_one_line(tmp_path):
     images, _, labs_ex = _faces(60)
     path = str(tmp_path / "tfd.mat")
     _write_v5(path, images.astype(np.float32) / 255.0, labs_ex)
-    run = subprocess.run(
-        [sys.executable, "-m", "trainers.tfd", f"--model_dir={tmp_path / 'run'}", f"--tfd_path={path}",
-         "--noextend_labels", "--epochs=1"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    run = run_program("-m", "trainers.tfd", f"--model_dir={tmp_path / 'run'}", f"--tfd_path={path}",
+                      "--noextend_labels", "--epochs=1")
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith(f"error: {path}: images are float32 in [0, ")
     assert not (tmp_path / "run" / "checkpoints").exists()
