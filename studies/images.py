@@ -37,6 +37,7 @@ STORE = os.path.join(REPO, "studies", "results", "images")
 DOC = os.path.join(REPO, "docs", "images.md")
 FIGURE = os.path.join(REPO, "docs", "images", "time_to_quality.png")
 MODELS = precision_parity.CONV_MODELS
+IMAGE_SIZE = 32  # the digits' side in every setting's flagfile (--image_size)
 
 # name -> (flagfile, extra flags, what it is). The screening rows train CSVAE alone.
 SETTINGS: Dict[str, tuple] = {
@@ -60,6 +61,8 @@ FLAGS = flags.FLAGS
 # --settings and --seeds are studies.independence's list flags (imported through precision_parity).
 flags.DEFINE_bool("train", False, "Train the --settings x --seeds runs not stored yet, then report.")
 flags.DEFINE_string("image_runs", "/tmp/csvae_image_study", "Folder of the run directories <setting>_seed<i>/.")
+flags.DEFINE_bool("fresh", False, "Add the fresh-data probes to stored records that lack them and whose run directory "
+                  "is still in --image_runs, then report.")
 
 
 def run_name(setting: str, seed: int) -> str:
@@ -83,6 +86,29 @@ def score_run(run_dir: str, model_names) -> Optional[dict]:
     with open(os.path.join(run_dir, "comparison.json")) as f:
         record["majority_rate"] = 100 * json.load(f)["models"][model_names[-1]]["leakage"]["majority_rate"]["classes"]
     return record
+
+
+def fresh_scores(run_dir: str, model_names, seed: int) -> Dict[str, dict]:
+    """{model: {"logistic", "knn", "mlp", "majority"} in %}: probes that never saw the run's data.
+
+    Each model of the run encodes the validation and test digits of its seed's split (360 it never
+    trained on), and for each of three probe seeds a fresh probe trains on a stratified half of their
+    posterior means of z and scores the other half (csvae_tf.evaluation.leakage.fresh_z_leakage),
+    beside the majority rate of the scored halves: the independence a stranger's probe measures.
+    """
+    from csvae_tf import training
+    from csvae_tf.data import digits
+    from csvae_tf.evaluation import leakage
+
+    data = digits.load(seed, image_size=IMAGE_SIZE)
+    features = np.concatenate([data.validation.features, data.test.features])
+    labels = np.concatenate([data.validation.labels, data.test.labels])
+    scores = {}
+    for name in model_names:
+        result = leakage.fresh_z_leakage(training.restore_model(os.path.join(run_dir, name)), features, labels)
+        scores[name] = {kind: 100 * float(np.mean(list(values.values()))) for kind, values in result["means"].items()}
+        scores[name]["majority"] = 100 * float(np.mean(list(result["majority_rate"].values())))
+    return scores
 
 
 def _models_of(setting: str):
@@ -113,10 +139,10 @@ def store(setting: str, seed: int, run_dir: str, cpu_seconds: float) -> dict:
     record = score_run(run_dir, _models_of(setting))
     if record is None:
         raise RuntimeError(f"{run_dir} has not finished: no comparison.json for {_models_of(setting)}.")
+    for name, scores in fresh_scores(run_dir, _models_of(setting), seed).items():
+        record["models"][name]["fresh"] = scores
     record.update(setting=setting, seed=seed, cpu_seconds=cpu_seconds)
-    os.makedirs(STORE, exist_ok=True)
-    with open(os.path.join(STORE, run_name(setting, seed) + ".json"), "w") as f:
-        json.dump(record, f, indent=1, sort_keys=True)
+    _save(record)
     return record
 
 
@@ -142,15 +168,25 @@ def _minutes(record: dict) -> Optional[float]:
     return record["cpu_seconds"] / 60 if record.get("cpu_seconds") is not None else None
 
 
+def _fresh_cell(rows: List[dict], model: str) -> str:
+    """The fresh probes of `model` over `rows` (fresh_scores), "–" for runs scored before they existed."""
+    fresh = [r["models"][model].get("fresh") for r in rows]
+    if any(f is None for f in fresh):
+        return "–"
+    return " / ".join(_cell([f[kind] for f in fresh]) for kind in ("logistic", "knn", "mlp")) + \
+        f" ({_cell([f['majority'] for f in fresh])})"
+
+
 def markdown(records: List[dict]) -> str:
     """The study's tables: the four models per setting, then the CSVAE screening rows."""
     by_setting: Dict[str, List[dict]] = {}
     for record in records:
         by_setting.setdefault(record["setting"], []).append(record)
     lines = ["| setting | seeds | Method 1 %: VAE / CondVAE / CondVAE-info / **CSVAE** (CSVAE per seed) | "
-             "CSVAE z -> y probes %: logistic / 15-NN / MLP (majority) | held-out SSE per image: VAE / CondVAE / "
+             "CSVAE z -> y probes %: logistic / 15-NN / MLP (majority) | CSVAE, fresh probes on unseen digits %: "
+             "logistic / 15-NN / MLP (majority) | held-out SSE per image: VAE / CondVAE / "
              "CondVAE-info / CSVAE | CPU minutes per seed (four models + evaluation) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for setting in [s for s in SETTINGS if s in by_setting and _models_of(s) == MODELS]:
         rows = sorted(by_setting[setting], key=lambda r: r["seed"])
         method1 = " / ".join(_cell([r["models"][m]["method1"] for r in rows]) for m in MODELS[:-1])
@@ -159,15 +195,18 @@ def markdown(records: List[dict]) -> str:
         sse = " / ".join(_cell([r["models"][m]["sse"] for r in rows]) for m in MODELS)
         lines.append(f"| {setting}: {SETTINGS[setting][2]} | {len(rows)} | {method1} / **"
                      f"{_cell([r['models']['csvae']['method1'] for r in rows])}** ({per_seed}) | {probes} "
-                     f"({_cell([r['majority_rate'] for r in rows])}) | {sse} | {_cell([_minutes(r) for r in rows])} |")
-    lines += ["", "| one model alone | seed | Method 1 % | z -> y probes %: logistic / 15-NN / MLP | held-out SSE "
-              "per image | CPU minutes |", "| --- | --- | --- | --- | --- | --- |"]
+                     f"({_cell([r['majority_rate'] for r in rows])}) | {_fresh_cell(rows, 'csvae')} | {sse} | "
+                     f"{_cell([_minutes(r) for r in rows])} |")
+    lines += ["", "| one model alone | seed | Method 1 % | z -> y probes %: logistic / 15-NN / MLP | fresh probes on "
+              "unseen digits %: logistic / 15-NN / MLP (majority) | held-out SSE per image | CPU minutes |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for setting in [s for s in SETTINGS if s in by_setting and _models_of(s) != MODELS]:
         for r in sorted(by_setting[setting], key=lambda r: r["seed"]):
             scores = r["models"][_models_of(setting)[0]]
             lines.append(f"| {setting}: {SETTINGS[setting][2]} | {r['seed']} | {scores['method1']:.1f} | "
                          f"{scores['logistic']:.1f} / "
-                         f"{scores['knn']:.1f} / {scores['mlp']:.1f} | {scores['sse']:.1f} | "
+                         f"{scores['knn']:.1f} / {scores['mlp']:.1f} | {_fresh_cell([r], _models_of(setting)[0])} | "
+                         f"{scores['sse']:.1f} | "
                          f"{_cell([_minutes(r)])} |")
     trips = [r for s in SETTINGS if s in by_setting and _models_of(s) == MODELS
              for r in sorted(by_setting[s], key=lambda r: r["seed"]) if "round_trip" in r["models"]["csvae"]]
@@ -236,7 +275,27 @@ def main(argv):
                 sys.exit(f"error: unknown setting {setting!r}; choose from {sorted(SETTINGS)}.")
             for seed in FLAGS.seeds or ["0", "1", "2"]:
                 run(setting, int(seed), FLAGS.image_runs)
+    if FLAGS.fresh:
+        add_fresh_scores(FLAGS.image_runs)
     print(write_report(load_records()))
+
+
+def add_fresh_scores(runs: str) -> None:
+    """Give each stored record without fresh-data probes its fresh_scores, where its run directory survives."""
+    for record in load_records():
+        run_dir = os.path.join(runs, run_name(record["setting"], record["seed"]))
+        names = _models_of(record["setting"])
+        if all("fresh" in record["models"][name] for name in names) or not os.path.isdir(run_dir):
+            continue
+        for name, scores in fresh_scores(run_dir, names, record["seed"]).items():
+            record["models"][name]["fresh"] = scores
+        _save(record)
+
+
+def _save(record: dict) -> None:
+    os.makedirs(STORE, exist_ok=True)
+    with open(os.path.join(STORE, run_name(record["setting"], record["seed"]) + ".json"), "w") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,17 @@ def test_records_with_a_round_trip_get_its_table():
     assert "round trip" not in images.markdown([_record("shipped", 1, 98.0)])
 
 
+def test_fresh_probes_get_their_column_and_runs_scored_before_them_a_dash():
+    fresh = [_record("shipped", seed, 98.0) for seed in (0, 1)]
+    for record, mlp in zip(fresh, (15.0, 17.0)):
+        record["models"]["csvae"]["fresh"] = {"logistic": 10.0, "knn": 12.0, "mlp": mlp, "majority": 9.0}
+    row = next(line for line in images.markdown(fresh).splitlines() if line.startswith("| shipped:"))
+    assert "| 10.0 ± 0.0 / 12.0 ± 0.0 / 16.0 ± 1.4 (9.0 ± 0.0) |" in row
+    mixed = next(line for line in images.markdown([fresh[0], _record("shipped", 2, 98.0)]).splitlines()
+                 if line.startswith("| shipped:"))
+    assert "(7.8 ± 0.0) | – |" in mixed  # one seed without fresh probes: no mean over the other
+
+
 def test_a_doc_without_the_markers_is_refused(tmp_path):
     doc = tmp_path / "images.md"
     doc.write_text("# nothing generated here\n")
