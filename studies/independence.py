@@ -95,6 +95,8 @@ SETTINGS: Dict[str, Dict[str, str]] = {
     "dimz1": {"dim_z": "1"},
     "dimz1_mmd_10": {"dim_z": "1", "independence_penalty": "mmd", "independence_weight": "10"},
     "dimz1_mmd_10_epochs120": {"dim_z": "1", "independence_penalty": "mmd", "independence_weight": "10", "epochs": "120"},
+    "mmd_100_dimz4": {"dim_z": "4", "independence_penalty": "mmd", "independence_weight": "100"},
+    "mmd_100_dimz6": {"dim_z": "6", "independence_penalty": "mmd", "independence_weight": "100"},
     "independent": {},  # configs/<dataset>_independent.flags
 }
 STAGES = {
