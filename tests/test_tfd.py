@@ -199,7 +199,7 @@ def test_too_few_labelled_faces_for_a_validation_split_is_refused(tmp_path):
 
 
 def test_tfd_trainer_ends_float_images_in_one_line(tmp_path):
-    """Through the trainer's main: `error: ...` naming the file, no traceback (was: trained on black images)."""
+    """Through the trainer's main: `error: ...` naming the file, no traceback."""
     images, _, labs_ex = _faces(60)
     path = str(tmp_path / "tfd.mat")
     _write_v5(path, images.astype(np.float32) / 255.0, labs_ex)

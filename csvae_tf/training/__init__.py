@@ -8,6 +8,7 @@
   run_directory  model.json, run_config.json, the resume check and the run directory's lock
   multi_worker   fit for MultiWorkerMirroredStrategy (Keras 3's fit fails there)
   image_grids    TensorBoard image grids of inputs, reconstructions and switches
+  run_checks     before training: MODEL_DIR writable, a checkpoint's shapes against the model
 
 The names a trainer or a user needs are importable from here:
 `from csvae_tf import training; training.train(...)`, `training.restore_model(MODEL_DIR)`.
