@@ -35,7 +35,6 @@ section of docs/independence.md) and the trade-off plot (docs/independence_trade
 from __future__ import annotations
 
 import os
-import shlex
 import tempfile
 import time
 from typing import Dict, List
@@ -44,6 +43,7 @@ import numpy as np
 from absl import app, flags
 
 from studies import digits_scores
+from studies.flagfiles import read_flagfile
 from studies.records import load_records, replace_generated, save_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,19 +106,6 @@ STAGES = {
 
 
 # ---------------------------------------------------------------------------- flags -> runs
-def read_flagfile(name: str) -> Dict[str, str]:
-    """--key=value lines of configs/<name> as {key: value} (--flag: "true", --noflag: "false")."""
-    values = {}
-    with open(os.path.join(REPO, "configs", name)) as f:
-        for line in f:
-            for token in shlex.split(line, comments=True):
-                key, _, value = token.lstrip("-").partition("=")
-                if not value:
-                    key, value = (key[2:], "false") if key.startswith("no") and key[2:] else (key, "true")
-                values[key] = value
-    return values
-
-
 def run_flags(dataset: str, setting: str, seed: int) -> Dict[str, str]:
     paper, recommended, _, extra = DATASETS[dataset]
     values = read_flagfile(recommended if setting == "independent" else paper)

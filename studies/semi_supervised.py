@@ -42,13 +42,13 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-import shlex
 
 import numpy as np
 from absl import app, flags
 
 from csvae_tf.independence import penalty_names  # imports no TensorFlow
 from studies import digits_scores
+from studies.flagfiles import read_flagfile
 from studies.records import load_records, replace_generated, save_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,17 +68,6 @@ flags.DEFINE_enum("independence_penalty", None, list(penalty_names()), "Both arm
 flags.DEFINE_float("independence_weight", None, "Both arms: its weight.")
 flags.DEFINE_integer("epochs", None, "Override the flagfile's epochs (quick checks only).")
 flags.DEFINE_string("out", os.path.join(REPO, "studies", "results", "semi_supervised.json"), "Results file.")
-
-
-def read_flagfile(name: str) -> Dict[str, str]:
-    """--key=value lines of configs/<name> as {key: value} (studies.independence defines flags on import)."""
-    values = {}
-    with open(os.path.join(REPO, "configs", name)) as f:
-        for line in f:
-            for token in shlex.split(line, comments=True):
-                key, _, value = token.lstrip("-").partition("=")
-                values[key] = value or "true"
-    return values
 
 
 def _ints(value: str) -> List[int]:
