@@ -83,6 +83,24 @@ def test_flat_independence_run_restores_to_the_same_outputs():
     np.testing.assert_allclose(model.z_posterior(x).mean(), FLAT_OUTPUTS["z_mean"], rtol=1e-6, atol=1e-6)
 
 
+def test_flat_independence_run_restores_its_second_adversary_with_its_trained_weights():
+    """The run's code kept adversary 1 in a plain list, which its checkpoint saved only as the adversary
+    optimizer's references (entries 4-7 of its variable list, after adversary 0's four)."""
+    run = os.path.join(FLAT, "csvae")
+    reader = tf.train.load_checkpoint(training.latest_checkpoint(run))
+    trained = [reader.get_tensor(f"adversary_optimizer/_trainable_variables/{index}/.ATTRIBUTES/VARIABLE_VALUE")
+               for index in range(4, 8)]
+    with open(os.path.join(run, training.MODEL_FILE)) as f:
+        spec = json.load(f)
+    fresh = registry.build(spec["model"], spec["config"])
+    model = training.restore_model(run)
+    assert [v.path for v in model.adversaries[1].weights] == [
+        "adversary_1_dense0/kernel", "adversary_1_dense0/bias", "adversary_1_logits/kernel", "adversary_1_logits/bias"]
+    for restored, expected, initial in zip(model.adversaries[1].weights, trained, fresh.adversaries[1].weights):
+        assert not np.array_equal(expected, initial.numpy()), restored.path  # the run trained it
+        np.testing.assert_array_equal(restored.numpy(), expected, err_msg=restored.path)
+
+
 def test_flat_independence_run_resumes_to_the_weights_its_own_code_reached(tmp_path, capsys):
     # The epoch after the resume takes 2 VAE steps with the MMD penalty, 4 adversary updates on samples
     # and means, and a re-initialisation of adversary 1 at step 6: a change to any of those numerics moves

@@ -179,15 +179,25 @@ class AdversarialModel:
 
     def _build_adversaries(self, units: Sequence[int]) -> None:
         """`self.adversary` (the paper's q(y|z) / r(y|z), [batch, dim_z] -> logits [batch, k]) and the
-        ensemble's other members, `self.extra_adversaries` (empty by default)."""
+        ensemble's other members m = 1 .. M-1 as attributes `adversary_m` (none by default).
+
+        One attribute a member, not a list: TensorFlow's checkpoint follows a model's attributes that
+        are trackable, and Keras's tracked list is not, so members kept in a list were saved only as
+        the adversary optimizer's references and `restore_model` (which has no optimizer) missed them.
+        """
         self.adversary = networks.classifier(self.dim_z, self.num_labels, hidden_units=units, name="adversary")
-        self.extra_adversaries = [
-            networks.classifier(self.dim_z, self.num_labels, hidden_units=units, name=f"adversary_{m}")
-            for m in range(1, self.adversary_config.num_adversaries)
-        ]
+        for m in range(1, self.adversary_config.num_adversaries):
+            setattr(self, f"adversary_{m}",
+                    networks.classifier(self.dim_z, self.num_labels, hidden_units=units, name=f"adversary_{m}"))
+
+    @property
+    def extra_adversaries(self) -> list:
+        """The ensemble's members after the first, `adversary_1` .. `adversary_{M-1}` (empty by default)."""
+        return [getattr(self, f"adversary_{m}") for m in range(1, self.adversary_config.num_adversaries)]
 
     @property
     def adversaries(self) -> list:
+        """Every member of the ensemble, `self.adversary` first."""
         return [self.adversary, *self.extra_adversaries]
 
     @property

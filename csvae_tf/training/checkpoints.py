@@ -5,7 +5,8 @@ and a checkpoint counts only if every tensor reads back (the bundle format check
 CRC32C): a missing index, a damaged `checkpoint` state file, a truncated or bit-flipped data file
 make training resume from the newest checkpoint that is whole (`newest_restorable`), never from
 step 0. Saving (`CheckpointKeeper`) deletes an old checkpoint only after a newer one has been
-written and read back.
+written and read back. `restore_model` rebuilds a run's model from model.json and gives back every
+one of its variables from a checkpoint, or says in one line which it lacks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import List, Optional, Tuple
 
 import keras
 import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from csvae_tf.models import registry
 from csvae_tf.training.run_directory import CHECKPOINT_DIR, MODEL_FILE, RunError, read_json
@@ -183,9 +185,14 @@ def _first_line(error: BaseException) -> str:
 def restore_model(model_dir: str, checkpoint_path: Optional[str] = None) -> keras.Model:
     """Rebuild the model a run trained from `model_dir` alone, with its newest restorable (or given) weights.
 
+    Every variable of the model (`model.weights`, each adversary of an ensemble included) must come
+    back from the checkpoint; the members of an ensemble that older runs saved only as the adversary
+    optimizer's references are read from there (`_restore_members_from_optimizer_references`).
+
     Raises:
       FileNotFoundError: with what is missing and how to make it.
-      CheckpointError: the run has checkpoints, but none reads back.
+      CheckpointError: the run has checkpoints, but none reads back; or the checkpoint lacks some of
+        the model's variables (one line naming them).
       RunFileError: model.json is not a JSON object (truncated, damaged).
     """
     model_file = os.path.join(model_dir, MODEL_FILE)
@@ -209,6 +216,80 @@ def restore_model(model_dir: str, checkpoint_path: Optional[str] = None) -> kera
         )
     spec = read_json(model_file, "restore it from a copy of the run, or retrain")
     model = registry.build(spec["model"], spec["config"])
-    tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
+    tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()  # no optimizer to restore
+    reader = tf.train.load_checkpoint(checkpoint_path)
+    graph = _object_graph(reader)
+    restored = _restored_variables(graph, model)
+    restored.update(_restore_members_from_optimizer_references(model, reader, graph, restored))
+    missing = [variable.path for variable in model.weights if id(variable) not in restored]
+    if missing:
+        raise CheckpointError(
+            f"{checkpoint_path} lacks {len(missing)} of the {len(model.weights)} variables of the model "
+            f"{model_file} describes: {', '.join(missing)}. The checkpoint does not fit that model.json "
+            f"(edited, or copied from another run?); restore it with the model.json it was trained with, or retrain.")
     return model
 
+
+def _object_graph(reader) -> trackable_object_graph_pb2.TrackableObjectGraph:
+    """The object graph a checkpoint was saved from (node 0 is the tf.train.Checkpoint)."""
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    return graph
+
+
+def _child_node(graph, node_id: int, *names: str) -> Optional[int]:
+    """The node reached from `node_id` through the children `names`, or None."""
+    for name in names:
+        node_id = next((child.node_id for child in graph.nodes[node_id].children if child.local_name == name), None)
+        if node_id is None:
+            return None
+    return node_id
+
+
+def _restored_variables(graph, model: keras.Model) -> dict:
+    """{id(variable): its checkpoint node} for the variables `tf.train.Checkpoint(model=model).restore`
+    gave a value: those the checkpoint's graph reaches from "model" along the same names as the live
+    model's trackable children."""
+    restored, seen = {}, set()
+    queue = [(_child_node(graph, 0, "model"), model)]
+    while queue:
+        node_id, trackable = queue.pop()
+        if node_id is None or node_id in seen:
+            continue
+        seen.add(node_id)
+        node = graph.nodes[node_id]
+        if node.attributes:
+            restored[id(trackable)] = node_id
+        children = tf.train.TrackableView.children(trackable)
+        queue.extend((child.node_id, children[child.local_name])
+                     for child in node.children if child.local_name in children)
+    return restored
+
+
+def _restore_members_from_optimizer_references(model: keras.Model, reader, graph, restored: dict) -> dict:
+    """The ensemble's members 1 .. M-1 from a checkpoint that holds them only as the adversary
+    optimizer's references; {id(variable): node} of those assigned.
+
+    Runs written while the members were kept in a plain list saved them that way (Keras's list is not
+    followed by TensorFlow's checkpoint): the optimizer's `_trainable_variables` are
+    `model.adversary_variables` in order (`_build_adversary_optimizer`), which the first member,
+    reached from the model itself, confirms node for node before anything is read."""
+    variables = getattr(model, "adversary_variables", [])
+    references = _child_node(graph, 0, "adversary_optimizer", "_trainable_variables")
+    if references is None or all(id(v) in restored for v in variables):
+        return {}
+    nodes = [_child_node(graph, references, str(index)) for index in range(len(variables))]
+    confirmed = any(id(v) in restored for v in variables) and all(
+        restored.get(id(variable), node) == node for variable, node in zip(variables, nodes))
+    if not confirmed or _child_node(graph, references, str(len(variables))) is not None:
+        return {}  # not this model's list: the completeness check names what is missing
+    values = {}
+    for variable, node in zip(variables, nodes):
+        if id(variable) not in restored and node is not None and graph.nodes[node].attributes:
+            value = reader.get_tensor(graph.nodes[node].attributes[0].checkpoint_key)
+            if tuple(value.shape) != tuple(variable.shape):
+                return {}
+            values[id(variable)] = (variable, value, node)
+    for variable, value, _ in values.values():
+        variable.assign(value)
+    return {key: node for key, (_, _, node) in values.items()}
