@@ -30,6 +30,21 @@ def _data():
     return x, (x[:, 1:2] > 0).astype(np.float32)
 
 
+def _resume_for_one_epoch(fixture: str, run) -> "training.TrainResult":
+    """Copy a fixture run (trained 2 epochs of 2 steps) to `run` and train it to epoch 3 on _data()."""
+    shutil.copytree(fixture, run)
+    with open(run / training.MODEL_FILE) as f:
+        spec = json.load(f)
+    x, y = _data()
+    config = training.TrainConfig(model_dir=str(run), epochs=3, batch_size=16, tensorboard=False,
+                                  log_every_seconds=1e9, keep_checkpoints=1)
+    return training.train(
+        lambda: registry.build(spec["model"], spec["config"]), spec["model"],
+        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 16, 5, first_epoch, skip),
+        pipeline.steps_per_epoch(len(x), 16), config, distribute.make_strategy(),
+    )
+
+
 def test_old_runs_restore_to_the_same_outputs():
     x, w = BEFORE["x"], BEFORE["w"]
     csvae = training.restore_model(os.path.join(FIXTURE, "csvae"))
@@ -50,18 +65,7 @@ def test_old_run_exports_with_its_label_names_and_serves_the_same_outputs(tmp_pa
 
 @pytest.mark.parametrize("name", ["csvae", "condvae_info"])
 def test_old_run_resumes_where_it_stopped(tmp_path, name, capsys):
-    run = tmp_path / name
-    shutil.copytree(os.path.join(FIXTURE, name), run)
-    with open(run / training.MODEL_FILE) as f:
-        spec = json.load(f)
-    x, y = _data()
-    config = training.TrainConfig(model_dir=str(run), epochs=3, batch_size=16, tensorboard=False,
-                                  log_every_seconds=1e9, keep_checkpoints=1)
-    result = training.train(
-        lambda: registry.build(spec["model"], spec["config"]), spec["model"],
-        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 16, 5, first_epoch, skip),
-        pipeline.steps_per_epoch(len(x), 16), config, distribute.make_strategy(),
-    )
+    result = _resume_for_one_epoch(os.path.join(FIXTURE, name), tmp_path / name)
     assert (result.resumed_from_step, result.final_step) == (4, 6)
     assert "Resuming from" in capsys.readouterr().out
 
@@ -105,18 +109,7 @@ def test_flat_independence_run_resumes_to_the_weights_its_own_code_reached(tmp_p
     # The epoch after the resume takes 2 VAE steps with the MMD penalty, 4 adversary updates on samples
     # and means, and a re-initialisation of adversary 1 at step 6: a change to any of those numerics moves
     # some weight or Adam slot by far more than float32 rounding.
-    run = tmp_path / "csvae"
-    shutil.copytree(os.path.join(FLAT, "csvae"), run)
-    with open(run / training.MODEL_FILE) as f:
-        spec = json.load(f)
-    x, y = _data()
-    config = training.TrainConfig(model_dir=str(run), epochs=3, batch_size=16, tensorboard=False,
-                                  log_every_seconds=1e9, keep_checkpoints=1)
-    result = training.train(
-        lambda: registry.build(spec["model"], spec["config"]), spec["model"],
-        lambda first_epoch, skip: pipeline.epoch_indexed_batches(x, y, 16, 5, first_epoch, skip),
-        pipeline.steps_per_epoch(len(x), 16), config, distribute.make_strategy(),
-    )
+    result = _resume_for_one_epoch(os.path.join(FLAT, "csvae"), tmp_path / "csvae")
     assert (result.resumed_from_step, result.final_step) == (4, 6)
     assert "Resuming from" in capsys.readouterr().out
     model = result.model
