@@ -62,11 +62,11 @@ SETTINGS: Dict[str, tuple] = {
                              f"CSVAE alone, 10 epochs: beta1 = {b} per pixel (sum), MMD weight {m}")
        for b, m in ((2.5, 30), (2.5, 60), (2.5, 100), (5, 30))},
     **{f"probe_{name}": ("configs/digits_conv.flags", ["--model=csvae", *extra],
-                         f"CSVAE alone, 15 epochs unless named: beta1 2.5 per pixel (mean), MMD weight 100, {what}")
+                         f"CSVAE alone, beta1 2.5 per pixel (mean), MMD weight 100, 15 epochs unless named: {what}")
        for name, extra, what in (
            ("means5", [*Z8, "--adversary_on_means", "--adversary_steps=5"],
             "dim_z 8, the adversary on the means too, 5 adversary steps"),
-           ("m300", [*Z8, "--independence_weight=300"], "dim_z 8, MMD weight 300 (not 100)"),
+           ("m300", [*Z8, "--independence_weight=300"], "dim_z 8, MMD weight 300"),
            ("beta3_1", [*Z8, "--beta3=1"], "dim_z 8, beta3 = 1"),
            ("z4", ["--dim_z=4", "--epochs=15"], "dim_z 4"),
            ("z4_b3", ["--dim_z=4", "--epochs=15", "--beta1=3072"], "dim_z 4, beta1 = 3 per pixel"),
