@@ -62,11 +62,6 @@ def test_a_doc_without_the_markers_is_refused(tmp_path):
         images.write_report([_record("shipped", 0, 96.0)], str(doc), str(tmp_path / "curve.png"))
 
 
-def test_docs_images_is_current_with_the_stored_records():
-    with open(images.DOC) as f:
-        assert images.markdown(images.load_records()) in f.read(), "run python -m studies.images"
-
-
 def test_celeba_and_tfd_flagfiles_carry_the_levers_and_the_paper_overlay_restores_the_literal_weights():
     script = """
 import json

@@ -78,13 +78,6 @@ def test_the_report_replaces_the_generated_section_and_refuses_a_page_without_on
         independence.write_report(records, str(doc), str(tmp_path / "plot.png"))
 
 
-def test_docs_independence_is_current_with_the_stored_records():
-    with open(independence.DOC) as f:
-        page = f.read()
-    assert independence.markdown(independence.load_records(independence.RESULTS)) in page, (
-        "run python -m studies.independence --stage=report")
-
-
 @pytest.mark.parametrize("setting", ["paper", "independent", "ensemble3_reset", "means_mmd_30"])
 def test_a_settings_flags_become_the_models_adversary_and_independence(setting):
     from csvae_tf.independence import Adversary, Independence
