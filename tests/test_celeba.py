@@ -3,6 +3,7 @@
 Every file is written by the test in CelebA's on-disk format; nothing is downloaded.
 """
 
+import json
 import os
 import zipfile
 
@@ -101,6 +102,38 @@ def test_larsen_crop_keeps_exactly_the_window_and_resizes_to_64():
     image[40:188, 15:163] = np.linspace(0, 255, 148).astype(np.uint8)[:, None, None]
     rows = celeba.preprocess(image).numpy()[:, 32, 0]
     assert rows[0] < 0.02 and rows[-1] > 0.98 and np.all(np.diff(rows) > 0)
+
+
+
+def test_the_photo_crop_loads_no_tensorflow_datasets_or_more_keras():
+    """A photo's crop (clients.face_alignment.training_crop, celeba.preprocess) in a fresh process loads no
+    tensorflow_datasets and no Keras module beyond those `import tensorflow` itself loads."""
+    program = ("import json, sys\n"
+               "import numpy as np\n"
+               "import tensorflow\n"
+               "keras_of_tensorflow = {m for m in sys.modules if m.split('.')[0] == 'keras'}\n"
+               "import clients.face_alignment\n"
+               "from csvae_tf.data import celeba\n"
+               "crop = clients.face_alignment.training_crop(np.full((218, 178, 3), 255, np.uint8))\n"
+               "assert crop.shape == (64, 64, 3) and crop.min() > 0.99, (crop.shape, crop.min())\n"
+               "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow_datasets' "
+               "or m == 'csvae_tf.data.celeba_builder' "
+               "or (m.split('.')[0] == 'keras' and m not in keras_of_tensorflow))))\n")
+    run = run_program("-c", program, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_builder_is_one_registered_tfds_class():
+    import tensorflow_datasets as tfds
+
+    from csvae_tf.data import celeba_builder
+
+    assert celeba.CelebA64 is celeba_builder.CelebA64 is celeba.CelebA64
+    assert issubclass(celeba.CelebA64, tfds.core.GeneratorBasedBuilder)
+    assert tfds.builder_cls("celeb_a64") is celeba.CelebA64
+    with pytest.raises(AttributeError, match="CelebA65"):
+        celeba.CelebA65  # noqa: B018 - only CelebA64 is resolved lazily
 
 
 def _subset_sizes(annotations, subset, split):

@@ -3,7 +3,8 @@
 Why our own TFDS builder: tensorflow-datasets' `celeb_a` builder reads manual files by name but
 wants all five official files (landmarks and identities too) and raises NonMatchingChecksumError
 for any file whose checksum differs from the official one, so an extracted folder, a re-zipped
-archive or a test's small files are refused. `CelebA64` reads the official *formats* instead:
+archive or a test's small files are refused. `CelebA64` (in celeba_builder.py, reached here as
+`celeba.CelebA64`) reads the official *formats* instead:
 
     MANUAL_DIR/img_align_celeba.zip        (or the extracted folder MANUAL_DIR/img_align_celeba/)
     MANUAL_DIR/list_attr_celeba.txt        line 1: image count; line 2: the 40 attribute names;
@@ -26,6 +27,10 @@ a seed, then read from the prepared dataset:
   glasses_facial_hair  the union of the two, with both binary labels;
   <attribute>          any of the 40 attributes by name (e.g. Heavy_Makeup, Fig. 9): every
                        image with it and as many without.
+
+Importing this module loads no tensorflow_datasets: `preprocess` also crops a user's aligned
+photo, which needs none of it, so TFDS is imported only by `prepare`, `subset_dataset` and the
+first use of `CelebA64`.
 """
 
 from __future__ import annotations
@@ -35,13 +40,15 @@ import json
 import os
 import zipfile
 import zlib
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from csvae_tf.data.errors import DataError
+
+if TYPE_CHECKING:
+    from csvae_tf.data.celeba_builder import CelebA64
 
 IMAGES_ZIP = "img_align_celeba.zip"
 IMAGES_DIR = "img_align_celeba"
@@ -253,7 +260,7 @@ def preprocess(image: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(resized, 0.0, 1.0)
 
 
-class _ImageSource:
+class ImageSource:
     """The aligned JPEGs, from the extracted folder if there is one, else from the zip.
 
     Every failure to open or read is a DataError naming the file or member and what to do.
@@ -318,7 +325,7 @@ class _ImageSource:
 
 def check_images(manual_dir: str, annotations: Annotations) -> None:
     """Raise DataError unless every image the annotations list is in the zip or folder."""
-    source = _ImageSource(manual_dir)
+    source = ImageSource(manual_dir)
     try:
         missing = source.missing(annotations.filenames)
     finally:
@@ -345,7 +352,7 @@ def source_fingerprint(manual_dir: str, annotations: Annotations) -> Dict[str, O
                 digest.update(block)
         return digest.hexdigest()
 
-    source = _ImageSource(manual_dir)
+    source = ImageSource(manual_dir)
     try:
         images = hashlib.sha256(
             "\n".join(f"{name} {source.size(name)}" for name in sorted(annotations.filenames)).encode()
@@ -358,49 +365,6 @@ def source_fingerprint(manual_dir: str, annotations: Annotations) -> Dict[str, O
     return fingerprint
 
 
-class CelebA64(tfds.core.GeneratorBasedBuilder):
-    """CelebA's aligned faces cropped and resized to 64x64, with the 40 attributes and identities."""
-
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Larsen et al. crop (rows 40:188, columns 15:163), 64x64, antialiased."}
-    MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_INSTRUCTIONS
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(IMAGE_SIZE, IMAGE_SIZE, 3)),
-                    "attributes": tfds.features.Tensor(shape=(None,), dtype=np.bool_),
-                    "identity": np.int64,
-                    "filename": tfds.features.Text(),
-                }
-            ),
-            homepage="https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
-        )
-
-    def _split_generators(self, dl_manager):
-        manual_dir = str(dl_manager.manual_dir)
-        annotations = read_annotations(manual_dir)
-        return {
-            split: self._generate_examples(manual_dir, annotations, code) for code, split in enumerate(SPLITS)
-        }
-
-    def _generate_examples(self, manual_dir: str, annotations: Annotations, code: int):
-        source = _ImageSource(manual_dir)
-        try:
-            for index in np.flatnonzero(annotations.partition == code):
-                name = annotations.filenames[index]
-                image = preprocess(source.decode(name))
-                yield name, {
-                    "image": tf.cast(tf.round(image * 255.0), tf.uint8).numpy(),
-                    "attributes": annotations.attributes[index],
-                    "identity": annotations.identities[index],
-                    "filename": name,
-                }
-        finally:
-            source.close()
-
-
 def prepare(manual_dir: str, data_dir: Optional[str]) -> CelebA64:
     """Check the official files, then build (once) the prepared dataset under `data_dir`.
 
@@ -409,6 +373,10 @@ def prepare(manual_dir: str, data_dir: Optional[str]) -> CelebA64:
       DataError: a file is damaged or not in the official format, or `data_dir` already holds a
         copy prepared from other files (the message says which and what to do).
     """
+    import tensorflow_datasets as tfds  # noqa: PLC0415 - TFDS only where a dataset is built
+
+    from csvae_tf.data.celeba_builder import CelebA64  # noqa: PLC0415
+
     annotations = read_annotations(manual_dir)
     check_images(manual_dir, annotations)
     fingerprint = source_fingerprint(manual_dir, annotations)
@@ -517,6 +485,8 @@ def subset_dataset(builder: CelebA64, subset: Subset, split: str) -> tf.data.Dat
     Images stay uint8 so a cache of the subset is small; pipeline.epoch_indexed_stream (or
     pipeline.unit_float) turns them into float32 in [0, 1].
     """
+    import tensorflow_datasets as tfds  # noqa: PLC0415 - TFDS only where a dataset is read
+
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
             tf.constant(subset.filenames), tf.range(len(subset.filenames), dtype=tf.int64)
@@ -534,3 +504,12 @@ def subset_dataset(builder: CelebA64, subset: Subset, split: str) -> tf.data.Dat
         .filter(lambda example: table.lookup(example["filename"]) >= 0)
         .map(to_pair, num_parallel_calls=tf.data.AUTOTUNE)
     )
+
+
+def __getattr__(name: str):
+    """`celeba.CelebA64`, the TFDS builder, imported on first use (PEP 562) so this module loads no TFDS."""
+    if name == "CelebA64":
+        from csvae_tf.data.celeba_builder import CelebA64  # noqa: PLC0415
+
+        return CelebA64
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
