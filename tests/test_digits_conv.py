@@ -92,7 +92,7 @@ def test_trainer_reports_the_switch_check_and_warns_while_w_does_nothing(tmp_pat
     assert (tmp_path / "switch_check_classifier.weights.h5").exists()
 
 
-@pytest.mark.slow  # ~4 CPU-minutes: the recommended image setting switches (docs/images.md)
+@pytest.mark.slow  # ~7 CPU-minutes: the recommended image setting switches (docs/images.md)
 def test_the_recommended_image_setting_switches(tmp_path):
     run = run_program("-m", "trainers.digits", "--flagfile=configs/digits_conv.flags", f"--model_dir={tmp_path}",
                       "--model=csvae", "--seed=0", "--log_every_seconds=60", timeout=1800)
