@@ -123,7 +123,7 @@ class Independence:
         return PENALTIES[self.penalty]() if self.active else None
 
     def to_config(self) -> dict:
-        return {"penalty": self.penalty, "weight": self.weight}
+        return dataclasses.asdict(self)
 
     @classmethod
     def of(cls, value: Union["Independence", Mapping, None]) -> "Independence":
