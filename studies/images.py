@@ -311,9 +311,12 @@ def add_fresh_scores(runs: str) -> None:
 
 
 def _save(record: dict) -> None:
+    """studies/results/images/<run>.json, written atomically (run_directory.write_json)."""
+    from csvae_tf.training import run_directory  # noqa: PLC0415 - Keras loads only when a study writes
+
     os.makedirs(STORE, exist_ok=True)
-    with open(os.path.join(STORE, run_name(record["setting"], record["seed"]) + ".json"), "w") as f:
-        json.dump(record, f, indent=1, sort_keys=True)
+    run_directory.write_json(os.path.join(STORE, run_name(record["setting"], record["seed"]) + ".json"), record,
+                             indent=1)
 
 
 if __name__ == "__main__":
