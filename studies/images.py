@@ -72,6 +72,8 @@ SETTINGS: Dict[str, tuple] = {
            ("z4", ["--dim_z=4", "--epochs=15"], "dim_z 4"),
            ("z4_b3", ["--dim_z=4", "--epochs=15", "--beta1=3072"], "dim_z 4, beta1 = 3 per pixel"),
            ("z5", ["--dim_z=5", "--epochs=15"], "dim_z 5"),
+           ("z3_25", ["--dim_z=3"], "dim_z 3, 25 epochs"),
+           ("z4_m200_25", ["--independence_weight=200"], "dim_z 4, MMD weight 200, 25 epochs"),
        )},
 }
 
