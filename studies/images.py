@@ -85,8 +85,8 @@ FLAGS = flags.FLAGS
 # --settings and --seeds are studies.independence's list flags (imported through precision_parity).
 flags.DEFINE_bool("train", False, "Train the --settings x --seeds runs not stored yet, then report.")
 flags.DEFINE_string("image_runs", "/tmp/csvae_image_study", "Folder of the run directories <setting>_seed<i>/.")
-flags.DEFINE_bool("fresh", False, "Add the fresh-data probes to stored records that lack them and whose run directory "
-                  "is still in --image_runs, then report.")
+flags.DEFINE_bool("fresh", False, "Add the fresh-data probes and the stranger's reading of the switches to stored "
+                  "records that lack them and whose run directory is still in --image_runs, then report.")
 
 
 def run_name(setting: str, seed: int) -> str:
@@ -135,6 +135,37 @@ def fresh_scores(run_dir: str, model_names, seed: int) -> Dict[str, dict]:
     return scores
 
 
+def stranger_scores(run_dir: str, model_names, seed: int) -> Dict[str, dict]:
+    """{model: {"method1", "real"} in %}: Method 1's switches read by a classifier that is not the project's.
+
+    The test digits switched to every class with §5.4's p_j (Method 1's switches,
+    csvae_tf.evaluation.classifier_accuracy.method1_switch) are read by scikit-learn's SVC (RBF
+    kernel, its defaults) fit to the training digits' 32x32 pixels: a classifier of another family
+    than the run's C, trained by none of the project's code. "real" is its accuracy on the real test
+    digits, the ceiling of what it can read.
+    """
+    from sklearn import svm
+
+    from csvae_tf import training
+    from csvae_tf.data import digits
+    from csvae_tf.evaluation import classifier_accuracy
+
+    data = digits.load(seed, image_size=IMAGE_SIZE)
+    flat = lambda x: np.asarray(x, np.float32).reshape(len(x), -1)  # noqa: E731
+    judge = svm.SVC().fit(flat(data.train.features), data.train.labels.argmax(1))
+    one_hot = lambda x: np.eye(data.train.labels.shape[1], dtype=np.float32)[judge.predict(flat(x))]  # noqa: E731
+    real = 100 * float(np.mean(judge.predict(flat(data.test.features)) == data.test.labels.argmax(1)))
+    scores = {}
+    for name in model_names:
+        model = training.restore_model(os.path.join(run_dir, name))
+        switch = classifier_accuracy.method1_switch(model, data.train.features, data.train.labels,
+                                                    data.validation.features, data.validation.labels)
+        accuracy = classifier_accuracy.switch_accuracy(one_hot, switch, data.test.features, data.test.labels,
+                                                       model.label_type, list(model.label_names))
+        scores[name] = {"method1": 100 * accuracy.final, "real": real}
+    return scores
+
+
 def _models_of(setting: str):
     """The models a setting trains: the one its --model names, else the four."""
     named = [flag.split("=", 1)[1] for flag in SETTINGS[setting][1] if flag.startswith("--model=")]
@@ -163,8 +194,7 @@ def store(setting: str, seed: int, run_dir: str, cpu_seconds: float) -> dict:
     record = score_run(run_dir, _models_of(setting))
     if record is None:
         raise RuntimeError(f"{run_dir} has not finished: no comparison.json for {_models_of(setting)}.")
-    for name, scores in fresh_scores(run_dir, _models_of(setting), seed).items():
-        record["models"][name]["fresh"] = scores
+    add_judges(record, run_dir, _models_of(setting), seed)
     record.update(setting=setting, seed=seed, cpu_seconds=cpu_seconds)
     _save(record)
     return record
@@ -201,6 +231,13 @@ def _fresh_cell(rows: List[dict], model: str) -> str:
         f" ({_cell([f['majority'] for f in fresh])})"
 
 
+def _stranger_cell(rows: List[dict], models) -> str:
+    """Method 1 as stranger_scores' SVC reads it, per model over `rows`; "–" if a run lacks it."""
+    if any("stranger" not in r["models"][m] for r in rows for m in models):
+        return "–"
+    return " / ".join(_cell([r["models"][m]["stranger"]["method1"] for r in rows]) for m in models)
+
+
 def markdown(records: List[dict]) -> str:
     """The study's tables: the four models per setting, then the CSVAE screening rows."""
     by_setting: Dict[str, List[dict]] = {}
@@ -208,9 +245,10 @@ def markdown(records: List[dict]) -> str:
         by_setting.setdefault(record["setting"], []).append(record)
     lines = ["| setting | seeds | Method 1 %: VAE / CondVAE / CondVAE-info / **CSVAE** (CSVAE per seed) | "
              "CSVAE z -> y probes %: logistic / 15-NN / MLP (majority) | CSVAE, fresh probes on unseen digits %: "
-             "logistic / 15-NN / MLP (majority) | held-out SSE per image: VAE / CondVAE / "
+             "logistic / 15-NN / MLP (majority) | Method 1 read by a stranger (SVC on pixels) %: VAE / CondVAE / "
+             "CondVAE-info / CSVAE | held-out SSE per image: VAE / CondVAE / "
              "CondVAE-info / CSVAE | CPU minutes per seed (four models + evaluation) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for setting in [s for s in SETTINGS if s in by_setting and _models_of(s) == MODELS]:
         rows = sorted(by_setting[setting], key=lambda r: r["seed"])
         method1 = " / ".join(_cell([r["models"][m]["method1"] for r in rows]) for m in MODELS[:-1])
@@ -219,18 +257,20 @@ def markdown(records: List[dict]) -> str:
         sse = " / ".join(_cell([r["models"][m]["sse"] for r in rows]) for m in MODELS)
         lines.append(f"| {setting}: {SETTINGS[setting][2]} | {len(rows)} | {method1} / **"
                      f"{_cell([r['models']['csvae']['method1'] for r in rows])}** ({per_seed}) | {probes} "
-                     f"({_cell([r['majority_rate'] for r in rows])}) | {_fresh_cell(rows, 'csvae')} | {sse} | "
+                     f"({_cell([r['majority_rate'] for r in rows])}) | {_fresh_cell(rows, 'csvae')} | "
+                     f"{_stranger_cell(rows, MODELS)} | {sse} | "
                      f"{_cell([_minutes(r) for r in rows])} |")
     lines += ["", "| one model alone | seed | Method 1 % | z -> y probes %: logistic / 15-NN / MLP | fresh probes on "
-              "unseen digits %: logistic / 15-NN / MLP (majority) | held-out SSE per image | CPU minutes |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+              "unseen digits %: logistic / 15-NN / MLP (majority) | Method 1 read by a stranger % | held-out SSE per image | "
+              "CPU minutes |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for setting in [s for s in SETTINGS if s in by_setting and _models_of(s) != MODELS]:
         for r in sorted(by_setting[setting], key=lambda r: r["seed"]):
             scores = r["models"][_models_of(setting)[0]]
             lines.append(f"| {setting}: {SETTINGS[setting][2]} | {r['seed']} | {scores['method1']:.1f} | "
                          f"{scores['logistic']:.1f} / "
                          f"{scores['knn']:.1f} / {scores['mlp']:.1f} | {_fresh_cell([r], _models_of(setting)[0])} | "
-                         f"{scores['sse']:.1f} | "
+                         f"{_stranger_cell([r], _models_of(setting))} | {scores['sse']:.1f} | "
                          f"{_cell([_minutes(r)])} |")
     trips = [r for s in SETTINGS if s in by_setting and _models_of(s) == MODELS
              for r in sorted(by_setting[s], key=lambda r: r["seed"]) if "round_trip" in r["models"]["csvae"]]
@@ -304,15 +344,25 @@ def main(argv):
     print(write_report(load_records()))
 
 
+def add_judges(record: dict, run_dir: str, model_names, seed: int) -> None:
+    """Add the judges that are not the run's own to `record`: fresh_scores ("fresh") and
+    stranger_scores ("stranger"), each where the record lacks it."""
+    for key, scorer in (("fresh", fresh_scores), ("stranger", stranger_scores)):
+        if all(key in record["models"][name] for name in model_names):
+            continue
+        for name, scores in scorer(run_dir, model_names, seed).items():
+            record["models"][name][key] = scores
+
+
 def add_fresh_scores(runs: str) -> None:
-    """Give each stored record without fresh-data probes its fresh_scores, where its run directory survives."""
+    """Give each stored record without fresh-data probes or the stranger's reading of its switches
+    those scores (add_judges), where its run directory survives."""
     for record in load_records():
         run_dir = os.path.join(runs, run_name(record["setting"], record["seed"]))
         names = _models_of(record["setting"])
-        if all("fresh" in record["models"][name] for name in names) or not os.path.isdir(run_dir):
+        if all({"fresh", "stranger"} <= set(record["models"][name]) for name in names) or not os.path.isdir(run_dir):
             continue
-        for name, scores in fresh_scores(run_dir, names, record["seed"]).items():
-            record["models"][name]["fresh"] = scores
+        add_judges(record, run_dir, names, record["seed"])
         _save(record)
 
 

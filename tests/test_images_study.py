@@ -55,6 +55,38 @@ def test_fresh_probes_get_their_column_and_runs_scored_before_them_a_dash():
     assert "(7.8 ± 0.0) | – |" in mixed  # one seed without fresh probes: no mean over the other
 
 
+def test_the_strangers_reading_gets_its_column_per_model_and_a_dash_where_a_run_lacks_it():
+    read = [_record("shipped", seed, 98.0) for seed in (0, 1)]
+    for record, csvae in zip(read, (99.0, 97.0)):
+        for name, value in zip(images.MODELS, (88.0, 12.0, 95.0, csvae)):
+            record["models"][name]["stranger"] = {"method1": value, "real": 99.4}
+    row = next(line for line in images.markdown(read).splitlines() if line.startswith("| shipped:"))
+    assert "| 88.0 ± 0.0 / 12.0 ± 0.0 / 95.0 ± 0.0 / 98.0 ± 1.4 |" in row
+    mixed = next(line for line in images.markdown([read[0], _record("shipped", 2, 98.0)]).splitlines()
+                 if line.startswith("| shipped:"))
+    assert "| – | 9.5 ± 0.0 /" in mixed  # a run scored before the stranger: no mean over the other
+
+
+def test_add_judges_scores_only_what_a_record_lacks(monkeypatch):
+    record = _record("shipped", 0, 98.0)
+    for name in images.MODELS:
+        record["models"][name]["fresh"] = {"mlp": 1.0}
+    calls = []
+
+    def scorer(key):
+        def score(run_dir, names, seed):
+            calls.append((key, run_dir, tuple(names), seed))
+            return {name: {"method1": 50.0} for name in names}
+        return score
+
+    monkeypatch.setattr(images, "fresh_scores", scorer("fresh"))
+    monkeypatch.setattr(images, "stranger_scores", scorer("stranger"))
+    images.add_judges(record, "/runs/shipped_seed0", images.MODELS, 0)
+    assert calls == [("stranger", "/runs/shipped_seed0", images.MODELS, 0)]
+    assert record["models"]["csvae"]["fresh"] == {"mlp": 1.0}  # kept, not re-scored
+    assert record["models"]["csvae"]["stranger"] == {"method1": 50.0}
+
+
 def test_a_doc_without_the_markers_is_refused(tmp_path):
     doc = tmp_path / "images.md"
     doc.write_text("# nothing generated here\n")
@@ -81,7 +113,7 @@ print(json.dumps(out))
     run = run_program("-c", script, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out["levers"] == [pytest.approx(2560 / (64 * 64 * 3)), "mmd", 100.0]
+    assert out["levers"] == [pytest.approx(2560 / (64 * 64 * 3)), "mmd", 200.0]
     assert out["paper"][:1] == [20.0] and out["paper"][2] in (0.0, None)
     for name in ("celeba_facial_hair", "celeba_glasses_facial_hair", "celeba_heavy_makeup", "tfd", "digits_conv"):
         with open(os.path.join(REPO, "configs", f"{name}.flags")) as f:
