@@ -113,7 +113,7 @@ print(json.dumps(out))
     run = run_program("-c", script, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out["levers"] == [pytest.approx(2560 / (64 * 64 * 3)), "mmd", 200.0]
+    assert out["levers"] == [pytest.approx(2560 / (64 * 64 * 3)), "mmd", 100.0]
     assert out["paper"][:1] == [20.0] and out["paper"][2] in (0.0, None)
     for name in ("celeba_facial_hair", "celeba_glasses_facial_hair", "celeba_heavy_makeup", "tfd", "digits_conv"):
         with open(os.path.join(REPO, "configs", f"{name}.flags")) as f:
