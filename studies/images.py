@@ -11,7 +11,9 @@ every class), the z -> y probes on z's posterior means (logistic, 15-NN, MLP; tr
 training split's z, scored on the test split's), the held-out reconstruction as a summed squared
 error per image (the last validation -log p minus the Gaussian's constant), and the running switch
 check at each validation (csvae_tf.evaluation.switch_check: held-out switches read by a classifier
-of the run's own). Each run's scores are stored in studies/results/images/<run>.json, so the report
+of the run's own); then by judges that are not the run's: fresh probes of z on digits it never
+trained on (fresh_scores) and Method 1's switches read by a scikit-learn SVC (stranger_scores). Each
+run's scores are stored in studies/results/images/<run>.json, so the report
 is rewritten from the repository alone; `report` writes the tables between the markers of
 docs/images.md and the time-to-quality figure docs/images/time_to_quality.png.
 """

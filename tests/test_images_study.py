@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from conftest import REPO_ROOT as REPO, run_program
@@ -119,3 +120,25 @@ print(json.dumps(out))
         with open(os.path.join(REPO, "configs", f"{name}.flags")) as f:
             lines = f.read().splitlines()
         assert {"--reconstruction_reduction=mean", "--independence_penalty=mmd"} <= set(lines), name
+
+
+def test_the_stranger_reads_real_digits_of_the_target_and_an_unchanged_digit_as_one_switch_in_ten(monkeypatch):
+    from types import SimpleNamespace
+
+    from csvae_tf import training
+    from csvae_tf.data import digits
+    from csvae_tf.evaluation import classifier_accuracy
+
+    test = digits.load(0, image_size=images.IMAGE_SIZE).test
+    exemplars = {j: test.features[test.labels.argmax(1) == j][0] for j in range(10)}
+    switches = {
+        "oracle": lambda x, y, j, value: np.repeat(exemplars[j][None], len(x), 0),  # a real digit of the target
+        "unchanged": lambda x, y, j, value: x,  # each digit switched to all ten classes: one is its own
+    }
+    monkeypatch.setattr(training, "restore_model", lambda path: SimpleNamespace(
+        name=os.path.basename(path), label_type="categorical", label_names=[str(j) for j in range(10)]))
+    monkeypatch.setattr(classifier_accuracy, "method1_switch", lambda model, *data: switches[model.name])
+    scores = images.stranger_scores("/runs/x", ["oracle", "unchanged"], 0)
+    assert scores["oracle"]["real"] == scores["unchanged"]["real"] > 90.0  # the SVC reads real test digits
+    assert scores["oracle"]["method1"] >= 90.0  # at most one of the ten exemplars misread
+    assert scores["unchanged"]["method1"] == pytest.approx(10.0)  # exactly one hit per digit, ten switches each
