@@ -17,3 +17,24 @@ console.quiet_tensorflow()
 from absl import flags  # noqa: E402
 
 flags.DEFINE_bool(console.FLAG, False, console.FLAG_HELP, allow_override=True)
+
+
+HELP_FLAGS = ("--help", "-help", "--helpshort", "-helpshort", "-h", "-?")
+HELPFULL_FLAGS = ("--helpfull", "-helpfull")
+
+
+def run(main) -> None:
+    """absl's `app.run(main)`, except that --help (and --helpfull) print the usage on stdout and exit 0,
+    as the trainers do (absl's own --help exits 1, which scripts read as a failure)."""
+    import sys  # noqa: PLC0415
+
+    from absl import app  # noqa: PLC0415
+
+    arguments = [argument.split("=", 1)[0] for argument in sys.argv[1:]]
+    if any(argument in HELP_FLAGS + HELPFULL_FLAGS for argument in arguments):
+        full = any(argument in HELPFULL_FLAGS for argument in arguments)
+        app.usage(shorthelp=not full, writeto_stdout=True)
+        if not full:
+            print("\nTry --helpfull to get a list of all flags.")
+        sys.exit(0)
+    app.run(main)

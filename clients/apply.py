@@ -150,7 +150,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app
+    import clients
 
     define_flags()
-    app.run(main)
+    clients.run(main)

@@ -535,7 +535,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app as absl_app
+    import clients
 
     define_flags()
-    absl_app.run(main)
+    clients.run(main)
