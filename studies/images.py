@@ -367,8 +367,21 @@ def add_fresh_scores(runs: str) -> None:
         names = _models_of(record["setting"])
         if all({"fresh", "stranger"} <= set(record["models"][name]) for name in names) or not os.path.isdir(run_dir):
             continue
+        if not is_run_of(record, run_dir):
+            print(f"warning: {run_dir} is not the run stored as {run_name(record['setting'], record['seed'])} (its "
+                  "Method 1 differs); not scored.")
+            continue
         add_judges(record, run_dir, names, record["seed"])
         _save(record)
+
+
+def is_run_of(record: dict, run_dir: str) -> bool:
+    """Whether `run_dir` holds the run `record` stores: each model's Method 1 and held-out SSE agree
+    (a folder of the same name may hold a later run of another setting)."""
+    found = precision_parity.conv_record(run_dir, _models_of(record["setting"]))
+    return found is not None and all(
+        abs(found["models"][name][key] - record["models"][name][key]) < 1e-6
+        for name in _models_of(record["setting"]) for key in ("method1", "sse"))
 
 
 def _save(record: dict) -> None:

@@ -142,3 +142,23 @@ def test_the_stranger_reads_real_digits_of_the_target_and_an_unchanged_digit_as_
     assert scores["oracle"]["real"] == scores["unchanged"]["real"] > 90.0  # the SVC reads real test digits
     assert scores["oracle"]["method1"] >= 90.0  # at most one of the ten exemplars misread
     assert scores["unchanged"]["method1"] == pytest.approx(10.0)  # exactly one hit per digit, ten switches each
+
+
+def test_backfill_scores_only_the_run_its_record_stores(tmp_path, monkeypatch, capsys):
+    """--fresh finds run directories by name; a folder of that name holding a run of another setting
+    (another MMD weight, say) is refused, not scored into the record."""
+    stored = {"same": _record("shipped", 0, 98.0), "other": _record("shipped", 1, 98.0)}
+    for seed in (0, 1):
+        (tmp_path / images.run_name("shipped", seed)).mkdir()
+    found = {0: {name: {"method1": 98.0, "sse": 9.5} for name in images.MODELS},
+             1: {name: {"method1": 99.5, "sse": 9.5} for name in images.MODELS}}
+    monkeypatch.setattr(images, "load_records", lambda: list(stored.values()))
+    monkeypatch.setattr(images.precision_parity, "conv_record",
+                        lambda run_dir, names: {"models": found[int(run_dir[-1])]})
+    monkeypatch.setattr(images, "add_judges", lambda record, run_dir, names, seed: record.update(judged=run_dir))
+    saved = []
+    monkeypatch.setattr(images, "_save", saved.append)
+    images.add_fresh_scores(str(tmp_path))
+    assert saved == [stored["same"]] and stored["same"]["judged"].endswith("shipped_seed0")
+    assert "judged" not in stored["other"]
+    assert "shipped_seed1 is not the run stored as shipped_seed1" in capsys.readouterr().out
