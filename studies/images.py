@@ -349,11 +349,20 @@ def main(argv):
     print(write_report(load_records()))
 
 
+JUDGES = ("fresh", "stranger")  # the record keys of fresh_scores and stranger_scores
+
+
+def missing_judges(record: dict, model_names) -> List[str]:
+    """The JUDGES some model of `record` has no scores of."""
+    return [key for key in JUDGES if any(key not in record["models"][name] for name in model_names)]
+
+
 def add_judges(record: dict, run_dir: str, model_names, seed: int) -> None:
     """Add the judges that are not the run's own to `record`: fresh_scores ("fresh") and
     stranger_scores ("stranger"), each where the record lacks it."""
+    missing = missing_judges(record, model_names)
     for key, scorer in (("fresh", fresh_scores), ("stranger", stranger_scores)):
-        if all(key in record["models"][name] for name in model_names):
+        if key not in missing:
             continue
         for name, scores in scorer(run_dir, model_names, seed).items():
             record["models"][name][key] = scores
@@ -365,11 +374,11 @@ def add_fresh_scores(runs: str) -> None:
     for record in load_records():
         run_dir = os.path.join(runs, run_name(record["setting"], record["seed"]))
         names = _models_of(record["setting"])
-        if all({"fresh", "stranger"} <= set(record["models"][name]) for name in names) or not os.path.isdir(run_dir):
+        if not missing_judges(record, names) or not os.path.isdir(run_dir):
             continue
         if not is_run_of(record, run_dir):
             print(f"warning: {run_dir} is not the run stored as {run_name(record['setting'], record['seed'])} (its "
-                  "Method 1 differs); not scored.")
+                  "Method 1 or held-out SSE differs); not scored.")
             continue
         add_judges(record, run_dir, names, record["seed"])
         _save(record)
@@ -378,10 +387,10 @@ def add_fresh_scores(runs: str) -> None:
 def is_run_of(record: dict, run_dir: str) -> bool:
     """Whether `run_dir` holds the run `record` stores: each model's Method 1 and held-out SSE agree
     (a folder of the same name may hold a later run of another setting)."""
-    found = precision_parity.conv_record(run_dir, _models_of(record["setting"]))
+    names = _models_of(record["setting"])
+    found = precision_parity.conv_record(run_dir, names)
     return found is not None and all(
-        abs(found["models"][name][key] - record["models"][name][key]) < 1e-6
-        for name in _models_of(record["setting"]) for key in ("method1", "sse"))
+        abs(found["models"][name][key] - record["models"][name][key]) < 1e-6 for name in names for key in ("method1", "sse"))
 
 
 def _save(record: dict) -> None:
