@@ -390,7 +390,8 @@ def is_run_of(record: dict, run_dir: str) -> bool:
     names = _models_of(record["setting"])
     found = precision_parity.conv_record(run_dir, names)
     return found is not None and all(
-        abs(found["models"][name][key] - record["models"][name][key]) < 1e-6 for name in names for key in ("method1", "sse"))
+        abs(found["models"][name][key] - record["models"][name][key]) < 1e-6
+        for name in names for key in ("method1", "sse"))
 
 
 def _save(record: dict) -> None:
