@@ -33,13 +33,14 @@ from typing import Dict, List, Optional
 from absl import app, flags
 
 from benchmarks import common
+from csvae_tf import paths
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", None, "Run directory of the comparison (the trainer's --model_dir); stages resume it.")
+paths.DEFINE_path("out", None, "Run directory of the comparison (the trainer's --model_dir); stages resume it.")
 flags.DEFINE_list("checkpoint_steps", ["1000", "5000", "20000"], "Step budgets to stop and score at, increasing.")
-flags.DEFINE_string("flagfile_for_trainer", "configs/celeba_glasses.flags", "The trainer's flagfile.")
-flags.DEFINE_string("manual_dir", None, "The official CelebA files (trainers.celeba --manual_dir).")
-flags.DEFINE_string("data_dir", None, "Where the prepared TFDS copy goes (trainers.celeba --data_dir).")
+paths.DEFINE_path("flagfile_for_trainer", "configs/celeba_glasses.flags", "The trainer's flagfile.")
+paths.DEFINE_path("manual_dir", None, "The official CelebA files (trainers.celeba --manual_dir).")
+paths.DEFINE_path("data_dir", None, "Where the prepared TFDS copy goes (trainers.celeba --data_dir).")
 flags.DEFINE_string("subset", "glasses", "trainers.celeba --subset.")
 flags.DEFINE_integer("batch_size", 64, "Global batch size (paper: 64).")
 flags.DEFINE_integer("seed", 0, "trainers.celeba --seed (it also picks the subset's negatives).")
@@ -58,7 +59,7 @@ def training_examples() -> int:
     from csvae_tf.data import celeba
 
     try:
-        annotations = celeba.read_annotations(os.path.expanduser(FLAGS.manual_dir))
+        annotations = celeba.read_annotations(FLAGS.manual_dir)
         return len(celeba.select_subset(annotations, FLAGS.subset, "train", FLAGS.seed).filenames)
     except (celeba.CelebAFilesMissing, ValueError) as error:
         sys.exit(f"error: {error}")
@@ -75,15 +76,16 @@ def budgets() -> List[int]:
 
 
 def trainer_command(epochs: int) -> List[str]:
+    # The trainer runs in the repository root: the folders typed relative to here go to it absolute.
     command = [sys.executable, "-m", "trainers.celeba", f"--flagfile={FLAGS.flagfile_for_trainer}", "--model=all",
-               f"--model_dir={FLAGS.out}", f"--epochs={epochs}", f"--batch_size={FLAGS.batch_size}",
+               f"--model_dir={os.path.abspath(FLAGS.out)}", f"--epochs={epochs}", f"--batch_size={FLAGS.batch_size}",
                f"--seed={FLAGS.seed}", f"--subset={FLAGS.subset}", "--checkpoint_every_steps=0"]
     if FLAGS.fake_data:
         command += ["--fake_data", f"--fake_examples={FLAGS.fake_examples}"]
     else:
-        command += [f"--manual_dir={os.path.expanduser(FLAGS.manual_dir)}"]
+        command += [f"--manual_dir={os.path.abspath(FLAGS.manual_dir)}"]
         if FLAGS.data_dir:
-            command += [f"--data_dir={FLAGS.data_dir}"]
+            command += [f"--data_dir={os.path.abspath(FLAGS.data_dir)}"]
     return command + list(FLAGS.trainer_flags)
 
 

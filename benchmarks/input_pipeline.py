@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from csvae_tf import paths
 from csvae_tf.data import celeba, fake, pipeline
 
 FLAGS = flags.FLAGS
@@ -50,7 +51,7 @@ flags.DEFINE_integer("batch_size", 64, "Images per batch (the paper's CelebA bat
 flags.DEFINE_float("train_images_per_second", 0.0, "The train step's images/s to compare with; "
                    "0 measures it here (builds the default CelebA CSVAE).")
 flags.DEFINE_integer("train_steps", 5, "Timed train steps when measuring the train step (after 2 warm-up).")
-flags.DEFINE_string("jpeg_dir", None, "Write the JPEGs here and keep them (default: a temporary folder, removed).")
+paths.DEFINE_path("jpeg_dir", None, "Write the JPEGs here and keep them (default: a temporary folder, removed).")
 flags.DEFINE_integer("seed", 0, "Seed of the generated images.")
 flags.register_validator("num_images", lambda v: v >= 1, "--num_images must be >= 1.")
 flags.register_validator("passes", lambda v: v >= 1, "--passes must be >= 1.")

@@ -58,6 +58,8 @@ from benchmarks import common  # noqa: I001
 import numpy as np
 from absl import app, flags
 
+from csvae_tf import paths
+
 TIMED_SIGNATURES = ("encode", "switch_attribute", "switch_attribute_bytes")
 BATCH_1_ONLY = ("switch_attribute_bytes",)
 # The paper's two-attribute CelebA subset (§5.2.2, glasses_facial_hair).
@@ -469,10 +471,10 @@ def run(config: ServingBenchmarkConfig, model=None, export_dir: Optional[str] = 
 # ---------------------------------------------------------------------------- program
 def define_flags():
     defaults = ServingBenchmarkConfig()
-    flags.DEFINE_string("export_path", None, "Time this SavedModel version folder (EXPORT/<version>) instead of "
-                        "building, exporting and timing an untrained CSVAE.")
-    flags.DEFINE_string("model_dir", None, "Export this training run in each --serving_precisions and time the "
-                        "exports (instead of an untrained built CSVAE).")
+    paths.DEFINE_path("export_path", None, "Time this SavedModel version folder (EXPORT/<version>) instead of "
+                      "building, exporting and timing an untrained CSVAE.")
+    paths.DEFINE_path("model_dir", None, "Export this training run in each --serving_precisions and time the "
+                      "exports (instead of an untrained built CSVAE).")
     flags.DEFINE_list("serving_precisions", list(defaults.serving_precisions),
                       "Export precisions timed side by side (export.saved_model --serving_precision); float32 "
                       "first, the fidelity reference.")

@@ -105,17 +105,19 @@ def apply_to_photo(switcher: Switcher, photo: np.ndarray, attributes: Sequence[s
 def define_flags():
     from absl import flags  # noqa: PLC0415
 
-    flags.DEFINE_string("export_dir", None, "An exported SavedModel: EXPORT/<version>.")
+    from csvae_tf import paths  # noqa: PLC0415
+
+    paths.DEFINE_path("export_dir", None, "An exported SavedModel: EXPORT/<version>.")
     flags.DEFINE_string("serving_url", None, "Instead of --export_dir: TF Serving's REST model URL "
                         "(http://HOST:8501/v1/models/NAME).")
-    flags.DEFINE_string("metadata", None, "With --serving_url: the export folder or its assets/csvae_metadata.json.")
-    flags.DEFINE_string("image", None, "The photo (PNG, JPEG, ...).")
+    paths.DEFINE_path("metadata", None, "With --serving_url: the export folder or its assets/csvae_metadata.json.")
+    paths.DEFINE_path("image", None, "The photo (PNG, JPEG, ...).")
     flags.DEFINE_list("attribute", None, "Attribute name(s) or index(es) to switch, e.g. Eyeglasses.")
     flags.DEFINE_string("point", None, "CSVAE: the point of W_attribute, dim_w comma-separated values per attribute.")
     flags.DEFINE_string("strength", None, "CondVAE / CondVAE-info: the strength p per attribute (default 1).")
     flags.DEFINE_list("labels", [], "The photo's own labels (names of the attributes it has).")
-    flags.DEFINE_string("out", "switched.png", "Where to write aligned input | reconstruction | switched.")
-    flags.DEFINE_string("out_aligned", None, "Also write the 218x178 aligned frame here.")
+    paths.DEFINE_path("out", "switched.png", "Where to write aligned input | reconstruction | switched.")
+    paths.DEFINE_path("out_aligned", None, "Also write the 218x178 aligned frame here.")
     flags.DEFINE_bool("no_align", False, "The image is already an aligned crop: no face detection.")
     flags.DEFINE_string("eyes", None, "x1,y1,x2,y2: the eyes' centres in photo pixels (skips detection).")
     flags.DEFINE_integer("min_face_size", face_alignment.DEFAULT_MIN_FACE, "Smallest face width (px) accepted.")

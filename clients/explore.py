@@ -495,12 +495,14 @@ def check_port(host: str, port: int) -> None:
 def define_flags():
     from absl import flags  # noqa: PLC0415
 
-    flags.DEFINE_string("export_dir", None, "An exported SavedModel: EXPORT/<version> (holds saved_model.pb).")
+    from csvae_tf import paths  # noqa: PLC0415
+
+    paths.DEFINE_path("export_dir", None, "An exported SavedModel: EXPORT/<version> (holds saved_model.pb).")
     flags.DEFINE_string("serving_url", None, "Instead of --export_dir: TF Serving's REST model URL, "
                         "http://HOST:8501/v1/models/NAME (the same signatures over :predict).")
-    flags.DEFINE_string("metadata", None, "With --serving_url: the export folder or its assets/csvae_metadata.json.")
-    flags.DEFINE_string("examples", None, "Reference set and gallery: an .npz (inputs [n, *shape], labels [n, k]) "
-                        "or a folder of images with an optional labels.csv.")
+    paths.DEFINE_path("metadata", None, "With --serving_url: the export folder or its assets/csvae_metadata.json.")
+    paths.DEFINE_path("examples", None, "Reference set and gallery: an .npz (inputs [n, *shape], labels [n, k]) "
+                      "or a folder of images with an optional labels.csv.")
     flags.DEFINE_integer("num_reference", 1000, "Encode at most this many examples for the W planes.")
     flags.DEFINE_bool("align", True, "Align faces (uploads, example images) into CelebA's frame; "
                       "--noalign (or --no_align) for images that are already aligned crops.")

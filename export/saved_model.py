@@ -44,17 +44,47 @@ import sys
 import tempfile
 from typing import Dict, Optional, Sequence, Tuple
 
-import keras
-import numpy as np
-import tensorflow as tf
-
-from csvae_tf import serving_precision as serving_precision_lib
+import export
 
 METADATA_FILE = "csvae_metadata.json"
 METADATA_FORMAT = 1
 MAX_BATCH = 1024  # examples per call: a 64x64x3 switch_attribute holds ~1.6 MB of activations per example
 STAGING_PREFIX = ".tmp-"
 STALE_STAGING_SECONDS = 6 * 3600  # an unfinished export whose writer cannot be told alive is this old: removed
+# csvae_tf.serving_precision.SERVING_PRECISIONS, spelled here so that --help needs no TensorFlow
+# (tests/test_export.py keeps them equal).
+SERVING_PRECISIONS = ("float32", "bfloat16")
+
+
+def define_flags():
+    from absl import flags  # noqa: PLC0415
+
+    from csvae_tf import paths  # noqa: PLC0415
+
+    paths.DEFINE_path("model_dir", None, "The training run to export (holds model.json and checkpoints/).")
+    paths.DEFINE_path("export_dir", None, "TF Serving base path; the SavedModel goes to EXPORT/<version>/.")
+    flags.DEFINE_integer("version", None, "Version folder name; default the next free integer.")
+    flags.DEFINE_list("label_names", None, "k label names for the metadata; default from the run, else label_<i>.")
+    flags.DEFINE_string("serving_name", None, "Model name in the warm-up requests (models.config `name`); "
+                        "default the export folder's name.")
+    flags.DEFINE_bool("warmup", True, "Write assets.extra/tf_serving_warmup_requests.")
+    flags.DEFINE_integer("max_batch", MAX_BATCH, "The most examples one request may hold (checked in every "
+                         "signature's graph, written in the metadata as max_batch).")
+    flags.DEFINE_enum("serving_precision", "float32", list(SERVING_PRECISIONS),
+                      "The arithmetic the export serves in: float32 (the trained model as it is), or bfloat16 "
+                      "(weights stored in bfloat16, layers computing in it; faster on CPUs with AVX512-BF16/AMX, "
+                      "outputs within bfloat16 rounding of float32's; same signatures and metadata).")
+
+
+if __name__ == "__main__":  # --help is answered here, before TensorFlow loads (a fraction of a second)
+    define_flags()
+    export.answer_help()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from csvae_tf import serving_precision as serving_precision_lib  # noqa: E402
 
 
 class ExportError(RuntimeError):
@@ -464,26 +494,7 @@ def main(argv):
           f"{FLAGS.serving_precision}).")
 
 
-def define_flags():
-    from absl import flags  # noqa: PLC0415
-
-    flags.DEFINE_string("model_dir", None, "The training run to export (holds model.json and checkpoints/).")
-    flags.DEFINE_string("export_dir", None, "TF Serving base path; the SavedModel goes to EXPORT/<version>/.")
-    flags.DEFINE_integer("version", None, "Version folder name; default the next free integer.")
-    flags.DEFINE_list("label_names", None, "k label names for the metadata; default from the run, else label_<i>.")
-    flags.DEFINE_string("serving_name", None, "Model name in the warm-up requests (models.config `name`); "
-                        "default the export folder's name.")
-    flags.DEFINE_bool("warmup", True, "Write assets.extra/tf_serving_warmup_requests.")
-    flags.DEFINE_integer("max_batch", MAX_BATCH, "The most examples one request may hold (checked in every "
-                         "signature's graph, written in the metadata as max_batch).")
-    flags.DEFINE_enum("serving_precision", "float32", list(serving_precision_lib.SERVING_PRECISIONS),
-                      "The arithmetic the export serves in: float32 (the trained model as it is), or bfloat16 "
-                      "(weights stored in bfloat16, layers computing in it; faster on CPUs with AVX512-BF16/AMX, "
-                      "outputs within bfloat16 rounding of float32's; same signatures and metadata).")
-
-
 if __name__ == "__main__":
     from absl import app
 
-    define_flags()
     app.run(main)

@@ -24,10 +24,23 @@ import os
 import sys
 from typing import Dict, Mapping
 
-import numpy as np
-import tensorflow as tf
+import export
 
-from clients.backends import error_line  # the clients' one-line reason for a TensorFlow error
+
+def define_flags():
+    from csvae_tf import paths  # noqa: PLC0415
+
+    paths.DEFINE_path("export_dir", None, "The SavedModel version folder to check (EXPORT/<version>).")
+
+
+if __name__ == "__main__":  # --help is answered here, before TensorFlow loads
+    define_flags()
+    export.answer_help()
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from clients.backends import error_line  # noqa: E402 - the clients' one-line reason for a TensorFlow error
 
 SERVE_TAG = "serve"
 RTOL, ATOL = 1e-5, 1e-6
@@ -146,7 +159,6 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import app
 
-    flags.DEFINE_string("export_dir", None, "The SavedModel version folder to check (EXPORT/<version>).")
     app.run(main)

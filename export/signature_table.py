@@ -112,6 +112,9 @@ def main(argv) -> None:
 if __name__ == "__main__":
     from absl import app, flags
 
+    import export
+
     flags.DEFINE_string("model", "csvae", "The registry name of the model whose table to print.")
     flags.DEFINE_bool("rest", False, "Print a REST :predict body per signature instead of the table.")
+    export.answer_help()
     app.run(main)

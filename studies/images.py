@@ -31,6 +31,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from absl import app, flags
 
+from csvae_tf import paths
 from studies import precision_parity
 from studies import records as records_file
 
@@ -89,7 +90,7 @@ SETTINGS: Dict[str, tuple] = {
 FLAGS = flags.FLAGS
 # --settings and --seeds are studies.independence's list flags (imported through precision_parity).
 flags.DEFINE_bool("train", False, "Train the --settings x --seeds runs not stored yet, then report.")
-flags.DEFINE_string("image_runs", "/tmp/csvae_image_study", "Folder of the run directories <setting>_seed<i>/.")
+paths.DEFINE_path("image_runs", "/tmp/csvae_image_study", "Folder of the run directories <setting>_seed<i>/.")
 flags.DEFINE_bool("fresh", False, "Add the fresh-data probes and the stranger's reading of the switches to stored "
                   "records that lack them and whose run directory is still in --image_runs, then report.")
 

@@ -42,6 +42,7 @@ from typing import Dict, List
 import numpy as np
 from absl import app, flags
 
+from csvae_tf import paths
 from studies import digits_scores
 from studies.flagfiles import read_flagfile
 from studies.records import load_records, replace_generated, save_records
@@ -57,10 +58,10 @@ flags.DEFINE_list("settings", [], "Settings to run (default: every one of the st
 flags.DEFINE_list("seeds", [], "Seeds (default: 0 for screen, 0,1,2 for final).")
 RESULTS = os.path.join(REPO, "studies", "results", "independence.json")
 DOC = os.path.join(REPO, "docs", "independence.md")
-flags.DEFINE_string("out", RESULTS, "Results file.")
-flags.DEFINE_string("doc", DOC, "Page whose generated section gets the tables.")
+paths.DEFINE_path("out", RESULTS, "Results file.")
+paths.DEFINE_path("doc", DOC, "Page whose generated section gets the tables.")
 flags.DEFINE_bool("rerun", False, "Run the chosen runs again even if stored (their records are replaced).")
-flags.DEFINE_string("figure", os.path.join(REPO, "docs", "independence_tradeoff.png"), "Trade-off plot.")
+paths.DEFINE_path("figure", os.path.join(REPO, "docs", "independence_tradeoff.png"), "Trade-off plot.")
 
 # dataset -> (paper flagfile, recommended flagfile, model, extra flag overrides)
 DATASETS = {

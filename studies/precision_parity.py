@@ -35,6 +35,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from absl import app, flags
 
+from csvae_tf import paths
 from studies import independence
 from studies.records import replace_generated
 
@@ -46,7 +47,7 @@ FLAGS.set_default("seeds", ["0", "1", "2"])
 FLAGS.set_default("out", os.path.join(REPO, "studies", "results", "precision_parity.json"))
 flags.DEFINE_bool("report_only", False, "Only write the tables from the stored records (and the digits-conv runs).")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions compared (float32 first).")
-flags.DEFINE_string("conv_runs", "/work/runs", "Folder of the digits-conv runs digits_conv_<precision>_seed<i>/.")
+paths.DEFINE_path("conv_runs", "/work/runs", "Folder of the digits-conv runs digits_conv_<precision>_seed<i>/.")
 
 SCORES = ("reconstruction_mse", "method1", "logistic", "knn", "mlp", "seconds_per_epoch", "cpu_seconds")
 # Method 1 and probe accuracies are reported in points (percent); a precision "loses quality" when

@@ -46,6 +46,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from absl import app, flags
 
+from csvae_tf import paths
 from csvae_tf.independence import penalty_names  # imports no TensorFlow
 from studies import digits_scores
 from studies.flagfiles import read_flagfile
@@ -67,7 +68,7 @@ flags.DEFINE_enum("independence_penalty", None, list(penalty_names()), "Both arm
                   "by q(y|x, y_o)'s most probable class.")
 flags.DEFINE_float("independence_weight", None, "Both arms: its weight.")
 flags.DEFINE_integer("epochs", None, "Override the flagfile's epochs (quick checks only).")
-flags.DEFINE_string("out", os.path.join(REPO, "studies", "results", "semi_supervised.json"), "Results file.")
+paths.DEFINE_path("out", os.path.join(REPO, "studies", "results", "semi_supervised.json"), "Results file.")
 
 
 def _ints(value: str) -> List[int]:

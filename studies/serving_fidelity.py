@@ -28,13 +28,15 @@ import tempfile
 import numpy as np
 from absl import app, flags
 
+from csvae_tf import paths
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", None, "The digits CSVAE run to export (holds model.json and checkpoints/).")
+paths.DEFINE_path("model_dir", None, "The digits CSVAE run to export (holds model.json and checkpoints/).")
 flags.DEFINE_integer("seed", 0, "The digits split and the classifier's seed (the run's --seed).")
 flags.DEFINE_integer("classifier_epochs", 60, "Epochs of the attribute classifier C (configs/digits.flags: 60).")
 flags.DEFINE_float("tolerance_points", 0.5, "Largest acceptable |Method 1 difference| in points.")
-flags.DEFINE_string("out", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "studies",
-                                        "results", "serving_fidelity.json"), "Results file.")
+paths.DEFINE_path("out", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "studies",
+                                      "results", "serving_fidelity.json"), "Results file.")
 flags.mark_flag_as_required("model_dir")
 
 PRECISIONS = ("float32", "bfloat16")

@@ -400,3 +400,48 @@ def test_celeba_trainer_ends_a_damaged_zip_in_one_line(tmp_path):
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith(f"error: {path} is not a readable zip archive")
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_celeba_trainer_reads_a_tilde_manual_dir_and_a_refused_start_leaves_no_run_folder(tmp_path):
+    """`--manual_dir=~/celeba`, as the README types it (a shell leaves a `~` after `=` alone), and `$VARS`:
+    the trainer reads the files there (here it gets as far as the damaged zip, checked after the
+    annotations). The refused start takes away the run folder it made, lock included."""
+    home, runs = tmp_path / "home", tmp_path / "runs"
+    write_celeba(home / "celeba", num_images=20)
+    path = home / "celeba" / celeba.IMAGES_ZIP
+    path.write_bytes(path.read_bytes()[:1000])
+    run = run_program("-m", "trainers.celeba", "--model_dir=$CSVAE_RUNS/celeba_glasses", "--manual_dir=~/celeba",
+                      "--data_dir=${CSVAE_RUNS}/tfds", "--subset=Male", "--epochs=1",
+                      env={"HOME": str(home), "CSVAE_RUNS": str(runs)})
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith(f"error: {path} is not a readable zip archive")
+    assert not runs.exists()
+
+
+def test_missing_files_are_one_error_line_and_a_pre_existing_run_keeps_its_files(tmp_path):
+    """The first line is the whole error (only what is missing, and where); the instructions follow it,
+    indented. A run directory that was there before keeps every file, its lock file included."""
+    write_celeba(tmp_path / "celeba", num_images=4)
+    os.remove(tmp_path / "celeba" / celeba.PARTITION_FILE)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "model.json").write_text("{}")
+    (run_dir / ".lock").write_text("")
+    run = run_program("-m", "trainers.celeba", f"--model_dir={run_dir}", f"--manual_dir={tmp_path / 'celeba'}",
+                      "--epochs=1")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    lines = run.stderr.rstrip().splitlines()
+    errors = [number for number, line in enumerate(lines) if line.startswith("error: ")]
+    assert len(errors) == 1, run.stderr[-2000:]
+    assert lines[errors[0]] == f"error: CelebA not found in {tmp_path / 'celeba'}: missing {celeba.PARTITION_FILE}."
+    instructions = lines[errors[0] + 1:]
+    assert instructions and all(line.startswith("  ") for line in instructions), instructions
+    assert sorted(os.listdir(run_dir)) == [".lock", "model.json"]
+
+
+def test_a_manual_dir_that_does_not_exist_is_named_not_its_files(tmp_path):
+    with pytest.raises(celeba.CelebAFilesMissing) as error:
+        celeba.check_manual_dir(str(tmp_path / "celeba"))
+    first = str(error.value).split("\n")[0]
+    assert first.startswith(f"CelebA not found: {tmp_path / 'celeba'} does not exist;") and "missing" not in first
+    assert all(line.startswith("  ") for line in str(error.value).split("\n")[1:])

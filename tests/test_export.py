@@ -720,3 +720,33 @@ def test_vae_client_side_latent_arithmetic_with_encode_and_decode(baseline_runs)
     m_i, m_j = z[y[:, 0] == 0].mean(0), z[y[:, 0] == 1].mean(0)
     switched = signatures["decode"](z=z - m_i + m_j)["outputs"].numpy()
     np.testing.assert_allclose(switched, np.asarray(model.switch_attribute(x, m_i, m_j)), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("program, own_flags", [
+    ("export.saved_model", ["--model_dir", "--export_dir", "--serving_precision", "--max_batch"]),
+    ("export.serving_check", ["--export_dir"]),
+    ("export.signature_table", ["--model", "--[no]rest"]),
+])
+def test_help_is_usage_on_stdout_exit_0_before_tensorflow_loads(program, own_flags):
+    """--help is an answer, not a failure: the program's docstring and flags on stdout, status 0 (absl's own
+    --help exits 1), and no TensorFlow imported for it (it answers in a fraction of a second)."""
+    script = ("import runpy, sys\n"
+              f"sys.argv = [{program!r}, '--help']\n"
+              "try:\n"
+              f"    runpy.run_module({program!r}, run_name='__main__', alter_sys=True)\n"
+              "except SystemExit as stop:\n"
+              "    print('loaded tensorflow:', 'tensorflow' in sys.modules, file=sys.stderr)\n"
+              "    raise\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "loaded tensorflow: False" in run.stderr
+    listed = [line.strip().split(":")[0] for line in run.stdout.splitlines() if line.startswith("  --")]
+    assert all(flag in listed for flag in own_flags), run.stdout
+    assert f"python -m {program}" in run.stdout  # the docstring's usage line
+
+
+def test_the_serving_precisions_help_offers_are_the_library_s():
+    from csvae_tf import serving_precision  # noqa: PLC0415
+
+    assert saved_model.SERVING_PRECISIONS == serving_precision.SERVING_PRECISIONS

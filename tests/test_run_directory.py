@@ -79,6 +79,49 @@ def test_locks_are_counted_within_a_process():
         os.close(_hold(directory, {}))
 
 
+def test_a_start_that_wrote_nothing_takes_its_lock_and_new_folders_away(tmp_path):
+    fresh = tmp_path / "runs" / "celeba_glasses"
+    lock = run_directory.acquire_lock(str(fresh))
+    assert run_directory.discard_unused_lock(lock, [str(fresh), str(tmp_path / "runs")])
+    assert os.listdir(tmp_path) == []
+    mine = tmp_path / "made_by_the_user"  # a folder the start did not make stays, without the lock
+    mine.mkdir()
+    assert run_directory.discard_unused_lock(run_directory.acquire_lock(str(mine)))
+    assert os.listdir(mine) == []
+
+
+def test_a_pre_existing_run_keeps_its_files_and_its_lock_file(tmp_path):
+    (tmp_path / training.MODEL_FILE).write_text("{}")
+    lock = run_directory.acquire_lock(str(tmp_path))
+    assert not run_directory.discard_unused_lock(lock, [str(tmp_path)])  # even if named as made by this start
+    assert sorted(os.listdir(tmp_path)) == [run_directory.LOCK_FILE, training.MODEL_FILE]
+    os.close(_hold(tmp_path, {}))  # given back
+
+
+def test_a_lock_file_removed_before_it_is_locked_is_not_held(tmp_path, monkeypatch):
+    """A start that opened .lock just as a refused one removed it locks the new file, not the removed one
+    (else two writers could hold "the" lock)."""
+    path = os.path.join(str(tmp_path), run_directory.LOCK_FILE)
+    real_flock, calls = fcntl.flock, []
+
+    def flock_after_a_removal(handle, operation):
+        if not calls:  # the first file this start opened is replaced meanwhile
+            os.remove(path)
+            open(path, "w").close()
+        calls.append(os.fstat(handle).st_ino)
+        return real_flock(handle, operation)
+
+    monkeypatch.setattr(run_directory.fcntl, "flock", flock_after_a_removal)
+    lock = run_directory.acquire_lock(str(tmp_path))
+    monkeypatch.setattr(run_directory.fcntl, "flock", real_flock)
+    try:
+        assert len(calls) == 2 and calls[-1] == os.stat(path).st_ino
+        with pytest.raises(BlockingIOError):  # the file now at .lock is the one held
+            os.close(_hold(tmp_path, {}))
+    finally:
+        run_directory.release_lock(lock)
+
+
 def test_a_lock_held_by_a_killed_process_is_free(tmp_path):
     """Another process holds the lock: refused, naming that pid; after SIGKILL a new run proceeds."""
     holder = start_program(

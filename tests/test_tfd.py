@@ -208,3 +208,17 @@ def test_tfd_trainer_ends_float_images_in_one_line(tmp_path):
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith(f"error: {path}: images are float32 in [0, ")
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_tfd_trainer_reads_a_tilde_tfd_path(tmp_path):
+    """`--tfd_path=~/TFD/...` as the README types it: the trainer opens the file there (float images: refused for
+    what they hold, not as missing), and the refused start leaves no run folder."""
+    images, _, labs_ex = _faces(60)
+    (tmp_path / "TFD").mkdir()
+    path = str(tmp_path / "TFD" / "tfd.mat")
+    _write_v5(path, images.astype(np.float32) / 255.0, labs_ex)
+    run = run_program("-m", "trainers.tfd", "--model_dir=~/runs/tfd", "--tfd_path=~/TFD/tfd.mat",
+                      "--noextend_labels", "--epochs=1", env={"HOME": str(tmp_path)})
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith(f"error: {path}: images are float32 in [0, ")
+    assert not (tmp_path / "runs").exists()

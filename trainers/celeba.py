@@ -24,6 +24,7 @@ import sys
 import numpy as np
 from absl import flags
 
+from csvae_tf import paths
 from trainers import flag_definitions
 
 FLAGS = flags.FLAGS
@@ -33,9 +34,9 @@ FLAGS = flags.FLAGS
 flag_definitions.define_image_flags(dim_z=64)
 with flag_definitions.group("CelebA"):
     flags.DEFINE_string("subset", "glasses", "glasses, facial_hair, glasses_facial_hair, or a CelebA attribute name.")
-    flags.DEFINE_string("manual_dir", None, "Directory with the official CelebA files: img_align_celeba.zip (or "
-                        "img_align_celeba/), list_attr_celeba.txt, list_eval_partition.txt.")
-    flags.DEFINE_string("data_dir", None, "Where the prepared TFDS copy goes (default TFDS's, ~/tensorflow_datasets).")
+    paths.DEFINE_path("manual_dir", None, "Directory with the official CelebA files: img_align_celeba.zip (or "
+                      "img_align_celeba/), list_attr_celeba.txt, list_eval_partition.txt.")
+    paths.DEFINE_path("data_dir", None, "Where the prepared TFDS copy goes (default TFDS's, ~/tensorflow_datasets).")
 
 IMAGE_SHAPE = (64, 64, 3)  # csvae_tf.data.celeba.IMAGE_SIZE
 
@@ -44,7 +45,7 @@ def _celeba_data():
     from csvae_tf.data import celeba  # noqa: PLC0415
 
     if not FLAGS.manual_dir:
-        sys.exit(f"error: --manual_dir is required (or --fake_data).\n{celeba.MANUAL_INSTRUCTIONS}")
+        sys.exit(f"error: --manual_dir is required (or --fake_data).\n{celeba.INDENTED_INSTRUCTIONS}")
     try:
         annotations = celeba.read_annotations(FLAGS.manual_dir)
         train = celeba.select_subset(annotations, FLAGS.subset, "train", FLAGS.seed)

@@ -18,7 +18,7 @@ from typing import Dict, Optional, Sequence
 
 from absl import app, flags
 
-from csvae_tf import independence  # the penalties' names; imports no TensorFlow
+from csvae_tf import independence, paths  # the penalties' names, path flags; import no TensorFlow
 
 FLAGS = flags.FLAGS
 
@@ -67,8 +67,8 @@ def define_float(name: str, default: float, help_text: str, *, minimum: Optional
 def define_training_flags(*, model_dir: Optional[str], epochs: int, batch_size: int,
                           validate_every_epochs: int = 1) -> None:
     with group("Run directory and length"):
-        flags.DEFINE_string("model_dir", model_dir, "Run directory: checkpoints, configs, logs, figures. "
-                            "Running again with the same directory resumes the run.")
+        paths.DEFINE_path("model_dir", model_dir, "Run directory: checkpoints, configs, logs, figures. "
+                          "Running again with the same directory resumes the run.")
         flags.DEFINE_integer("epochs", epochs, "Total epochs (appendix 7.1: 2300 for the image datasets).")
         flags.DEFINE_integer("checkpoint_every_steps", 0, "Checkpoint every N steps (0: at each epoch's end).")
         flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept on disk.")

@@ -24,12 +24,31 @@ MODEL_FLAGS = ("model", "dim_z", "dim_w", "baseline_dim_z", "hidden_units", "adv
                "label_axis", "fake_data", "image_size")
 
 
+# The folders check_model_dir made for this start (--model_dir and any missing parents, deepest first):
+# startup removes them again if the start ends having written nothing there.
+CREATED_FOLDERS: list = []
+
+
 def check_model_dir() -> None:
     """Exit with one line unless --model_dir is (or can be created as) a writable directory."""
+    missing = missing_folders(FLAGS.model_dir) if FLAGS.model_dir else []
     try:
         run_checks.check_model_dir(FLAGS.model_dir)
     except run_checks.RunDirectoryError as error:
         sys.exit(f"error: --{error}")
+    CREATED_FOLDERS[:] = [folder for folder in missing if os.path.isdir(folder)]
+
+
+def missing_folders(path: str) -> list:
+    """`path` and those of its parents that do not exist yet, deepest first (what os.makedirs would make)."""
+    missing, folder = [], os.path.abspath(path)
+    while folder and not os.path.exists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
 
 
 def check_checkpoint_fits(model_dir: str, build_model, module_name: str) -> None:

@@ -1,16 +1,20 @@
 """What every trainer's main does first: a quiet console, then the strategy with --model_dir claimed.
 
 The strategy comes before any other TensorFlow op (MultiWorkerMirroredStrategy requires it), and the
-run directory is locked for the whole program so that one process writes a run.
+run directory is locked for the whole program so that one process writes a run. A start that ends
+before writing anything there (refused data or flags) takes its lock and new folders away again.
 """
 
 from __future__ import annotations
 
+import atexit
 import sys
 
 from absl import flags, logging
 
 from csvae_tf import distribute, training
+from csvae_tf.training import run_directory
+from trainers import run_directory_checks
 
 FLAGS = flags.FLAGS
 
@@ -34,8 +38,13 @@ def make_strategy():
         sys.exit(f"error: {error}")
     except distribute.WaitInterrupted as error:
         sys.exit(f"error: stopped by {error} while waiting for the other workers; nothing was trained.")
+    own = run_directory.own_directory(FLAGS.model_dir, strategy)
+    created = run_directory_checks.missing_folders(own) + run_directory_checks.CREATED_FOLDERS
     try:
-        training.claim_run_directory(FLAGS.model_dir, strategy)
+        lock = training.claim_run_directory(FLAGS.model_dir, strategy)
     except training.RunError as error:
         sys.exit(f"error: {error}")
+    # A start refused after this (data missing, a flag that does not fit) leaves no trace: neither the
+    # lock nor the folders this start made. A run that wrote anything keeps everything.
+    atexit.register(run_directory.discard_unused_lock, lock, created)
     return strategy

@@ -23,6 +23,7 @@ import sys
 import numpy as np
 from absl import flags
 
+from csvae_tf import paths
 from trainers import flag_definitions
 
 FLAGS = flags.FLAGS
@@ -31,8 +32,8 @@ FLAGS = flags.FLAGS
 # --help and a bad flag value answer at once.
 flag_definitions.define_image_flags(dim_z=64)
 with flag_definitions.group("TFD"):
-    flags.DEFINE_string("tfd_path", None, "Your copy of TFD_48x48.mat (the paper's 48x48 faces; TFD_96x96.mat "
-                        "trains at 96x96).")
+    paths.DEFINE_path("tfd_path", None, "Your copy of TFD_48x48.mat (the paper's 48x48 faces; TFD_96x96.mat "
+                      "trains at 96x96).")
     flags.DEFINE_enum("label_extension", "classifier", ["classifier", "semi_supervised", "none"],
                       "The unlabelled faces: labelled by a classifier (p >= 0.9) as §5.2.1, kept unlabelled for "
                       "--model=ss_csvae, or left out.")

@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import textwrap
 import zipfile
 import zlib
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -84,6 +85,8 @@ Images" and the "Anno" and "Eval" folders) and put these files in one directory,
   {PARTITION_FILE}
   {IDENTITY_FILE} (optional: identities, for identity transfer)
 """
+# Beneath a one-line error: the instructions, indented so that the `error:` line stands alone.
+INDENTED_INSTRUCTIONS = textwrap.indent(MANUAL_INSTRUCTIONS, "  ").rstrip("\n")
 
 
 class CelebAFilesMissing(FileNotFoundError):
@@ -109,7 +112,15 @@ class Annotations(NamedTuple):
 
 
 def check_manual_dir(manual_dir: str) -> None:
-    """Raise CelebAFilesMissing naming every missing file and where to put it."""
+    """Raise CelebAFilesMissing unless `manual_dir` holds the required official files.
+
+    The message's first line is the whole error: what is missing (only that: the folder itself, or
+    each file not there) and where; the indented instructions (INDENTED_INSTRUCTIONS) follow it.
+    """
+    if not os.path.isdir(manual_dir):
+        what = "is a file, not a folder" if os.path.exists(manual_dir) else "does not exist"
+        raise CelebAFilesMissing(f"CelebA not found: {manual_dir} {what}; pass the folder holding the official "
+                                 f"files as --manual_dir.\n{INDENTED_INSTRUCTIONS}")
     missing = []
     if not (os.path.isfile(os.path.join(manual_dir, IMAGES_ZIP)) or os.path.isdir(os.path.join(manual_dir, IMAGES_DIR))):
         missing.append(f"{IMAGES_ZIP} (or the extracted folder {IMAGES_DIR}/)")
@@ -118,7 +129,7 @@ def check_manual_dir(manual_dir: str) -> None:
             missing.append(name)
     if missing:
         raise CelebAFilesMissing(
-            f"CelebA not found in {manual_dir}: missing {', '.join(missing)}.\n{MANUAL_INSTRUCTIONS}"
+            f"CelebA not found in {manual_dir}: missing {', '.join(missing)}.\n{INDENTED_INSTRUCTIONS}"
         )
 
 

@@ -24,7 +24,7 @@ import json
 import os
 import secrets
 import socket
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import keras
 
@@ -277,22 +277,26 @@ def acquire_lock(directory: str) -> str:
     if path in _HELD:
         _HELD[path][1] += 1
         return path
-    try:
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise RunFileError(f"{path} cannot be opened ({error.strerror}): a run locks its directory there so that "
-                           f"it has one writer; pass a directory you can write to.") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        holder = _holder(handle)
-        os.close(handle)
-        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise RunDirectoryInUse(
-                f"{directory} is in use by another run ({holder}): a run directory has one writer. Wait for that "
-                f"run to end (or stop it), or pass another --model_dir.") from None
-        raise RunFileError(f"{path} cannot be locked ({error.strerror}): the file system of {directory} may not "
-                           f"support locks; pass a --model_dir on a local disk.") from None
+    while True:
+        try:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise RunFileError(f"{path} cannot be opened ({error.strerror}): a run locks its directory there so "
+                               f"that it has one writer; pass a directory you can write to.") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = _holder(handle)
+            os.close(handle)
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunDirectoryInUse(
+                    f"{directory} is in use by another run ({holder}): a run directory has one writer. Wait for "
+                    f"that run to end (or stop it), or pass another --model_dir.") from None
+            raise RunFileError(f"{path} cannot be locked ({error.strerror}): the file system of {directory} may "
+                               f"not support locks; pass a --model_dir on a local disk.") from None
+        if _is_lock_file(handle, path):
+            break
+        os.close(handle)  # a refused start removed the file we locked (discard_unused_lock): lock the new one
     info = {"pid": os.getpid(), "host": socket.gethostname(),
             "since": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
     with contextlib.suppress(OSError):  # the lock holds even where its note cannot be written (full disk)
@@ -322,6 +326,39 @@ def release_lock(path: str) -> None:
         with contextlib.suppress(OSError):
             fcntl.flock(held[0], fcntl.LOCK_UN)
         os.close(held[0])
+
+
+def _is_lock_file(handle: int, path: str) -> bool:
+    """Whether open file `handle` is still the file at `path` (not one removed meanwhile)."""
+    try:
+        held, named = os.fstat(handle), os.stat(path)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
+
+
+def discard_unused_lock(path: str, created_folders: Sequence[str] = ()) -> bool:
+    """Undo what a start that wrote nothing left behind: the lock file `path` (held by this process)
+    if its folder holds nothing else, then each folder of `created_folders` (those this start made,
+    deepest first) that is now empty. A folder holding anything else is left as it is, with the lock.
+
+    Returns:
+      whether the lock file was removed (the lock is given back either way).
+    """
+    folder = os.path.dirname(path)
+    try:
+        unused = os.listdir(folder) == [LOCK_FILE]
+    except OSError:
+        unused = False
+    if unused and path in _HELD:
+        with contextlib.suppress(OSError):
+            os.remove(path)  # while still held: a process that opened it meanwhile sees it gone and retries
+    while path in _HELD:
+        release_lock(path)
+    for created in created_folders:
+        with contextlib.suppress(OSError):  # not empty (the run wrote there), or gone already
+            os.rmdir(created)
+    return unused
 
 
 @contextlib.contextmanager
