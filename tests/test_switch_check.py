@@ -54,16 +54,41 @@ def test_it_logs_at_held_out_evaluations_only_and_warns_once_after_the_grace_epo
     warnings = stream.getvalue().splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("warning: W does not control y yet after 2 epochs:")
     assert f"{100 * share:.1f} % of held-out switches" in warnings[0] and "docs/images.md" in warnings[0]
+    # C reads every label present: every switch off fails; the warning names the worst direction.
+    assert "switched off: 0.0 % read as the target" in warnings[0]
+    assert logs["val_switch_check_off_a"] == 0.0 and logs["val_switch_check_on_b"] == 1.0
     assert [epoch for epoch, _ in check.history] == [1, 2, 3]
 
 
-def test_no_warning_while_switches_are_read_as_their_target(data):
+def _accuracy(on_a, off_a, on_b, off_b):
+    names = ["a", "Neutral (a)", "b", "Neutral (b)"]
+    rates = dict(zip(names, (on_a, off_a, on_b, off_b)))
+    return switch_check.classifier_accuracy.SwitchAccuracy(rates, float(np.mean(list(rates.values()))),
+                                                           {n: 10 for n in names})
+
+
+def test_no_warning_while_every_attribute_and_direction_is_read_as_its_target(data, monkeypatch):
     model = make_model("csvae")
     model(data)
     check, stream = _check(model, data, lambda x: np.zeros([len(x), 2], np.float32), warn_after_epochs=1)
-    assert check.share() >= 0.5
-    check.on_epoch_end(4, {"val_loss": 1.0})
+    monkeypatch.setattr(check, "accuracy", lambda: _accuracy(0.9, 0.8, 0.6, 0.95))
+    logs = {"val_loss": 1.0}
+    check.on_epoch_end(4, logs)
     assert stream.getvalue() == ""
+    assert logs["val_switch_check_on_b"] == 0.6 and logs["val_switch_check_off_b"] == 0.95
+
+
+def test_a_failing_attribute_warns_though_the_overall_share_is_high(data, monkeypatch):
+    """One attribute switched perfectly and another not at all average to a passing share: the
+    check still warns, naming the attribute and direction that fail."""
+    model = make_model("csvae")
+    model(data)
+    check, stream = _check(model, data, lambda x: np.zeros([len(x), 2], np.float32), warn_after_epochs=1)
+    monkeypatch.setattr(check, "accuracy", lambda: _accuracy(1.0, 1.0, 0.3, 1.0))
+    logs = {"val_loss": 1.0}
+    check.on_epoch_end(4, logs)
+    assert logs[switch_check.LOG_KEY] == pytest.approx(0.825)
+    assert "b switched on: 30.0 % read as the target (82.5 % of held-out switches" in stream.getvalue()
 
 
 def test_the_classifier_is_trained_once_per_run_directory(data, tmp_path, monkeypatch):

@@ -268,7 +268,9 @@ def main(argv):
 if __name__ == "__main__":
     from absl import app, flags
 
-    flags.DEFINE_string("out", None, "Folder for img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt.")
+    from csvae_tf import paths
+
+    paths.DEFINE_path("out", None, "Folder for img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt.")
     flags.DEFINE_integer("seed", 0, "Draws the attribute jitter, shifts and colours.")
     flags.mark_flag_as_required("out")
     app.run(main)

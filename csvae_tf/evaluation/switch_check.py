@@ -10,6 +10,13 @@ as the target is written into the epoch's logs as `val_switch_check`, so it appe
 progress line's "held out" row and in TensorBoard's validation scalars (`epoch_switch_check`).
 Once `warn_after_epochs` have passed, a share below `threshold` prints one warning line, once.
 
+For binary labels the overall share can hide a failure: one attribute switched perfectly and
+another not at all average to a half. So each attribute and direction is logged as well
+(`val_switch_check_on_<name>`, `val_switch_check_off_<name>`: the share switched on, resp. off,
+read as the target), and the warning is decided by, and names, the worst of them. Even so C is a
+classifier and can be fooled by an image that is not what it reads; where an attribute can be
+measured, csvae_tf.evaluation.measured_switch judges with a ruler instead.
+
 The classifier is one the run can afford (`train_check_classifier`): the attribute classifier C
 of the evaluation trained for a few epochs on the training images, kept in the run directory so a
 resumed run reuses it.
@@ -27,6 +34,7 @@ import numpy as np
 from csvae_tf.evaluation import classifier_accuracy
 
 LOG_KEY = "val_switch_check"
+DIRECTION_KEYS = ("val_switch_check_on_", "val_switch_check_off_")  # + the label's name (binary labels)
 CLASSIFIER_FILE = "switch_check_classifier.weights.h5"
 CLASSIFIER_EXAMPLES = 20000  # training examples the check's classifier learns from, at most
 DOCS = "docs/images.md"
@@ -85,22 +93,55 @@ class SwitchCheck(keras.callbacks.Callback):
         self.warned = False
         self.history = []  # (epoch, share)
 
-    def share(self) -> float:
-        """The share of the held-out switches C reads as the target, for the model as it is now."""
+    def accuracy(self) -> classifier_accuracy.SwitchAccuracy:
+        """C's reading of the held-out switches, per target column and overall, for the model as it is now."""
         switch = classifier_accuracy.method1_switch(self.model, self.train_x, self.train_y, self.held_out_x,
                                                     self.held_out_y)
         return classifier_accuracy.switch_accuracy(self.classify, switch, self.held_out_x, self.held_out_y,
-                                                   self.label_type, self.label_names).final
+                                                   self.label_type, self.label_names)
+
+    def share(self) -> float:
+        """The share of the held-out switches C reads as the target, for the model as it is now."""
+        return self.accuracy().final
+
+    def direction_shares(self, accuracy: classifier_accuracy.SwitchAccuracy) -> dict:
+        """{log key: share} of each binary attribute switched on and off ({} for one-hot classes; a
+        direction no held-out example can take is left out)."""
+        if self.label_type != "binary":
+            return {}
+        shares = {}
+        for name in self.label_names:
+            for key, column in zip(DIRECTION_KEYS, (name, classifier_accuracy.neutral_column(name))):
+                if accuracy.counts[column]:
+                    shares[key + name] = accuracy.per_target[column]
+        return shares
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not any(key.startswith("val_") for key in logs):
             return  # only where the held-out data was evaluated (--validate_every_epochs)
-        share = self.share()
+        accuracy = self.accuracy()
+        share = accuracy.final
         logs[LOG_KEY] = share
+        directions = self.direction_shares(accuracy)
+        logs.update(directions)
         self.history.append((epoch + 1, share))
-        if epoch + 1 >= self.warn_after_epochs and share < self.threshold and not self.warned:
-            self.warned = True
-            what = {"subspace": "W", "conditional": "The label input"}.get(self.model.switching, "Switching")
-            print(f"warning: {what} does not control y yet after {epoch + 1} epoch{'s' if epoch else ''}: {100 * share:.1f} % of "
-                  f"held-out switches are read as their target (switch_check; below {100 * self.threshold:.0f} %). "
-                  f"See {DOCS} for the settings that switch.", file=self.stream, flush=True)
+        if epoch + 1 < self.warn_after_epochs or self.warned:
+            return
+        what = {"subspace": "W", "conditional": "The label input"}.get(self.model.switching, "Switching")
+        overall = f"{100 * share:.1f} % of held-out switches are read as their target"
+        if directions:
+            worst_key = min(directions, key=directions.get)
+            if directions[worst_key] >= self.threshold:
+                return
+            on = worst_key.startswith(DIRECTION_KEYS[0])
+            name = worst_key[len(DIRECTION_KEYS[0] if on else DIRECTION_KEYS[1]):]
+            found = (f"{name} switched {'on' if on else 'off'}: {100 * directions[worst_key]:.1f} % read as the "
+                     f"target ({overall} over every label)")
+        elif share < self.threshold:
+            found = overall
+        else:
+            return
+        self.warned = True
+        print(f"warning: {what} does not control y yet after {epoch + 1} epoch{'s' if epoch else ''}: {found} "
+              f"(switch_check; below {100 * self.threshold:.0f} %). See {DOCS} for the settings that switch.",
+              file=self.stream, flush=True)
