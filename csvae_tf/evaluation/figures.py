@@ -19,6 +19,32 @@ def _scatter_by_label(ax, a, b, labels, size=2):
         ax.scatter(a[chosen], b[chosen], s=size, c=colour, alpha=0.6, linewidths=0, label=f"y = {value}")
 
 
+MAX_SHOWN_LATENTS = 3  # coordinates of z (and of w) drawn by swiss_roll_figure: 3 give 3 pairs each
+
+
+def _histogram_by_label(ax, values, labels):
+    # about sqrt(n) bins, 10 to 40: a few hundred held-out points still give smooth bars
+    bins = np.histogram_bin_edges(values, bins=int(np.clip(np.sqrt(len(values)), 10, 40)))
+    for value, colour in zip((0, 1), LABEL_COLOURS):
+        chosen = values[labels == value]
+        if len(chosen):
+            ax.hist(chosen, bins=bins, density=True, color=colour, alpha=0.5, label=f"y = {value}")
+
+
+def latent_panels(dim_z: int, dim_w: int) -> list:
+    """The latent panels of `swiss_roll_figure`, as tuples of latent column indices into [z, w].
+
+    A latent with a single coordinate (dim_z or dim_w of 1) gets a histogram of that coordinate per
+    label, (i,): with no second coordinate of its own, it is how one sees whether z carries the
+    label. Then every pair (i, j) of the coordinates shown: the first MAX_SHOWN_LATENTS of z and of w
+    (the paper's Fig. 2, dim_z = dim_w = 2: the six pairs of (z_1, z_2, w_1, w_2)).
+    """
+    shown_z = list(range(min(dim_z, MAX_SHOWN_LATENTS)))
+    shown_w = [dim_z + i for i in range(min(dim_w, MAX_SHOWN_LATENTS))]
+    single = [(group[0],) for group in (shown_z, shown_w) if len(group) == 1]
+    return single + list(itertools.combinations(shown_z + shown_w, 2))
+
+
 def swiss_roll_figure(
     path: str,
     points: np.ndarray,
@@ -28,20 +54,29 @@ def swiss_roll_figure(
     labels: np.ndarray,
     title: str = "",
 ) -> None:
-    """Fig. 2 of the paper: the roll, its reconstruction, and the latent means' axis-plane projections.
+    """Fig. 2 of the paper: the roll, its reconstruction, and the latent means' projections.
+
+    The latent panels are `latent_panels(dim_z, dim_w)`: histograms per label of a one-coordinate
+    latent, and scatters of the pairs of coordinates, coloured by label.
 
     Args:
       path: the PNG to write.
       points, reconstructions: float [n, 3].
-      z_means: float [n, 2], mu_phi1(x).
-      w_means: float [n, 2], mu_phi2(x, y) (the single label's subspace W_1).
+      z_means: float [n, dim_z], mu_phi1(x); dim_z >= 1.
+      w_means: float [n, dim_w], mu_phi2(x, y) (the single label's subspace W_1); dim_w >= 1.
       labels: [n] or [n, 1] in {0, 1}, the colour of each point.
     """
     labels = np.asarray(labels).reshape(-1).round().astype(int)
+    z_means = np.asarray(z_means).reshape(len(labels), -1)
+    w_means = np.asarray(w_means).reshape(len(labels), -1)
+    dim_z, dim_w = z_means.shape[1], w_means.shape[1]
     latent = np.concatenate([z_means, w_means], axis=1)
-    names = ["$z_1$", "$z_2$", "$w_1$", "$w_2$"]
-    fig = plt.figure(figsize=(20, 8))
-    grid = fig.add_gridspec(2, 5, width_ratios=(1.3, 1.3, 1, 1, 1))
+    names = [f"$z_{{{i + 1}}}$" for i in range(dim_z)] + [f"$w_{{{i + 1}}}$" for i in range(dim_w)]
+    panels = latent_panels(dim_z, dim_w)
+    rows = min(3, -(-len(panels) // 3))
+    cols = -(-len(panels) // rows)
+    fig = plt.figure(figsize=(8 + 4 * cols, max(6, 4 * rows)))
+    grid = fig.add_gridspec(rows, 2 + cols, width_ratios=(1.3, 1.3) + (1,) * cols)
     for col, (data, name) in enumerate(((points, "swiss roll"), (reconstructions, "reconstruction"))):
         ax = fig.add_subplot(grid[:, col], projection="3d")
         for value, colour in zip((0, 1), LABEL_COLOURS):
@@ -53,16 +88,29 @@ def swiss_roll_figure(
         ax.set_zlabel("$x_1$")
         ax.set_title(name)
         ax.view_init(elev=25, azim=-65)
-    for index, (i, j) in enumerate(itertools.combinations(range(4), 2)):
-        ax = fig.add_subplot(grid[index // 3, 2 + index % 3])
+    legend_from = None
+    for index, panel in enumerate(panels):
+        ax = fig.add_subplot(grid[index // cols, 2 + index % cols])
+        if len(panel) == 1:
+            (i,) = panel
+            _histogram_by_label(ax, latent[:, i], labels)
+            ax.set_xlabel(names[i])
+            ax.set_ylabel("density")
+            ax.set_title(f"{names[i]} by label")
+            continue
+        i, j = panel
         _scatter_by_label(ax, latent[:, i], latent[:, j], labels)
         ax.set_xlabel(names[i])
         ax.set_ylabel(names[j])
         ax.set_title(f"({names[i]}, {names[j]})")
-    handles, legend_labels = fig.axes[-1].get_legend_handles_labels()
+        legend_from = ax
+    handles, legend_labels = legend_from.get_legend_handles_labels()
     fig.legend(handles, legend_labels, loc="upper right", markerscale=5)
-    if title:
-        fig.suptitle(title)
+    left_out = [f"the first {MAX_SHOWN_LATENTS} of the {size} coordinates of {name}"
+                for name, size in (("z", dim_z), ("w", dim_w)) if size > MAX_SHOWN_LATENTS]
+    note = "latent panels: " + " and ".join(left_out) if left_out else ""
+    if title or note:
+        fig.suptitle("\n".join(line for line in (title, note) if line))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
