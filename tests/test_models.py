@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import MODEL_EXTRAS, NUM_LABELS, make_model, vector_batch
+from conftest import MODEL_EXTRAS, NUM_LABELS, make_model, two_replica_strategy, vector_batch
 from csvae_tf import distribute, training
 from csvae_tf.data import pipeline
-from csvae_tf.models import registry
+from csvae_tf.models import base, registry
 from csvae_tf.models.base import Encoding
 from csvae_tf.models.condvae import CondVAE
 from csvae_tf.models.condvae_info import CondVAEInfo
@@ -107,6 +107,86 @@ def test_training_loop_trains_checkpoints_and_restores(name, tmp_path):
         3, config, distribute.make_strategy(),
     )
     assert resumed.resumed_from_step == 6 and resumed.final_step == 9
+
+
+# ----------------------------------------------------------------------------- held-out figures
+# 9 examples at batch 8: a full batch and a partial one of 1, which two replicas split 4/4, then 1/0.
+HELD_OUT, HELD_OUT_BATCH = 9, 8
+
+
+def _held_out(batch=HELD_OUT_BATCH):
+    x, y = vector_batch(batch=HELD_OUT, seed=4)
+    return x, y, tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+
+
+def _per_example_figures(model, x, y, seed) -> dict:
+    """What test_step adds to its trackers for one batch, per example: {name: [n]} of the figures every
+    model reports, and the adversary's where it has one (labels all observed)."""
+    terms = model.compute_terms(tf.constant(x), tf.constant(y), seed, training=False)
+    figures = {"loss": model.vae_objective(terms), "reconstruction": terms["reconstruction"], "kl_z": terms["kl_z"]}
+    if model.has_adversary:
+        adversary_loss, adversary = model.adversary_loss(terms["z"], tf.constant(y))
+        figures["adversary_loss"] = adversary_loss
+        figures["adversary_accuracy"] = base.label_accuracy(adversary, tf.constant(y), model.label_type)
+    return {name: np.asarray(value) for name, value in figures.items()}
+
+
+def test_a_partial_last_batch_weighs_each_of_its_examples_as_much_as_any_other():
+    """One device: the held-out figures of 9 examples at batch 8 are the means over the 9 examples of what
+    each batch's test step computes (its own sampling noise included), not the mean of the two batch means."""
+    model = make_model("csvae")
+    model.compile()
+    x, y, dataset = _held_out()
+    seed = model._sampling_seed(tf.constant(-1))  # test_step's
+
+    evaluation = model.evaluate(dataset, verbose=0, return_dict=True)
+
+    batches = [_per_example_figures(model, x[:8], y[:8], seed), _per_example_figures(model, x[8:], y[8:], seed)]
+    assert set(batches[0]) < set(evaluation)
+    for name in batches[0]:
+        per_example = np.concatenate([batch[name] for batch in batches])
+        assert per_example.shape == (HELD_OUT,)
+        assert evaluation[name] == pytest.approx(per_example.mean(), rel=1e-5, abs=1e-6), name
+        batch_means = np.mean([batch[name].mean() for batch in batches])  # the former, wrong figure
+        if name == "loss":
+            assert abs(batch_means - per_example.mean()) > 1e-3 * abs(per_example.mean())
+
+
+def _noise_free(model):
+    """The decoder's and the adversaries' first kernels zeroed: their outputs no longer depend on the
+    sampled z and w, so every figure is a function of the examples alone, whatever sampling noise each
+    replica draws (the KL terms are analytic; the reconstruction still varies with x)."""
+    networks = [model.decoder, *(model.adversaries if model.has_adversary else [])]
+    for network in networks:
+        first = next(layer for layer in network.layers if getattr(layer, "kernel", None) is not None)
+        first.kernel.assign(np.zeros(first.kernel.shape, np.float32))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_held_out_figures_on_two_replicas_equal_one_devices_and_the_per_example_mean(name):
+    """9 examples at batch 8 on two replicas (the last batch split 1/0: a replica with no example): every
+    figure evaluate returns equals one device's and the mean over the 9 examples, as fit's val_ figures."""
+    x, y, dataset = _held_out()
+    one = make_model(name)
+    _noise_free(one)
+    one.compile()
+    strategy = two_replica_strategy()
+    with strategy.scope():
+        two = make_model(name)
+        two.compile()
+    two.set_weights(one.get_weights())
+
+    on_one = one.evaluate(dataset, verbose=0, return_dict=True)
+    on_two = two.evaluate(dataset, verbose=0, return_dict=True)
+
+    assert strategy.num_replicas_in_sync == 2
+    assert set(on_two) == set(on_one) == set(one.TRACKERS)
+    for figure in on_one:
+        assert np.isfinite(on_two[figure]), figure
+        assert on_two[figure] == pytest.approx(on_one[figure], rel=1e-5, abs=1e-5), figure
+    by_hand = _per_example_figures(one, x, y, one._sampling_seed(tf.constant(-1)))
+    for figure, per_example in by_hand.items():
+        assert on_two[figure] == pytest.approx(per_example.mean(), rel=1e-5, abs=1e-5), figure
 
 
 # ----------------------------------------------------------------------------- the baselines

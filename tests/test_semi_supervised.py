@@ -12,7 +12,7 @@ import tensorflow as tf
 from conftest import TINY, assert_same_step, make_vector_model, two_replica_strategy, vector_batch
 from csvae_tf import distribute, training
 from csvae_tf.data import missing_labels, pipeline
-from csvae_tf.models import registry
+from csvae_tf.models import base, registry
 from csvae_tf.models import semi_supervised as ss
 from csvae_tf.models.csvae import CSVAE
 
@@ -404,6 +404,36 @@ def test_two_replicas_take_the_same_step_as_one_on_mixed_batches():
     for variable in model.variables + model.optimizer.variables + model.adversary_optimizer.variables:
         copies = [np.array(v) for v in strategy.experimental_local_results(variable.value)]
         np.testing.assert_array_equal(copies[0], copies[1], err_msg=variable.path)
+
+
+def test_held_out_accuracies_are_over_the_fully_labelled_examples_of_the_whole_split():
+    """9 held-out examples at batch 8, labels partly missing and the partial last batch an unlabelled example:
+    the accuracies are the means over the split's fully labelled examples (that batch adds nothing, not a zero
+    of weight one), observed_entries the share of the split's observed entries."""
+    keras.utils.set_random_seed(0)
+    model = ss.SemiSupervisedCSVAE(**TINY)
+    model.compile()
+    x, _ = vector_batch(batch=9, seed=4)
+    y = _labels("binary", x)
+    y[[1, 5, 8]] = NAN
+    y[2, 0] = NAN
+
+    evaluation = model.evaluate(tf.data.Dataset.from_tensor_slices((x, y)).batch(8), verbose=0, return_dict=True)
+
+    seed = model._sampling_seed(tf.constant(-1))  # test_step's, the same for each batch on one device
+    adversary_hits, classifier_hits = [], []
+    for batch in (slice(0, 8), slice(8, 9)):
+        terms = model.compute_terms(x[batch], y[batch], seed, training=False)
+        labels = ss.zero_filled(tf.constant(y[batch]))
+        adversary = model.adversary_posterior(terms["z"])
+        classifier = model.label_posterior(x[batch])
+        adversary_hits.append(base.label_accuracy(adversary, labels, "binary").numpy())
+        classifier_hits.append(base.label_accuracy(classifier, labels, "binary").numpy())
+    fully_labelled = ~np.isnan(y).any(axis=1)
+    assert fully_labelled.sum() == 5
+    for name, hits in (("adversary_accuracy", adversary_hits), ("classifier_accuracy", classifier_hits)):
+        assert evaluation[name] == pytest.approx(np.concatenate(hits)[fully_labelled].mean(), abs=1e-6), name
+    assert evaluation["observed_entries"] == pytest.approx(np.mean(~np.isnan(y)), abs=1e-6)
 
 
 def test_encode_fills_missing_labels_from_q():

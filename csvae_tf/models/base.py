@@ -12,6 +12,8 @@ so each of these ideas has one home:
     run draws the noise an uninterrupted one would have drawn;
   * `global_mean(per_example)`: a replica's share of the global batch mean (tf.distribute sums
     gradients over replicas);
+  * `LabelledModel._report(values)`: trackers of per-example values, so what `fit` and `evaluate`
+    report is the mean over the examples on any number of replicas;
   * `LabelledModel._encoder_input(x)`: vector data standardised by `input_mean`/`input_scale`;
   * `apply_counting_every_step(optimizer, gradients, variables)`: an update that counts as a step
     even when float16 loss scaling skips it;
@@ -250,9 +252,22 @@ class LabelledModel(keras.Model):
         return list(self._trackers.values())
 
     def _report(self, values: dict) -> dict:
-        """Updates each tracker with the batch mean of its [batch] values; returns every result."""
+        """Adds each tracker's per-example values and returns every tracker's result.
+
+        Args:
+          values: {tracker name: float32 [n], one value an example, or (values [n], weights [n])
+            where examples count unequally (ss_csvae's accuracies: the fully labelled ones only)}.
+            n may be 0: a replica's share of a partial last batch can be empty.
+
+        Each tracker (keras.metrics.Mean) sums the weighted values and the weights, and tf.distribute
+        sums those over the replicas when the tracker is read, so `fit` and `evaluate` report the mean
+        over every example seen, whatever the batches' sizes and the number of replicas, not a mean of
+        batch means (which would weigh a partial last batch's examples more, and read NaN from a replica
+        given none). The training step's loss, global_mean, is unchanged: this is reporting only.
+        """
         for name, value in values.items():
-            self._trackers[name].update_state(tf.reduce_mean(value))
+            value, weights = value if isinstance(value, tuple) else (value, None)
+            self._trackers[name].update_state(value, sample_weight=weights)
         return {name: tracker.result() for name, tracker in self._trackers.items()}
 
     def _labelled_config(self) -> dict:

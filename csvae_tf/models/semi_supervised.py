@@ -434,10 +434,9 @@ class SemiSupervisedCSVAE(CSVAE):
         """CSVAE's report, accuracies over the fully labelled examples only, and the share of observed
         entries. y matches the adversary's batch (twice the batch with Adversary.on_means)."""
 
-        def labelled_mean(distribution, labels):
+        def labelled_mean(distribution, labels):  # (accuracy [n], weights [n]): the fully labelled examples count
             fully_labelled = tf.cast(tf.reduce_all(observed(labels), axis=-1), tf.float32)
-            accuracy = base.label_accuracy(distribution, zero_filled(labels), self.label_type)
-            return tf.reduce_sum(accuracy * fully_labelled) / tf.maximum(tf.reduce_sum(fully_labelled), 1.0)
+            return base.label_accuracy(distribution, zero_filled(labels), self.label_type), fully_labelled
 
         y = tf.cast(y, tf.float32)
         batch_labels = y[: tf.shape(terms["label_logits"])[0]]
@@ -448,7 +447,7 @@ class SemiSupervisedCSVAE(CSVAE):
             "adversary_loss": adversary_loss,
             "adversary_accuracy": labelled_mean(adversary, y),
             "classifier_accuracy": labelled_mean(classifier, batch_labels),
-            "observed_entries": tf.reduce_mean(tf.cast(observed(batch_labels), tf.float32)),
+            "observed_entries": tf.cast(observed(batch_labels), tf.float32),  # [n, k]: the share of entries
         })
 
     # ------------------------------------------------------------------ serving
