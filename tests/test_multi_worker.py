@@ -107,3 +107,17 @@ def test_workers_with_their_own_model_dirs_resume_each_from_its_own_checkpoints(
         errors = [line for line in err.splitlines() if line.startswith("error: ")]
         assert errors and errors[0].startswith(
             "error: The workers would resume from different steps (worker 0: step 30, worker 1: step 0)"), err[-2000:]
+
+
+@pytest.mark.slow  # one two-worker launch that stops at its first step, ~40 s
+def test_diverged_workers_each_name_their_own_checkpoint_directory(tmp_path):
+    """Both workers stop at the same step (the logs are all-reduced); each message names where that worker
+    keeps its checkpoints: the chief MODEL_DIR/checkpoints, worker 1 MODEL_DIR/workers/worker-1."""
+    # beta1 = 1e38 is finite, but the weighted reconstruction overflows float32 at the first step.
+    results = _run_workers([tmp_path, tmp_path], epochs=1, extra_flags=["--beta1=1e38", "--notensorboard"])
+    own = [tmp_path / training.CHECKPOINT_DIR, tmp_path / training.WORKERS_DIR / "worker-1"]
+    for (returncode, out, err), directory in zip(results, own):
+        assert returncode != 0 and "Traceback" not in err, err[-3000:]
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("error: Non-finite loss at step 1 "), err[-2000:]
+        assert f"No checkpoint was saved before it (in {directory})." in last, last

@@ -116,6 +116,33 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert training.latest_checkpoint(str(tmp_path)) == good
 
 
+def test_a_diverged_worker_names_its_own_last_good_checkpoint(tmp_path, monkeypatch):
+    """Under several workers, worker i keeps its checkpoints in MODEL_DIR/workers/worker-i: its divergence
+    message names its own last good checkpoint, not one in the chief's MODEL_DIR/checkpoints."""
+    monkeypatch.setattr(distribute, "is_chief", lambda strategy: False)  # this process: worker 1 of several
+    monkeypatch.setattr(distribute, "worker_index", lambda strategy: 1)
+    x, y = _data()
+    _run(tmp_path, 1, x, y)
+    own = tmp_path / training.WORKERS_DIR / "worker-1"
+    assert (own / "ckpt-6.index").exists() and not (tmp_path / training.CHECKPOINT_DIR).exists()
+    bad_x = np.full_like(x, np.nan)
+
+    with pytest.raises(training.TrainingDiverged, match=r"step 7") as error:
+        _run(tmp_path, 2, bad_x, y)
+
+    assert f"The last good checkpoint is {own / 'ckpt-6'}. " in str(error.value)
+    assert f"{tmp_path / training.CHECKPOINT_DIR}" not in str(error.value)
+
+
+def test_a_run_diverged_before_its_first_checkpoint_says_so(tmp_path):
+    x, y = _data()
+    with pytest.raises(training.TrainingDiverged) as error:
+        _run(tmp_path, 1, np.full_like(x, np.nan), y)
+    message = str(error.value)
+    assert "Non-finite loss at step 1 " in message and "None" not in message
+    assert f"No checkpoint was saved before it (in {tmp_path / training.CHECKPOINT_DIR})." in message
+
+
 def test_epoch_indexed_batches_are_a_pure_function_of_position():
     x = np.arange(40, dtype=np.float32)[:, None]
     y = np.zeros((40, 1), np.float32)

@@ -241,12 +241,21 @@ def _train_locked(build_model, model_name, make_train_data, steps_per_epoch, con
         if epoch < config.epochs and guard.bad_step is None:
             fit(epoch, 0, config.epochs, steps_per_epoch)
     if guard.bad_step is not None:
-        raise TrainingDiverged(
-            f"Non-finite loss at step {guard.bad_step} ({guard.bad_logs}); training stopped. The last good "
-            f"checkpoint is {checkpoints.latest_checkpoint(config.model_dir)}. Check the data for NaNs, or retry with a "
-            f"lower --learning_rate and a new --model_dir (this one resumes only with the learning rate it started with)."
-        )
+        raise TrainingDiverged(_diverged_message(guard, checkpoint_dir))
     return TrainResult(model, history, start_step, callbacks_lib.current_step(model))
+
+
+def _diverged_message(guard: callbacks_lib.NonFiniteGuard, checkpoint_dir: str) -> str:
+    """What a diverged run says: the step, the logs, and this worker's own last good checkpoint (a
+    worker other than the chief keeps its checkpoints in MODEL_DIR/workers/worker-<i>, not the chief's)."""
+    last_good = checkpoints.newest_restorable(checkpoint_dir)[0]
+    kept = (f"The last good checkpoint is {last_good}." if last_good else
+            f"No checkpoint was saved before it (in {checkpoint_dir}).")
+    return (
+        f"Non-finite loss at step {guard.bad_step} ({guard.bad_logs}); training stopped. {kept} Check the data for "
+        f"NaNs, or retry with a lower --learning_rate and a new --model_dir (this one resumes only with the "
+        f"learning rate it started with)."
+    )
 
 
 def _checkpoint_to_resume(directory: str) -> Optional[str]:
