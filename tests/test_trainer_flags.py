@@ -4,6 +4,7 @@
 import json
 import time
 
+import numpy as np
 import pytest
 
 from conftest import run_program
@@ -175,6 +176,61 @@ def test_the_names_spelled_for_the_flags_are_the_librarys():
     assert set(flag_definitions.MODEL_NAMES) == library_models
     assert flag_definitions.PRECISION_CHOICES == (training.AUTO, *training.PRECISIONS)
     assert flag_definitions.DEFAULT_PEER_TIMEOUT_SECONDS == distribute.DEFAULT_PEER_TIMEOUT_SECONDS
+
+
+def test_the_w_prior_flags_default_to_the_librarys_prior():
+    import inspect  # noqa: PLC0415
+
+    from csvae_tf import priors  # noqa: PLC0415
+    from csvae_tf.models.csvae import CSVAE  # noqa: PLC0415
+
+    prior, csvae = inspect.signature(priors.WPrior).parameters, inspect.signature(CSVAE).parameters
+    for key, default in flag_definitions.W_PRIOR_DEFAULTS.items():
+        assert default == prior[key].default == csvae[f"w_prior_{key}"].default, key
+
+
+# Parses each argv against trainers.digits' flags and builds CSVAE and ss_csvae from them as the trainers do
+# (common.model_kwargs for the digits and image trainers, common.csvae_kwargs for the swiss roll).
+_W_PRIOR_OF_FLAGS = """
+import json
+from absl import flags
+import trainers.digits
+from trainers import common
+from csvae_tf.models import registry
+priors = {{}}
+for argv in {argvs!r}:
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["prog", "--model_dir=/tmp/unused", *argv])
+    for name in ("csvae", "ss_csvae"):
+        arguments = common.model_kwargs(name, {{"input_shape": [4], "num_labels": 2}}, 2)
+        for how, kwargs in (("model_kwargs", arguments), ("csvae_kwargs", {{**arguments, **common.csvae_kwargs([4])}})):
+            prior = registry.get(name)(**kwargs).w_prior
+            priors[" ".join([name, how, *argv])] = [prior.present_loc, prior.present_scale, prior.absent_loc,
+                                                    prior.absent_scale]
+print(json.dumps(priors))
+"""
+
+
+def test_the_w_prior_flags_reach_the_models_prior():
+    expected = {  # argv: present_loc, present_scale, absent_loc, absent_scale (each [dim_w])
+        "": [[3.0, 3.0], [1.0, 1.0], [0.0, 0.0], [0.1, 0.1]],
+        "--flagfile=configs/paper_literal_prior.flags": [[0.0, 0.0], [0.1, 0.1], [3.0, 3.0], [1.0, 1.0]],
+        "--w_prior_present_loc=-2 --w_prior_absent_scale=0.5": [[-2.0, -2.0], [1.0, 1.0], [0.0, 0.0], [0.5, 0.5]],
+    }
+    priors = _python(_W_PRIOR_OF_FLAGS.format(argvs=[argv.split() for argv in expected]))
+    assert len(priors) == 4 * len(expected)
+    for built, prior in priors.items():
+        argv = " ".join(built.split()[2:])
+        np.testing.assert_allclose(prior, expected[argv], rtol=1e-6, err_msg=built)
+
+
+def test_a_w_prior_scale_must_be_positive():
+    outcomes = _parse("swiss_roll", [["--w_prior_present_scale=0"], ["--w_prior_absent_scale=-1"],
+                                     ["--w_prior_absent_loc=-3"]])["outcomes"]
+    for name in ("w_prior_present_scale", "w_prior_absent_scale"):
+        refused = next(outcome for argv, outcome in outcomes.items() if argv.startswith(f"--{name}"))
+        assert refused.startswith("refused") and f"--{name} must be a finite number > 0" in refused, refused
+    assert outcomes["--w_prior_absent_loc=-3"].startswith("accepted")
 
 
 @pytest.mark.slow  # a trainer's start-up and one step: ~20 s alone, over a minute on a busy 2-core machine

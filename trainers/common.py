@@ -38,6 +38,11 @@ def beta1(input_shape) -> float:
     return FLAGS.beta1
 
 
+def w_prior_kwargs() -> dict:
+    """The W prior's constructor arguments of CSVAE and ss_csvae (csvae_tf.priors.WPrior): --w_prior_*."""
+    return {f"w_prior_{key}": getattr(FLAGS, f"w_prior_{key}") for key in flag_definitions.W_PRIOR_DEFAULTS}
+
+
 def csvae_kwargs(input_shape) -> dict:
     """The CSVAE constructor arguments the shared flags set, for inputs of `input_shape`."""
     return {
@@ -45,6 +50,7 @@ def csvae_kwargs(input_shape) -> dict:
         "dim_w": FLAGS.dim_w,
         "beta1": beta1(input_shape),
         **{f"beta{i}": getattr(FLAGS, f"beta{i}") for i in range(2, 6)},
+        **w_prior_kwargs(),
         **independence_kwargs(),
         "seed": FLAGS.seed,
     }

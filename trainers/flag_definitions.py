@@ -147,8 +147,25 @@ def define_csvae_flags(*, dim_z: int, dim_w: int) -> None:
                           "sets the same balance against the KL terms at any image size; docs/images.md).")
     flags.register_validator("dim_z", lambda v: v >= 1, "--dim_z must be >= 1.")
     flags.register_validator("dim_w", lambda v: v >= 1, "--dim_w must be >= 1.")
+    define_w_prior_flags()
     define_independence_flags()
     define_missing_label_flags()
+
+
+# csvae_tf.priors.WPrior's defaults: our reading of §4.2 (docs/model.md); configs/paper_literal_prior.flags
+# gives the literal one.
+W_PRIOR_DEFAULTS = {"present_loc": 3.0, "present_scale": 1.0, "absent_loc": 0.0, "absent_scale": 0.1}
+
+
+def define_w_prior_flags() -> None:
+    """p(w_i | y_i) of §4.2 (csvae_tf.priors.WPrior; CSVAE and ss_csvae): every coordinate of W_i takes the
+    same mean and standard deviation."""
+    with group("Model: the W prior p(w_i|y_i) (CSVAE, ss_csvae)"):
+        for value, label in (("present", "y_i = 1, the attribute present"), ("absent", "y_i = 0, absent")):
+            define_float(f"w_prior_{value}_loc", W_PRIOR_DEFAULTS[f"{value}_loc"],
+                         f"Mean of p(w_i | {label}), every coordinate.")
+            define_float(f"w_prior_{value}_scale", W_PRIOR_DEFAULTS[f"{value}_scale"],
+                         f"Standard deviation of p(w_i | {label}), every coordinate.", above=0)
 
 
 def define_missing_label_flags() -> None:
