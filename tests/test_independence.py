@@ -43,6 +43,47 @@ def _cross_covariance(z, y):
     z, y = np.asarray(z, np.float64), np.asarray(y, np.float64)
     covariance = (z - z.mean(0)).T @ (y - y.mean(0)) / len(z)
     return float(np.sum(covariance ** 2))
+
+
+def _squared_distances(z):
+    z = np.asarray(z, np.float64)
+    return ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+
+
+def _median_bandwidth(z):
+    """The lower median of the distances between distinct points (each pair counted twice)."""
+    distances = np.sort(_squared_distances(z)[~np.eye(len(z), dtype=bool)])
+    return max(float(np.sqrt(distances[(distances.size - 1) // 2])), 1e-3)
+
+
+def _mmd_u(z, labels, bandwidth=None):
+    """Sum over labels of MMD^2_u (Gretton et al. 2012, eq. 3) between the z of y_i = 1 and of y_i = 0,
+    Gaussian kernel; a label with fewer than two examples on a side adds 0."""
+    s = _median_bandwidth(z) if bandwidth is None else bandwidth
+    k = np.exp(-_squared_distances(z) / (2 * s * s))
+    total = 0.0
+    for column in np.asarray(labels).T > 0.5:
+        m, n = column.sum(), (~column).sum()
+        if m < 2 or n < 2:
+            continue
+        within_present = k[column][:, column]
+        within_absent = k[~column][:, ~column]
+        total += ((within_present.sum() - np.trace(within_present)) / (m * (m - 1))
+                  + (within_absent.sum() - np.trace(within_absent)) / (n * (n - 1))
+                  - 2 * k[column][:, ~column].mean())
+    return total
+
+
+def _hsic(z, y):
+    """tr(K H L H) / n^2 (Gretton et al. 2005): K Gaussian of median bandwidth on z, L = y y^T."""
+    n = len(z)
+    s = _median_bandwidth(z)
+    k = np.exp(-_squared_distances(z) / (2 * s * s))
+    y = np.asarray(y, np.float64)
+    centring = np.eye(n) - 1.0 / n
+    return float(np.trace(k @ centring @ (y @ y.T) @ centring) / n ** 2)
+
+
 ADVERSARIAL_TERM = {"csvae": "m2", "condvae_info": "negative_cross_entropy"}
 
 
@@ -138,15 +179,53 @@ def test_register_takes_penalty_classes_under_free_names():
     assert "plain_function" not in independence.PENALTIES
 
 
-def test_registered_penalties_are_the_loss_functions_they_wrap():
+def test_registered_penalties_match_their_closed_forms():
+    """"mmd" is the sum of MMD^2_u over labels and "hsic" is tr(K H L H) / n^2, both with a Gaussian
+    kernel of median bandwidth on z, computed here in numpy, on binary and one-hot labels."""
     rng = np.random.default_rng(3)
-    z = tf.constant(rng.normal(size=[24, 3]), tf.float32)
-    binary = tf.constant(rng.integers(0, 2, size=[24, 2]), tf.float32)
-    one_hot = tf.constant(np.eye(3)[rng.integers(0, 3, size=24)], tf.float32)
+    z = rng.normal(size=[24, 3]).astype(np.float32)
+    binary = rng.integers(0, 2, size=[24, 2]).astype(np.float32)
+    one_hot = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=24)]
     for y in (binary, one_hot):
-        assert float(independence.PENALTIES["mmd"]()(z, y)) == float(losses.class_conditional_mmd(z, y))
-        assert float(independence.PENALTIES["hsic"]()(z, y)) == float(
-            losses.hsic(z, y, x_kernel="gaussian", y_kernel="linear"))
+        mmd = float(independence.PENALTIES["mmd"]()(tf.constant(z), tf.constant(y)))
+        hsic = float(independence.PENALTIES["hsic"]()(tf.constant(z), tf.constant(y)))
+        assert mmd == pytest.approx(_mmd_u(z, y), rel=1e-4, abs=1e-6)
+        assert hsic == pytest.approx(_hsic(z, y), rel=1e-4) and hsic > 0
+
+
+def test_mmd_of_a_hand_computed_example():
+    """z = 0, 1 (y_0 = 1) and 3, 4 (y_0 = 0). The squared distances between distinct points are
+    1, 1, 4, 9, 9, 16, each twice: the lower median is 4, the bandwidth 2, k(a, b) = exp(-(a - b)^2 / 8).
+    MMD^2_u = k(0, 1) + k(3, 4) - 2 mean(k(0, 3), k(0, 4), k(1, 3), k(1, 4)). Label 1 has a single
+    example with y_1 = 1: it adds nothing."""
+    z = tf.constant([[0.0], [1.0], [3.0], [4.0]])
+    y = tf.constant([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    by_hand = 2 * np.exp(-1 / 8) - (2 * np.exp(-9 / 8) + np.exp(-16 / 8) + np.exp(-4 / 8)) / 2
+    assert float(losses.median_bandwidth(z)) == pytest.approx(2.0)
+    assert float(independence.PENALTIES["mmd"]()(z, y)) == pytest.approx(by_hand, rel=1e-5)
+    assert float(losses.class_conditional_mmd(z, y, bandwidth=1.0)) == pytest.approx(
+        2 * np.exp(-1 / 2) - (2 * np.exp(-9 / 2) + np.exp(-8) + np.exp(-2)) / 2, rel=1e-5)
+
+
+def test_penalties_of_independent_z_are_near_their_null_and_grow_with_dependence():
+    """Over 200 batches of 32: with z independent of y, MMD^2_u averages 0 (unbiased) and HSIC its
+    small positive bias; with z's mean moved by y, both are far above."""
+    rng = np.random.default_rng(6)
+    values = {"independent": {"mmd": [], "hsic": []}, "dependent": {"mmd": [], "hsic": []}}
+    for _ in range(200):
+        y = rng.integers(0, 2, size=[32, 1]).astype(np.float32)
+        noise = rng.normal(size=[32, 2]).astype(np.float32)
+        for case, z in (("independent", noise), ("dependent", noise + 1.5 * y)):
+            for name in ("mmd", "hsic"):
+                values[case][name].append(float(independence.PENALTIES[name]()(tf.constant(z), tf.constant(y))))
+    independent = {name: np.array(v) for name, v in values["independent"].items()}
+    dependent = {name: np.array(v) for name, v in values["dependent"].items()}
+    standard_error = independent["mmd"].std() / np.sqrt(len(independent["mmd"]))
+    assert abs(independent["mmd"].mean()) < 3 * standard_error
+    assert dependent["mmd"].mean() > independent["mmd"].mean() + 20 * standard_error
+    for name in ("mmd", "hsic"):
+        assert np.mean(dependent[name] > independent[name]) > 0.95, name  # batch by batch, on the same noise
+    assert dependent["hsic"].mean() > 5 * independent["hsic"].mean() > 0
 
 
 def test_a_registered_penalty_matches_its_closed_form():
@@ -182,14 +261,39 @@ def test_a_model_with_a_registered_penalty_adds_weight_times_its_closed_form_and
     assert model.get_config()["independence"] == {"penalty": "cross_covariance", "weight": weight}
 
 
+class _PenaltyByHand(keras.callbacks.Callback):
+    """Before each step, the HSIC of the step's batch (numpy, _hsic) on the encoder's posterior means;
+    `per_epoch`: their means, what the "independence" tracker reports for each epoch."""
+
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.per_epoch = x, y, batch_size, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.values = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        rows = slice(batch * self.batch_size, (batch + 1) * self.batch_size)
+        z_mean = self.model.encode(self.x[rows], self.y[rows]).z.mean().numpy()
+        self.values.append(_hsic(z_mean, self.y[rows]))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.per_epoch.append(float(np.mean(self.values)))
+
+
 @pytest.mark.parametrize("name", ADVERSARIAL)
-def test_all_mechanisms_train_with_finite_metrics(name):
+def test_all_mechanisms_train_and_report_the_penalty_of_each_batch(name):
     model = _compiled(name, **ALL_ON)
     x, y = vector_batch(batch=16)
-    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history  # a reset at step 3
+    by_hand = _PenaltyByHand(x, y, batch_size=8)
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                        callbacks=[by_hand]).history  # a reset at step 3
     assert set(history) == set(model.TRACKERS) and "independence" in history
     assert all(np.all(np.isfinite(v)) for v in history.values())
     assert int(model.adversary_optimizer.iterations) == 2 * int(model.optimizer.iterations) == 8
+    # The penalty trained on is HSIC(mu_phi(x), y) of each batch, with the weights of that step.
+    np.testing.assert_allclose(history["independence"], by_hand.per_epoch, rtol=1e-4)
+    assert min(by_hand.per_epoch) > 0 and by_hand.per_epoch[0] != by_hand.per_epoch[1]  # the encoder moved
 
 
 @pytest.mark.parametrize("name", ADVERSARIAL)

@@ -76,8 +76,71 @@ def test_z_leakage_probes_means_and_samples_of_any_model():
     for view in leakage.VIEWS:
         assert set(report[view]) == set(leakage.PROBES)
         assert all(set(report[view][kind]) == set(model.label_names) for kind in leakage.PROBES)
+    for i, name in enumerate(model.label_names):  # always the training split's majority value, on the test split
+        majority = np.bincount(y[:80, i].astype(int)).argmax()
+        assert report["majority_rate"][name] == pytest.approx(np.mean(y[80:, i] == majority))
     assert leakage.format_accuracies({"a": 0.5}) == "50.0 %"
     assert leakage.format_accuracies({"a": 0.5, "b": 0.25}) == "a 50.0 % / b 25.0 %"
+
+
+class _GivenLatent:
+    """A stand-in model whose q(z|x, y) is N(z_of(x, y), scale^2 I): the probes' features are chosen by the test."""
+
+    label_type, label_names, name = "binary", ("glasses", "beard"), "given_latent"
+
+    def __init__(self, z_of, scale):
+        self.z_of, self.scale = z_of, scale
+
+    def encode(self, x, y):
+        import tensorflow_probability as tfp  # noqa: PLC0415
+
+        loc = tf.constant(self.z_of(np.asarray(x), np.asarray(y)), tf.float32)
+        return SimpleNamespace(z=tfp.distributions.MultivariateNormalDiag(
+            loc=loc, scale_diag=tf.fill(tf.shape(loc), float(self.scale))))
+
+
+def _glasses_and_beards(n, rng):
+    """x: 3 features of noise; y: two labels independent of x and of each other, ~35 % and ~20 % ones."""
+    x = rng.normal(size=[n, 3]).astype(np.float32)
+    y = np.stack([rng.random(n) < 0.35, rng.random(n) < 0.2], axis=1).astype(np.float32)
+    return x, y
+
+
+def test_z_leakage_reads_a_z_that_is_the_label_and_nothing_from_a_z_of_noise():
+    rng = np.random.default_rng(8)
+    (train_x, train_y), (test_x, test_y) = _glasses_and_beards(600, rng), _glasses_and_beards(300, rng)
+    majority = {"glasses": float(np.mean(test_y[:, 0] == 0)), "beard": float(np.mean(test_y[:, 1] == 0))}
+
+    # z = the labels (and one feature of noise): every probe reads each label, from means and samples.
+    label = _GivenLatent(lambda x, y: np.concatenate([3.0 * y, x[:, :1]], axis=1), scale=0.1)
+    report = leakage.z_leakage(label, train_x, train_y, test_x, test_y, seed=2)
+    assert report["majority_rate"] == pytest.approx(majority)
+    for view in leakage.VIEWS:
+        for kind in leakage.PROBES:
+            for target in majority:
+                # the early-stopped MLP may stop a step short of a perfect separation
+                assert report[view][kind][target] > (0.95 if kind == "mlp" else 0.99), (view, kind, target,
+                                                                                        report[view][kind])
+
+    # z = noise independent of the labels: every probe scores about the majority rate of each label.
+    noise = _GivenLatent(lambda x, y: x, scale=0.1)
+    report = leakage.z_leakage(noise, train_x, train_y, test_x, test_y, seed=2)
+    assert report["majority_rate"] == pytest.approx(majority)
+    for view in leakage.VIEWS:
+        for kind in leakage.PROBES:
+            for target, rate in majority.items():
+                assert abs(report[view][kind][target] - rate) < 0.06, (view, kind, target, report[view][kind], rate)
+
+
+def test_z_leakage_samples_are_draws_of_q_and_means_its_means():
+    """z's mean is 2 y_glasses, its scale 2: the means give glasses away; one draw per example reads
+    it as well as a unit separation in unit noise allows (Bayes accuracy about 72 % with 35 % ones)."""
+    rng = np.random.default_rng(9)
+    (train_x, train_y), (test_x, test_y) = _glasses_and_beards(600, rng), _glasses_and_beards(300, rng)
+    blurred = _GivenLatent(lambda x, y: 2.0 * y[:, :1], scale=2.0)
+    report = leakage.z_leakage(blurred, train_x, train_y, test_x, test_y, seed=3)
+    assert report["means"]["logistic"]["glasses"] > 0.99
+    assert 0.6 < report["samples"]["logistic"]["glasses"] < 0.8
 
 
 # ----------------------------------------------------------------------------- the swiss roll's switch check

@@ -6,7 +6,7 @@ The examples are vectors [label part (k) | style (d)]: a switch writes the label
 import numpy as np
 import pytest
 
-from csvae_tf.evaluation import comparison, round_trip
+from csvae_tf.evaluation import classifier_accuracy, comparison, round_trip
 
 K, D = 3, 4
 
@@ -70,11 +70,35 @@ def test_a_switch_that_forgets_the_style_pays_the_style_twice():
     assert trip.back_to_label == pytest.approx(1.0)
 
 
-def test_a_switch_that_does_nothing_has_a_perfect_trip_and_never_reaches_the_label():
-    x, y = _examples("categorical")
-    trip = round_trip.round_trip(lambda xb, yb, j, v: xb, _identity, x, y, "categorical", _classify)
-    assert trip.round_trip_sse == 0.0 and trip.switch_sse == 0.0
-    assert trip.back_to_label == pytest.approx(1.0)  # nothing moved: read beside Method 1, never alone
+def _do_nothing(xb, yb, j, value):
+    return np.array(xb, np.float32, copy=True)
+
+
+@pytest.mark.parametrize("label_type", ["categorical", "binary"])
+def test_a_switch_that_does_nothing_has_a_perfect_trip_and_never_reaches_the_label(label_type):
+    """Nothing moves: the round trip is perfect and C reads it back as the original label, exactly as
+    for a faithful switch. Only the switch distance (0) and Method 1 tell them apart: C never reads a
+    switched example as its target label, so the trip is read beside Method 1, never alone."""
+    x, y = _examples(label_type, n=12, seed=2)
+    faithful_switch = _class_switch if label_type == "categorical" else _bit_switch
+    trip = round_trip.round_trip(_do_nothing, _identity, x, y, label_type, _classify, batch_size=5)
+    faithful = round_trip.round_trip(faithful_switch, _identity, x, y, label_type, _classify, batch_size=5)
+    assert trip.pairs == faithful.pairs
+    assert trip.round_trip_sse == faithful.round_trip_sse == 0.0
+    assert trip.back_to_label == faithful.back_to_label == 1.0
+    assert trip.switch_sse == 0.0 and faithful.switch_sse == pytest.approx(2.0 if label_type == "categorical" else 1.0)
+
+    # Method 1 on the targets the round trip switches to: every other class, or each label's opposite.
+    names = [f"label_{i}" for i in range(K)]
+    if label_type == "binary":
+        never = classifier_accuracy.switch_accuracy(_classify, _do_nothing, x, y, "binary", names)
+        always = classifier_accuracy.switch_accuracy(_classify, faithful_switch, x, y, "binary", names)
+        assert never.final == 0.0 and always.final == 1.0
+        assert sum(never.counts.values()) == trip.pairs  # one switched example per (example, label) pair
+    else:  # column j scores every example switched to class j: only those already of class j read as j
+        never = classifier_accuracy.switch_accuracy(_classify, _do_nothing, x, y, "categorical", names)
+        classes = y.argmax(axis=1)
+        assert never.per_target == {name: pytest.approx(np.mean(classes == j)) for j, name in enumerate(names)}
 
 
 def test_binary_switches_keep_the_other_labels_unless_they_touch_them():

@@ -135,15 +135,43 @@ def test_csvae_switch_keeps_z_and_sets_only_the_target_subspace(monkeypatch):
     np.testing.assert_array_equal(w[:, :2], 0.0)
 
 
+def _switched_by_hand(model, x, y, attribute, value, means):
+    """§4.3's G_ij(x, y) with every example switched to `value` (0 or 1), from the model's own encoder
+    and decoder called here: CSVAE decodes mu_phi1(x) with W_j at the "present" prior mean (at the
+    origin for 0) and every other W_l at the origin; the conditional models decode mu_phi(x[, y]) with
+    value * one_hot(j); the VAE decodes mu_phi(x) - m_source + m_target, m the attribute's on and off means."""
+    k = model.num_labels
+    if model.switching == "subspace":
+        w = np.zeros([len(x), k, model.dim_w], np.float32)
+        w[:, attribute] = value * np.asarray(model.w_prior.present_loc, np.float32)
+        return model.decode(model.encode(x).z.mean(), w).numpy()
+    if model.switching == "conditional":
+        z = model.encode(x, y if model.encoder_conditioned else None).z.mean()
+        return model.decode(z, value * np.eye(k, dtype=np.float32)[[attribute] * len(x)]).numpy()
+    assert model.switching == "latent_arithmetic", model.switching
+    source = np.where(y[:, attribute:attribute + 1] > 0.5, means.present[attribute], means.absent[attribute])
+    target = means.present[attribute] if value else means.absent[attribute]
+    return model.decode(model.encode(x).z.mean() - source + target).numpy()
+
+
 @pytest.mark.parametrize("name", sorted(registry.MODELS))
-def test_switch_shapes_for_every_model(name):
+def test_switch_of_every_model_is_its_decoder_called_by_hand(name):
     model = make_model(name)
     x, y = vector_batch(batch=10)
     means = switching.latent_class_means(model, x, y) if model.switching == "latent_arithmetic" else None
 
-    for value in (0, 1):
+    switched = {}
+    for value in (0, 1):  # batches of 4: the last one is short
         out = switching.switch(model, x, y, attribute=1, value=value, class_means=means, batch_size=4)
-        assert out.shape == x.shape and out.dtype == np.float32 and np.all(np.isfinite(out))
+        assert out.shape == x.shape and out.dtype == np.float32
+        np.testing.assert_allclose(out, _switched_by_hand(model, x, y, 1, value, means), rtol=1e-5, atol=1e-6)
+        switched[value] = out
+    assert np.abs(switched[1] - switched[0]).max() > 1e-3  # on and off decode differently
+
+    # One value per example: each example as the call that switches every example its way.
+    values = np.arange(len(x)) % 2
+    mixed = switching.switch(model, x, y, attribute=1, value=values, class_means=means, batch_size=4)
+    np.testing.assert_allclose(mixed, np.where(values[:, None] == 1, switched[1], switched[0]), rtol=1e-5, atol=1e-6)
 
 
 def test_csvae_method1_point_is_the_mean_of_w_posterior_means_over_s_j():
