@@ -194,8 +194,8 @@ def request_inputs(loaded, metadata: Mapping[str, Any], signature: str, batch_si
     """Keyword arguments for `loaded.signatures[signature]` at `batch_size`, as tf.constants.
 
     Names and dtypes come from the signature's structured_input_signature, the shapes from the
-    export's metadata (the signature's own shapes are open, of unknown rank, so its checks answer
-    a wrong shape); the batch dimension (None) becomes `batch_size`.
+    export's metadata (exports written before the signatures declared their shapes have open ones,
+    of unknown rank); the batch dimension (None) becomes `batch_size`.
 
     Raises:
       ValueError: the signature has an input this benchmark does not know how to fill.

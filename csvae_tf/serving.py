@@ -17,9 +17,13 @@ InvalidArgumentError whose message names the input and says what it must be:
     finite values                "w must be finite: it holds NaN or Inf"
     range or value set           "attribute must be an index in [0, 2) (k=2 labels)"
 
-Every input is declared with an open shape (unknown rank), so that these checks, not a kernel deep
-in a network, answer a wrong shape; after its checks an input has its full static shape again, so
-the networks see the same graph as in training.
+Every input is declared with its true shape and a free batch dimension ([-1, *shape]: `inputs`
+[-1, 64, 64, 3], `w` [-1, k, dim_w]), so that TF Serving's metadata, `saved_model_cli show` and
+clients read what a request must hold. TensorFlow holds only some callers to that declaration (a
+NumPy value passed to a loaded signature, a Python session's feed); an eager tensor passed to a
+loaded signature, and TF Serving's C++ session, feed a value of any shape, and there these checks,
+computed on the value as fed, not a kernel deep in a network, answer a wrong shape; after its checks
+an input has its full static shape again, so the networks see the same graph as in training.
 
 The same declarations give the warm-up requests (`Input.example`), random valid requests for tests
 and benchmarks (`Input.sample`), the export's metadata (`Input.describe`) and the docs'
@@ -68,6 +72,17 @@ class Shape:
 
     def __repr__(self):
         return f"Shape{self.symbolic()}={list(self.sizes)}"
+
+
+def _fed_rank(tensor: tf.Tensor) -> tf.Tensor:
+    """The rank of the value fed, counted from its runtime shape.
+
+    Not tf.rank: with a declared static shape, tf.rank is a constant when the graph is built, and
+    grappler folds a Rank op to the declared rank too (it trusts a function's input shapes), so a
+    value of another rank passed as an eager tensor to a loaded signature would go unchecked. A
+    comparison on the shape's values is computed when the value is fed.
+    """
+    return tf.reduce_sum(tf.cast(tf.shape(tensor) >= 0, tf.int32))
 
 
 def _after(tensor: tf.Tensor, checks: Sequence) -> tf.Tensor:
@@ -121,8 +136,8 @@ class Input:
 
     # ---------------------------------------------------------------- the signature
     def spec(self) -> tf.TensorSpec:
-        """An open TensorSpec (unknown rank): the checks, not TensorFlow, answer a wrong shape."""
-        return tf.TensorSpec(None, self.dtype, name=self.name)
+        """The signature's TensorSpec: [None, *shape] (a free batch dimension, then the per-example shape)."""
+        return tf.TensorSpec([None, *self.shape.sizes], self.dtype, name=self.name)
 
     def describe(self) -> list:
         """[[None, *sizes], dtype] for the export's metadata (None: the batch dimension)."""
@@ -175,12 +190,12 @@ class Input:
         """`tensor` after its checks ran, with static shape [None, *shape].
 
         Args:
-          tensor: the fed value (any rank).
+          tensor: the fed value (any rank, whatever its static shape says).
           batch: (the batch size, the name of the input it comes from), for inputs after the first.
         """
         rank = 1 + len(self.shape.sizes)
         tensor = _after(tensor, [tf.debugging.assert_equal(
-            tf.rank(tensor), rank, message=f"{self._expected()}: a tensor of rank {rank}. Got rank")])
+            _fed_rank(tensor), rank, message=f"{self._expected()}: a tensor of rank {rank}. Got rank")])
         checks = self._shape_checks(tensor)
         if batch is not None:
             size, source = batch

@@ -12,9 +12,10 @@ The exporter knows no model family. A model declares what it serves (csvae_tf.se
 are rendered from the same declarations (export.signature_table). What every export shares is
 written here once:
 
-  * one tf.function per signature, with an open input signature (unknown rank) so that the
-    inputs' own checks answer a wrong shape, a mismatched batch, a non-finite or out-of-range
-    value with a message naming the input; an empty batch gets empty outputs;
+  * one tf.function per signature, its input signature each input's declared shape with a free
+    batch dimension ([-1, *shape], csvae_tf.serving.Input.spec); the inputs' own checks answer a
+    shape TensorFlow lets through, a mismatched batch, a non-finite or out-of-range value with a
+    message naming the input; an empty batch gets empty outputs;
   * `serving_default`, an alias of the model's SERVING_DEFAULT;
   * metadata (model name, input shape, k, label names and type, the checkpoint, every signature's
     tensors, and the family's own entries such as dim_z, dim_w and the W priors) as the asset

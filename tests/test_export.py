@@ -228,6 +228,13 @@ _W = np.zeros((2, 2, 2), np.float32)
 _POINT = np.ones((2, 2), np.float32)
 
 
+def _tensors(inputs):
+    """The inputs as eager tensors, as the clients feed them: a loaded signature holds those to no
+    declared shape, so the export's own checks answer (NumPy values of a wrong shape are refused by
+    TensorFlow's check against the declared shape before: tests/test_export_declared.py)."""
+    return {name: tf.constant(value) for name, value in inputs.items()}
+
+
 @pytest.mark.parametrize(
     "signature, inputs, error, message",
     [
@@ -254,14 +261,17 @@ _POINT = np.ones((2, 2), np.float32)
     ],
 )
 def test_bad_inputs_are_refused_with_a_clear_error(loaded_image, signature, inputs, error, message):
-    with pytest.raises(error, match=message):
-        loaded_image.signatures[signature](**inputs)
+    with pytest.raises(error, match=message):  # the float64 case (TypeError): the signature's own dtype check
+        loaded_image.signatures[signature](**(inputs if error is TypeError else _tensors(inputs)))
 
 
 def test_vector_length_is_checked(runs):
     loaded = tf.saved_model.load(runs["vector_export"])
+    inputs = dict(inputs=np.zeros((2, 4), np.float32), w=np.zeros((2, 1, 2), np.float32))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"vector of 3 values"):
-        loaded.signatures["switch_attribute"](inputs=np.zeros((2, 4), np.float32), w=np.zeros((2, 1, 2), np.float32))
+        loaded.signatures["switch_attribute"](**_tensors(inputs))
+    with pytest.raises(TypeError, match=r"shape=\(2, 4\).*name='inputs'\) to TensorSpec\(shape=\(None, 3\)"):
+        loaded.signatures["switch_attribute"](**inputs)
     assert "switch_attribute_bytes" not in loaded.signatures  # the bytes form is for image models only
 
 
@@ -685,7 +695,7 @@ _Y2 = np.zeros((2, 2), np.float32)
 )
 def test_baseline_bad_inputs_are_refused_with_a_clear_error(baseline_runs, key, signature, inputs, message):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-        _loaded(baseline_runs, key).signatures[signature](**inputs)
+        _loaded(baseline_runs, key).signatures[signature](**_tensors(inputs))
 
 
 def test_baseline_metadata_and_warmup_cover_every_signature(baseline_runs):

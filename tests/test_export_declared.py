@@ -228,6 +228,7 @@ def test_metadata_variables_and_warmup_follow_the_declarations(exports, loaded, 
 def _bad_values(spec, value: np.ndarray):
     """(what is wrong, a bad value) for `spec`: rank, per-example shape, non-finite, out of range."""
     yield "rank", value[..., None]
+    yield "rank", value[..., 0]  # one axis fewer: a scalar for an input of one value per example
     if spec.shape.sizes:
         wrong = np.concatenate([value, value[:, :1]], axis=1)  # one more along the first per-example axis
         yield "shape", wrong
@@ -253,6 +254,10 @@ def _bad_values(spec, value: np.ndarray):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("kind", sorted(SHAPES))
 def test_every_declared_input_is_checked_with_a_message_naming_it(exports, loaded, name, kind):
+    """Every bad value, fed as an eager tensor, is refused by the input's own check in the graph
+    (TensorFlow holds a loaded signature's eager tensors to no declared shape, nor TF Serving's C++
+    session its feeds); a value of a wrong rank or per-example shape fed as a NumPy array is refused
+    by TensorFlow's own check against the declared shape first, naming the input too."""
     model, _ = exports[(name, kind)]
     served = loaded[(name, kind)]
     rng = np.random.default_rng(1)
@@ -265,10 +270,58 @@ def test_every_declared_input_is_checked_with_a_message_naming_it(exports, loade
                 cases.append(("batch", good[spec.name][:1]))
             for wrong, value in cases:
                 with pytest.raises(tf.errors.InvalidArgumentError) as raised:
-                    function(**{**good, spec.name: value})
+                    function(**{key: tf.constant(v) for key, v in {**good, spec.name: value}.items()})
                 message = str(raised.value)
                 assert re.search(rf"\b{spec.name}\b", message.split("[Op:")[0]), (signature, spec.name, wrong, message)
                 assert ("same batch size" in message) == (wrong == "batch"), (signature, spec.name, wrong)
+                if wrong in ("rank", "shape"):
+                    fed, declared = (re.escape(str(shape)) for shape in (value.shape, (None, *spec.shape.sizes)))
+                    with pytest.raises(TypeError, match=rf"Can not cast TensorSpec\(shape={fed}, dtype=[\w.]+, "
+                                                        rf"name='{spec.name}'\) to TensorSpec\(shape={declared}, "
+                                                        rf"dtype=[\w.]+, name='{spec.name}'\)"):
+                        function(**{**good, spec.name: value})
+
+
+def _declared_shapes(saved_model_pb: str) -> dict:
+    """{signature: {input: shape as `saved_model_cli show` prints it, "(-1, 8, 8, 1)" or "unknown_rank"}}
+    read from the SignatureDefs in saved_model.pb, which TF Serving's metadata reports."""
+    from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
+
+    proto = saved_model_pb2.SavedModel()
+    with open(saved_model_pb, "rb") as f:
+        proto.ParseFromString(f.read())
+    (meta_graph,) = proto.meta_graphs
+    shapes = {}
+    for name, signature in meta_graph.signature_def.items():
+        shapes[name] = {}
+        for key, tensor in signature.inputs.items():
+            dims = tensor.tensor_shape
+            shapes[name][key] = "unknown_rank" if dims.unknown_rank else f"({', '.join(str(d.size) for d in dims.dim)})"
+    return shapes
+
+
+def _printed_shape(sizes) -> str:
+    return "(" + ", ".join(str(size) for size in (-1, *sizes)) + ")"
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kind", sorted(SHAPES))
+def test_each_input_declares_its_true_shape_with_a_free_batch_dimension(exports, loaded, name, kind):
+    """In the SignatureDefs (TF Serving's metadata, `saved_model_cli show`) and in the loaded
+    signatures: [-1, *shape] for every input of every signature, serving_default included."""
+    model, path = exports[(name, kind)]
+    declared = model.serving_signatures()
+    declared["serving_default"] = declared[model.SERVING_DEFAULT]
+    in_proto = _declared_shapes(os.path.join(path, "saved_model.pb"))
+    for signature, declaration in declared.items():
+        specs = loaded[(name, kind)].signatures[signature].structured_input_signature[1]
+        assert set(specs) == {spec.name for spec in declaration.inputs} == set(in_proto[signature]), signature
+        for spec in declaration.inputs:
+            assert specs[spec.name].shape.as_list() == [None, *spec.shape.sizes], (signature, spec.name)
+            assert specs[spec.name].dtype == spec.dtype, (signature, spec.name)
+            assert in_proto[signature][spec.name] == _printed_shape(spec.shape.sizes), (signature, spec.name)
+    # the data shape is the model's own: [-1, 4] for vectors, [-1, 8, 8, 1] for images
+    assert in_proto[model.SERVING_DEFAULT]["inputs"] == _printed_shape(SHAPES[kind])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -379,12 +432,21 @@ def _saved_model_cli(*arguments, cwd):
 
 
 def test_saved_model_cli_shows_and_runs_the_export_as_a_user_types_it(exports, loaded, tmp_path):
-    """`saved_model_cli show --all` lists every signature; `saved_model_cli run` answers as tf.saved_model.load."""
+    """`saved_model_cli show --all` lists every signature, each input with its declared shape and a free
+    batch dimension; `saved_model_cli run` answers as tf.saved_model.load, and refuses a wrong per-example shape."""
     model, path = exports[("csvae", "image")]
     shown = _saved_model_cli("show", "--dir", path, "--all", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr[-2000:]
-    for signature in [*model.serving_signatures(), "serving_default"]:
+    printed = {name: dict(re.findall(r"inputs\['(\w+)'\] tensor_info:\s*dtype: \w+\s*shape: ([^\n]+)", body))
+               for name, body in re.findall(r"signature_def\['(\w+)'\]:(.*?)(?=signature_def\[|\Z)", shown.stdout,
+                                            re.DOTALL)}
+    declared = {**model.serving_signatures(), "serving_default": model.serving_signatures()[model.SERVING_DEFAULT]}
+    for signature, declaration in declared.items():
         assert f"signature_def['{signature}']" in shown.stdout, signature
+        # every input with its true shape and a free batch dimension, none of unknown rank
+        assert printed[signature] == {spec.name: _printed_shape(spec.shape.sizes) for spec in declaration.inputs}, \
+            (signature, printed[signature])
+    assert printed["switch_attribute"] == {"inputs": "(-1, 8, 8, 1)", "w": "(-1, 2, 2)"}
     rng = np.random.default_rng(4)
     for signature in ("switch_attribute_bytes", "encode"):
         inputs = {spec.name: spec.sample(rng, 2) for spec in model.serving_signatures()[signature].inputs}
@@ -400,3 +462,42 @@ def test_saved_model_cli_shows_and_runs_the_export_as_a_user_types_it(exports, l
         for name, value in want.items():
             np.testing.assert_allclose(np.load(out / f"{name}.npy"), value.numpy(), rtol=1e-5, atol=1e-6,
                                        err_msg=f"{signature} {name}")
+    # A w of a wrong per-example shape: refused by TensorFlow's own check against the declared shape.
+    np.save(tmp_path / "inputs.npy", np.full([2, 8, 8, 1], 0.5, np.float32))
+    np.save(tmp_path / "w.npy", np.zeros([2, 3, 2], np.float32))
+    refused = _saved_model_cli("run", "--dir", path, "--tag_set", "serve", "--signature_def", "switch_attribute",
+                               "--inputs", "inputs=inputs.npy;w=w.npy", "--outdir", str(tmp_path / "refused"),
+                               cwd=tmp_path)
+    assert refused.returncode != 0
+    assert re.search(r"Cannot feed value of shape \(2, 3, 2\) for Tensor switch_attribute_w:0, which has shape "
+                     r"\(None, 2, 2\)", refused.stderr), refused.stderr[-2000:]
+
+
+def test_an_export_declaring_open_shapes_still_loads_serves_and_checks(tmp_path, monkeypatch):
+    """Exports written before the inputs declared their shapes (every input of unknown rank) keep
+    working for the clients: they load, answer as an export of the same model written today, and
+    their own checks still refuse a wrong shape."""
+    from clients import backends  # noqa: PLC0415
+    from csvae_tf import serving  # noqa: PLC0415
+
+    model = make_model("csvae", input_shape=SHAPES["vector"], label_names=LABEL_NAMES)
+    today = saved_model.export_model(model, str(tmp_path / "today"), "csvae", warmup=False)
+    with monkeypatch.context() as patch:  # the declaration of those releases
+        patch.setattr(serving.Input, "spec", lambda spec: tf.TensorSpec(None, spec.dtype, name=spec.name))
+        older = saved_model.export_model(model, str(tmp_path / "older"), "csvae", warmup=False)
+    assert set(_declared_shapes(os.path.join(older, "saved_model.pb"))["switch_attribute"].values()) == {"unknown_rank"}
+    assert _declared_shapes(os.path.join(today, "saved_model.pb"))["switch_attribute"] == {
+        "inputs": "(-1, 4)", "w": "(-1, 2, 2)"}
+
+    rng = np.random.default_rng(5)
+    requests = _requests(model, rng)
+    old_backend, new_backend = backends.SavedModelBackend(older), backends.SavedModelBackend(today)
+    for signature, inputs in requests.items():
+        answered = old_backend.call(signature, **inputs)
+        expected = new_backend.call(signature, **inputs)
+        assert set(answered) == set(expected), signature
+        for name, value in expected.items():
+            np.testing.assert_allclose(answered[name], value, rtol=1e-6, atol=1e-7, err_msg=f"{signature} {name}")
+    with pytest.raises(backends.BackendError, match=r"switch_attribute: w must be float32 \[batch, k=2, dim_w=2"):
+        old_backend.call("switch_attribute", inputs=requests["switch_attribute"]["inputs"],
+                         w=np.zeros([3, 2, 3], np.float32))
