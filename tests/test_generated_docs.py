@@ -49,6 +49,15 @@ def _semi_supervised_table() -> str:
     return run.stdout
 
 
+def _morpho_table() -> str:
+    """studies.morpho's table, in a process of its own: its flags (--train, --settings, --seeds) share
+    names with studies.images' and studies.independence's."""
+    run = run_program("-c", "from studies import morpho as study\n"
+                      "print(study.markdown(study.load_records()), end='')\n", timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
+
+
 def _precision_parity_inputs():
     """The study's records, its digits-conv runs as stored, and those not stored (pending)."""
     flag = precision_parity.FLAGS
@@ -75,6 +84,7 @@ DOC_SECTIONS = {
         lambda page: independence.markdown(independence.load_records(independence.RESULTS)),
     "python -m studies.semi_supervised --stage=report": lambda page: _semi_supervised_table(),
     "python -m studies.precision_parity --report_only": _precision_parity_doc,
+    "python -m studies.morpho": lambda page: _morpho_table(),
 }
 
 # studies/results/<study>.md -> (command, () -> what its report writes there)

@@ -117,7 +117,9 @@ def test_flat_independence_run_resumes_to_the_weights_its_own_code_reached(tmp_p
     variables = [*model.weights, *model.optimizer.variables, *model.adversary_optimizer.variables]
     assert [v.path for v in variables] == list(FLAT_OUTPUTS["resumed_names"])
     for index, variable in enumerate(variables):
-        np.testing.assert_allclose(variable.numpy(), FLAT_OUTPUTS[f"resumed_{index}"], rtol=1e-6, atol=1e-7,
+        # The fixture was written on another CPU, whose kernels round float32 sums otherwise (up to
+        # 4e-7 here); a change of the numerics moves some weight by orders of magnitude more.
+        np.testing.assert_allclose(variable.numpy(), FLAT_OUTPUTS[f"resumed_{index}"], rtol=1e-5, atol=1e-6,
                                    err_msg=variable.path)
 
 
