@@ -134,6 +134,8 @@ class Judges:
             read = self.digit_svc.predict(digit_features(switched[name]))
             entry["digit_kept"] = 100 * float(np.mean(read == digits))
             scores["attributes"][name] = entry
+        for name, share in zip(morpho.ATTRIBUTES, self.reconstruction_read(model, x, y)):
+            scores["attributes"][name]["reconstruction_read"] = share
         if not full:
             return scores
         trip = round_trip.round_trip(switch, reconstruction_function(model), self.test.images, self.test.labels,
@@ -149,6 +151,15 @@ class Judges:
             for attribute, label in zip(morpho.ATTRIBUTES, names)
         }
         return scores
+
+    def reconstruction_read(self, model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """% of reconstructions x̂ the ruler reads with the input's attributes, per attribute [k]: the
+        measured switches mean something only where the model draws strokes the ruler can read."""
+        from csvae_tf.evaluation import batched
+
+        reconstruct = reconstruction_function(model)
+        parts = [reconstruct(x[s], y[s]) for s in batched.slices(len(x), batched.DEFAULT_BATCH_SIZE)]
+        return 100 * np.mean(self.ruler.read(np.concatenate(parts)) == (y > 0.5), axis=0)
 
     def context(self) -> dict:
         """What the judges themselves read on real renderings (the ceilings), in %."""
@@ -275,7 +286,7 @@ def load_records() -> List[dict]:
 # ---------------------------------------------------------------------------- report
 
 
-def _cell(values: List[float], digits: int = 1) -> str:
+def _cell(values: List[Optional[float]], digits: int = 1) -> str:
     values = [v for v in values if v is not None and not np.isnan(v)]
     if not values:
         return "–"
@@ -290,7 +301,8 @@ def markdown(records: List[dict]) -> str:
 
     header = ["setting", "model", "seeds"]
     for attribute in morpho.ATTRIBUTES:
-        header += [f"{attribute}: switched on / off %", f"{attribute}: other kept on / off %",
+        header += [f"{attribute}: reconstructions read right %", f"{attribute}: switched on / off %",
+                   f"{attribute}: other kept on / off %",
                    f"{attribute}: digit kept %", f"z MLP reads {attribute} % (majority)"]
     header += ["held-out SSE per image", "CPU min"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -306,7 +318,8 @@ def markdown(records: List[dict]) -> str:
             for attribute in morpho.ATTRIBUTES:
                 a = [f["attributes"][attribute] for f in finals]
                 z = [f["fresh"][attribute] for f in finals]
-                cells += [f"{_cell([e['on'] for e in a])} / {_cell([e['off'] for e in a])}",
+                cells += [_cell([e.get("reconstruction_read") for e in a]),
+                          f"{_cell([e['on'] for e in a])} / {_cell([e['off'] for e in a])}",
                           f"{_cell([e['on_others_kept'] for e in a])} / {_cell([e['off_others_kept'] for e in a])}",
                           _cell([e["digit_kept"] for e in a]),
                           f"{_cell([e['mlp'] for e in z])} ({_cell([e['majority'] for e in z])})"]
