@@ -298,12 +298,7 @@ def time_to_quality_figure(records: List[dict], path: str) -> None:
 
     A validation at epoch e of E is placed at e/E of the run's CPU time (the epochs cost the same).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4))
+    curves = []
     for record in records:
         if record["setting"] not in FIGURE_SETTINGS:
             continue
@@ -312,18 +307,11 @@ def time_to_quality_figure(records: List[dict], path: str) -> None:
             continue
         epochs = sorted(int(e) for e in history)
         minutes = [record["cpu_seconds"] / 60 * e / epochs[-1] for e in epochs]
-        axes.plot(minutes, [100 * history[str(e)] for e in epochs], marker="o",
-                  label=f"{record['setting']} (seed {record['seed']})")
-    axes.axhline(10, color="grey", linestyle=":", label="chance (10 classes)")
-    axes.set_xlabel("CPU minutes (2-core CPU)")
-    axes.set_ylabel("held-out switches read as the target (%)")
-    axes.set_title("Time to a switching CSVAE, digits 32x32")
-    axes.set_ylim(0, 100)
-    axes.legend(fontsize=7)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+        curves.append((f"{record['setting']} (seed {record['seed']})", minutes,
+                       [100 * history[str(e)] for e in epochs]))
+    records_file.time_to_quality_plot(path, curves, [(10, ":", "chance (10 classes)")],
+                                      "held-out switches read as the target (%)",
+                                      "Time to a switching CSVAE, digits 32x32")
 
 
 BEGIN, END = "<!-- generated: python -m studies.images -->", "<!-- end generated -->"

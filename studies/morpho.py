@@ -336,30 +336,16 @@ def markdown(records: List[dict]) -> str:
 
 def time_to_quality_figure(records: List[dict], path: str) -> None:
     """CSVAE's worst measured switch (over attributes and directions) against CPU minutes, per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6.5, 4))
+    curves = []
     for record in records:
-        points = []
-        for stage in record["stages"]:
-            attributes = stage["models"]["csvae"]["attributes"].values()
-            points.append((stage["cpu_seconds"] / 60, min(min(e["on"], e["off"]) for e in attributes)))
+        points = [(stage["cpu_seconds"] / 60,
+                   min(min(e["on"], e["off"]) for e in stage["models"]["csvae"]["attributes"].values()))
+                  for stage in record["stages"]]
         if points:
-            axes.plot(*zip(*points), marker="o", label=f"{record['setting']} (seed {record['seed']})")
-    axes.axhline(90, color="grey", linestyle=":", label="target (90 %)")
-    axes.axhline(50, color="grey", linestyle="--", label="chance")
-    axes.set_xlabel("CPU minutes (2-core CPU)")
-    axes.set_ylabel("worst attribute and direction switched (%)")
-    axes.set_title("Morpho-digits 64x64x3: CSVAE's switches, measured")
-    axes.set_ylim(0, 100)
-    axes.legend(fontsize=7)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+            curves.append((f"{record['setting']} (seed {record['seed']})", *zip(*points)))
+    records_file.time_to_quality_plot(path, curves, [(90, ":", "target (90 %)"), (50, "--", "chance")],
+                                      "worst attribute and direction switched (%)",
+                                      "Morpho-digits 64x64x3: CSVAE's switches, measured", size=(6.5, 4))
 
 
 BEGIN, END = "<!-- generated: python -m studies.morpho -->", "<!-- end generated -->"

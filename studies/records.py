@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List
+from typing import List, Sequence, Tuple
 
 
 def load_records(path: str) -> List[dict]:
@@ -35,3 +35,33 @@ def replace_generated(doc: str, begin: str, end: str, body: str) -> None:
     head, rest = text.split(begin, 1)
     with open(doc, "w") as f:
         f.write(head + begin + "\n" + body.rstrip("\n") + "\n" + end + rest.split(end, 1)[1])
+
+
+def time_to_quality_plot(path: str, curves: Sequence[Tuple[str, Sequence[float], Sequence[float]]],
+                         lines: Sequence[Tuple[float, str, str]], ylabel: str, title: str,
+                         size: Tuple[float, float] = (6, 4)) -> None:
+    """A study's time-to-quality figure: a quality in % against CPU minutes.
+
+    Args:
+      curves: (label, CPU minutes, quality %) of each run, drawn as lines with markers.
+      lines: (quality %, matplotlib line style, label) drawn across, e.g. chance or a target.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=size)
+    for label, minutes, quality in curves:
+        axes.plot(minutes, quality, marker="o", label=label)
+    for level, style, label in lines:
+        axes.axhline(level, color="grey", linestyle=style, label=label)
+    axes.set_xlabel("CPU minutes (2-core CPU)")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.set_ylim(0, 100)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

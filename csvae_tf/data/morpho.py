@@ -257,7 +257,8 @@ def main(argv):
     del argv
     counts = write_celeba_files(flags.FLAGS.out, seed=flags.FLAGS.seed)
     mapping = ", ".join(
-        f"{attribute} as {column}{' = -1' if value < 0 else ''}" for attribute, (column, value) in CELEBA_COLUMNS.items()
+        f"{attribute} as {column}{' = -1' if value < 0 else ''}"
+        for attribute, (column, value) in CELEBA_COLUMNS.items()
     )
     print(f"wrote {sum(counts.values())} images as CelebA's official files in {flags.FLAGS.out} "
           f"({', '.join(f'{s} {c}' for s, c in counts.items())}); {mapping}.\n"

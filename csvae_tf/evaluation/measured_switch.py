@@ -8,7 +8,10 @@ on its measurement, chosen on real images (the threshold that best separates the
 the label there), so the ruler's own error on real images is known and reported beside it.
 
 An image with nothing to measure (no stroke) reads as neither value, so a model that draws
-blanks scores 0 in both directions. For each binary attribute j and each direction (on: the examples without j switched on; off:
+blanks scores 0 in both directions. A ruler also reads a blurred blob: read the switches beside
+the share of reconstructions it reads right, which says whether the model draws what it measures.
+
+For each binary attribute j and each direction (on: the examples without j switched on; off:
 those with j switched off), `measured_switch` reports
   * switched: the share of switched images the ruler reads on the target side;
   * others kept: the share of (image, other attribute l != j) pairs whose ruler reading of l is
