@@ -20,7 +20,6 @@ docs/images.md and the time-to-quality figure docs/images/time_to_quality.png.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import resource
@@ -207,11 +206,7 @@ def store(setting: str, seed: int, run_dir: str, cpu_seconds: float) -> dict:
 
 
 def load_records() -> List[dict]:
-    records = []
-    for path in sorted(glob.glob(os.path.join(STORE, "*.json"))):
-        with open(path) as f:
-            records.append(json.load(f))
-    return records
+    return records_file.load_run_records(STORE)
 
 
 def _cell(values: List[float], digits: int = 1) -> str:
@@ -384,12 +379,7 @@ def is_run_of(record: dict, run_dir: str) -> bool:
 
 
 def _save(record: dict) -> None:
-    """studies/results/images/<run>.json, written atomically (run_directory.write_json)."""
-    from csvae_tf.training import run_directory  # noqa: PLC0415 - Keras loads only when a study writes
-
-    os.makedirs(STORE, exist_ok=True)
-    run_directory.write_json(os.path.join(STORE, run_name(record["setting"], record["seed"]) + ".json"), record,
-                             indent=1)
+    records_file.save_run_record(STORE, run_name(record["setting"], record["seed"]), record)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ time-to-quality figure and each setting's switch grid from the repository alone.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import resource
@@ -268,19 +267,11 @@ def summary_line(stage: dict) -> str:
 
 
 def _save(record: dict) -> None:
-    from csvae_tf.training import run_directory  # noqa: PLC0415 - Keras loads only when a study writes
-
-    os.makedirs(STORE, exist_ok=True)
-    run_directory.write_json(os.path.join(STORE, run_name(record["setting"], record["seed"]) + ".json"), record,
-                             indent=1)
+    records_file.save_run_record(STORE, run_name(record["setting"], record["seed"]), record)
 
 
 def load_records() -> List[dict]:
-    records = []
-    for path in sorted(glob.glob(os.path.join(STORE, "*.json"))):
-        with open(path) as f:
-            records.append(json.load(f))
-    return records
+    return records_file.load_run_records(STORE)
 
 
 # ---------------------------------------------------------------------------- report

@@ -4,6 +4,7 @@ the docs page a study writes its tables into."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from typing import List, Sequence, Tuple
@@ -24,6 +25,23 @@ def save_records(path: str, records: List[dict]) -> None:
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     run_directory.write_json(path, records, sort_keys=False, indent=1)
+
+
+def load_run_records(folder: str) -> List[dict]:
+    """The records of a study that keeps one JSON file a run (folder/<run>.json), in file-name order."""
+    records = []
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        with open(path) as f:
+            records.append(json.load(f))
+    return records
+
+
+def save_run_record(folder: str, name: str, record: dict) -> None:
+    """folder/<name>.json, written atomically (run_directory.write_json, the JSON writer every study uses)."""
+    from csvae_tf.training import run_directory  # noqa: PLC0415 - Keras loads only when a study writes
+
+    os.makedirs(folder, exist_ok=True)
+    run_directory.write_json(os.path.join(folder, name + ".json"), record, indent=1)
 
 
 def replace_generated(doc: str, begin: str, end: str, body: str) -> None:
