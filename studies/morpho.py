@@ -60,6 +60,11 @@ SETTINGS: Dict[str, tuple] = {
     "m1000": (FLAGFILE, ["--model=csvae", "--independence_weight=1000"], 4, "CSVAE alone, MMD weight 1000"),
     "z16_m1000": (FLAGFILE, ["--model=csvae", "--dim_z=16", "--independence_weight=1000"], 4,
                   "CSVAE alone, dim_z 16, MMD weight 1000"),
+    # beta1 per value as on the 32x32 grey digits (2560 / 1,024 values): 2560 x 12,288 / 1,024.
+    "per_value": (FLAGFILE, ["--model=csvae", "--beta1=30720"], 4,
+                  "CSVAE alone, beta1 30720 (the digits' reconstruction weight per value)"),
+    "per_value_m1200": (FLAGFILE, ["--model=csvae", "--beta1=30720", "--independence_weight=1200"], 4,
+                        "CSVAE alone, beta1 30720, MMD weight 1200 (both the digits' weight per value)"),
 }
 
 FLAGS = flags.FLAGS
