@@ -122,6 +122,46 @@ def test_a_lock_file_removed_before_it_is_locked_is_not_held(tmp_path, monkeypat
         run_directory.release_lock(lock)
 
 
+@pytest.mark.parametrize("target_exists", [True, False])
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_left_alone(tmp_path, target_exists):
+    """A .lock that is a symbolic link (to an existing file or to nothing) is never followed: the file it
+    points to is neither written nor made, and the start is refused in one line naming the link."""
+    run = tmp_path / "run"
+    run.mkdir()
+    target = tmp_path / "elsewhere" / "notes.txt"
+    target.parent.mkdir()
+    if target_exists:
+        target.write_text("the user's own file\n")
+    link = run / run_directory.LOCK_FILE
+    link.symlink_to(target)
+    with pytest.raises(training.RunFileError) as refused:
+        run_directory.acquire_lock(str(run))
+    assert str(refused.value) == (f"{link} is a symbolic link (to {target}), not the run's lock file: a run "
+                                  f"never writes through a link. Remove the link and run again, or pass another "
+                                  f"--model_dir.")
+    if target_exists:
+        assert target.read_text() == "the user's own file\n"
+    else:
+        assert not target.exists()
+    assert os.path.islink(link) and sorted(os.listdir(run)) == [run_directory.LOCK_FILE]
+    with pytest.raises(training.RunFileError, match=r"is a symbolic link"):  # through a training run too
+        _run(run, 1)
+    assert not (run / training.MODEL_FILE).exists()
+
+
+def test_a_run_directory_reached_through_a_link_is_locked_as_usual(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    lock = run_directory.acquire_lock(str(tmp_path / "alias"))
+    try:
+        assert lock == str(tmp_path / "real" / run_directory.LOCK_FILE)
+        assert json.loads((tmp_path / "real" / run_directory.LOCK_FILE).read_text())["pid"] == os.getpid()
+        with pytest.raises(BlockingIOError):
+            os.close(_hold(tmp_path / "real", {}))
+    finally:
+        run_directory.release_lock(lock)
+
+
 def test_a_lock_held_by_a_killed_process_is_free(tmp_path):
     """Another process holds the lock: refused, naming that pid; after SIGKILL a new run proceeds."""
     holder = start_program(

@@ -258,6 +258,7 @@ def acquire_lock(directory: str) -> str:
     """Take the exclusive lock of run directory `directory` (creating it), or fail at once.
 
     The lock is an flock on DIRECTORY/.lock, which then names this process (pid, host, start time).
+    A .lock that is a symbolic link is refused, never followed.
     Locks are counted per process: acquiring one this process holds already succeeds, and each
     acquire_lock needs its release_lock.
 
@@ -266,21 +267,27 @@ def acquire_lock(directory: str) -> str:
 
     Raises:
       RunDirectoryInUse: another process holds it; the message says which (pid, host, since when).
-      RunFileError: the lock file cannot be opened or locked.
+      RunFileError: the lock file cannot be opened or locked, or is a symbolic link.
     """
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as error:
         raise RunFileError(f"{directory} cannot be made a folder ({error.strerror}): the run writes there. Move "
                            f"what is in the way, or pass another --model_dir.") from None
-    path = os.path.realpath(os.path.join(directory, LOCK_FILE))
+    # The folder may be reached through links; the lock file itself never is (O_NOFOLLOW): a .lock that
+    # links elsewhere would have its target's content replaced by the holder's note.
+    path = os.path.join(os.path.realpath(directory), LOCK_FILE)
     if path in _HELD:
         _HELD[path][1] += 1
         return path
     while True:
         try:
-            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as error:
+            if os.path.islink(path):
+                raise RunFileError(f"{path} is a symbolic link (to {os.readlink(path)}), not the run's lock file: "
+                                   f"a run never writes through a link. Remove the link and run again, or pass "
+                                   f"another --model_dir.") from None
             raise RunFileError(f"{path} cannot be opened ({error.strerror}): a run locks its directory there so "
                                f"that it has one writer; pass a directory you can write to.") from None
         try:
@@ -331,7 +338,7 @@ def release_lock(path: str) -> None:
 def _is_lock_file(handle: int, path: str) -> bool:
     """Whether open file `handle` is still the file at `path` (not one removed meanwhile)."""
     try:
-        held, named = os.fstat(handle), os.stat(path)
+        held, named = os.fstat(handle), os.lstat(path)
     except OSError:
         return False
     return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
