@@ -17,8 +17,11 @@ written here once:
     shape TensorFlow lets through, a mismatched batch, a non-finite or out-of-range value with a
     message naming the input; an empty batch gets empty outputs;
   * `serving_default`, an alias of the model's SERVING_DEFAULT;
-  * metadata (model name, input shape, k, label names and type, the checkpoint, every signature's
-    tensors, and the family's own entries such as dim_z, dim_w and the W priors) as the asset
+  * the most examples one request may hold (`--max_batch`, checked in every graph): by default
+    as many as ACTIVATION_BUDGET_BYTES (2 GiB) of activations hold at the model's per-example
+    estimate, read off its Keras networks (activation_bytes_per_example);
+  * metadata (model name, input shape, k, label names and type, the checkpoint, max_batch and its
+    estimate, every signature's tensors, and the family's own entries such as dim_z, dim_w and the W priors) as the asset
     assets/csvae_metadata.json and as variables of the loaded object (`loaded.metadata_json`,
     `loaded.model_name`, `loaded.input_shape`, `loaded.num_labels`, `loaded.label_names`, and one
     variable per number or list of numbers among the family's entries: `loaded.dim_z`, ...);
@@ -49,7 +52,11 @@ import export
 
 METADATA_FILE = "csvae_metadata.json"
 METADATA_FORMAT = 1
-MAX_BATCH = 1024  # examples per call: a 64x64x3 switch_attribute holds ~1.6 MB of activations per example
+# The default --max_batch: as many examples as this many bytes of activations hold, by the model's
+# per-example estimate (activation_bytes_per_example): 2 GiB keeps one request well inside a server's memory.
+ACTIVATION_BUDGET_BYTES = 2 * 1024**3
+# The graphs count a batch in int32 (tf.shape), so no larger --max_batch can be checked, or served.
+LARGEST_MAX_BATCH = 2**31 - 1
 STAGING_PREFIX = ".tmp-"
 STALE_STAGING_SECONDS = 6 * 3600  # an unfinished export whose writer cannot be told alive is this old: removed
 # csvae_tf.serving_precision.SERVING_PRECISIONS, spelled here so that --help needs no TensorFlow
@@ -69,8 +76,10 @@ def define_flags():
     flags.DEFINE_string("serving_name", None, "Model name in the warm-up requests (models.config `name`); "
                         "default the export folder's name.")
     flags.DEFINE_bool("warmup", True, "Write assets.extra/tf_serving_warmup_requests.")
-    flags.DEFINE_integer("max_batch", MAX_BATCH, "The most examples one request may hold (checked in every "
-                         "signature's graph, written in the metadata as max_batch).")
+    flags.DEFINE_integer("max_batch", None, "The most examples one request may hold (checked in every "
+                         "signature's graph, written in the metadata as max_batch); default as many as "
+                         f"{ACTIVATION_BUDGET_BYTES // 1024**3} GiB of activations hold, by the model's "
+                         "per-example estimate (the metadata's activation_bytes_per_example).")
     flags.DEFINE_enum("serving_precision", "float32", list(SERVING_PRECISIONS),
                       "The arithmetic the export serves in: float32 (the trained model as it is), or bfloat16 "
                       "(weights stored in bfloat16, layers computing in it; faster on CPUs with AVX512-BF16/AMX, "
@@ -139,8 +148,16 @@ def _label_names(model, label_names: Optional[Sequence[str]]):
 
 
 def export_metadata(model, model_name: str, signatures: dict, default: str, checkpoint: Optional[str] = None,
-                    max_batch: int = MAX_BATCH) -> dict:
-    """Everything a client needs to build requests and read responses (JSON-serialisable)."""
+                    max_batch: Optional[int] = None, activation_bytes: Optional[int] = None) -> dict:
+    """Everything a client needs to build requests and read responses (JSON-serialisable).
+
+    `activation_bytes` is activation_bytes_per_example(model, signatures) (computed if None), and
+    `max_batch` default_max_batch of it (if None).
+    """
+    if activation_bytes is None:
+        activation_bytes = activation_bytes_per_example(model, signatures)
+    if max_batch is None:
+        max_batch = default_max_batch(activation_bytes)
     shared = {
         "format": METADATA_FORMAT,
         "model": model_name,
@@ -154,6 +171,8 @@ def export_metadata(model, model_name: str, signatures: dict, default: str, chec
                               for spec in signature.inputs if spec.name == "labels"),
         "checkpoint": os.path.basename(checkpoint) if checkpoint else None,
         "max_batch": max_batch,
+        "activation_bytes_per_example": activation_bytes,
+        "activation_budget_bytes": ACTIVATION_BUDGET_BYTES,
         "serving_default": default,
         "signatures": {
             **{name: signature.describe() for name, signature in signatures.items()},
@@ -165,6 +184,48 @@ def export_metadata(model, model_name: str, signatures: dict, default: str, chec
     if clash:
         raise ExportError(f"{type(model).__name__}.serving_metadata() redefines {sorted(clash)}, which every export writes.")
     return {**shared, **family}
+
+
+def activation_bytes_per_example(model, signatures: dict) -> int:
+    """An upper bound of the memory one example takes in a call of any of `signatures`, in bytes.
+
+    Read off the built Keras networks, nothing is run: for one example, the size of every layer
+    output of every functional network `model` holds (encoders, decoder, adversary, classifier:
+    each layer's output shape times its dtype's bytes, so a bfloat16 copy counts 2 bytes a value),
+    as if all were alive at once, plus the largest signature's own inputs and outputs. TensorFlow
+    frees a tensor once its last reader has run, and no signature runs every network, so a call
+    takes less: the estimate errs on the safe side (a 64x64x3 CSVAE: ~7.3 MB; the swiss roll's:
+    ~2 KB). Outputs of unknown size (a layer never called on symbolic inputs, a dimension left
+    open) are not counted.
+    """
+    def network_bytes(layer) -> int:
+        inner = getattr(layer, "layers", None)
+        if inner:  # a model: its own layers hold its outputs
+            return sum(network_bytes(sublayer) for sublayer in inner)
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError, RuntimeError):  # not connected, or called more than once
+            return 0
+        return sum(_tensor_bytes(output.shape[1:], output.dtype) for output in tf.nest.flatten(outputs))
+
+    networks = sum(network_bytes(layer) for layer in model.layers)
+    requests = max((sum(_tensor_bytes(spec.shape.sizes, spec.dtype) for spec in signature.inputs)
+                    + sum(_tensor_bytes(shape.sizes, tf.float32) for shape in signature.outputs.values())
+                    for signature in signatures.values()), default=0)
+    return networks + requests
+
+
+def _tensor_bytes(shape, dtype) -> int:
+    """Bytes of one example's tensor of per-example `shape`; 0 where a size is unknown (open or strings)."""
+    dtype = tf.as_dtype(dtype)
+    if dtype == tf.string or any(size is None for size in shape):
+        return 0
+    return int(np.prod(shape, dtype=np.int64)) * dtype.size
+
+
+def default_max_batch(activation_bytes: int) -> int:
+    """As many examples as ACTIVATION_BUDGET_BYTES hold at `activation_bytes` each (at least 1)."""
+    return max(1, min(LARGEST_MAX_BATCH, ACTIVATION_BUDGET_BYTES // max(1, activation_bytes)))
 
 
 def _numeric(value) -> bool:
@@ -196,7 +257,7 @@ def build_serving_module(model, signatures: dict, default: str, metadata: dict, 
 
     concrete = {}
     for name, signature in signatures.items():
-        function = tf.function(bounded(signature.serve, metadata.get("max_batch", MAX_BATCH)),
+        function = tf.function(bounded(signature.serve, metadata["max_batch"], metadata.get("activation_bytes_per_example")),
                                input_signature=[spec.spec() for spec in signature.inputs], autograph=False)
         setattr(module, name, function)
         concrete[name] = function.get_concrete_function()
@@ -206,18 +267,26 @@ def build_serving_module(model, signatures: dict, default: str, metadata: dict, 
     return module, concrete
 
 
-def bounded(serve, max_batch: int):
+def bounded(serve, max_batch: int, activation_bytes: Optional[int] = None):
     """`serve` refusing a batch of more than `max_batch` examples (its first input's leading dimension)
-    before any work, so one request cannot take the server's memory."""
+    before any work, so one request cannot take the server's memory. The message states the
+    per-example estimate `activation_bytes` where given."""
+    memory = (f": ~{_megabytes(activation_bytes)} of activations an example, "
+              f"{ACTIVATION_BUDGET_BYTES // 1024**3} GiB in all" if activation_bytes else "")
+
     def call(*tensors):
         batch = tf.reduce_prod(tf.shape(tensors[0])[:1])  # 1 for a scalar: its own checks refuse it
         check = tf.debugging.assert_less_equal(
             batch, tf.constant(max_batch, batch.dtype),
-            message=f"a request holds at most {max_batch} examples (the export's max_batch); send larger "
-                    f"sets in parts. Got batch")
+            message=f"a request holds at most {max_batch} examples (max_batch of the export{memory}); send "
+                    f"larger sets in parts. Got batch")
         with tf.control_dependencies([check]):
             return serve(*[tf.identity(tensor) for tensor in tensors])
     return call
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.2g} MB" if size >= 1e5 else f"{size / 1e3:.2g} KB"
 
 
 def held_variables(variables, functions) -> list:
@@ -273,7 +342,7 @@ def export_model(
     warmup: bool = True,
     checkpoint: Optional[str] = None,
     serving_precision: str = "float32",
-    max_batch: int = MAX_BATCH,
+    max_batch: Optional[int] = None,
     log=None,
 ) -> str:
     """Write `model` as a SavedModel at EXPORT/<version>; returns that path.
@@ -294,7 +363,8 @@ def export_model(
       warmup: write assets.extra/tf_serving_warmup_requests.
       checkpoint: the checkpoint the weights came from (metadata).
       serving_precision: "float32" (the model as it is) or "bfloat16" (csvae_tf.serving_precision).
-      max_batch: the most examples one call of a signature takes (metadata `max_batch`, checked in the graph).
+      max_batch: the most examples one call of a signature takes (metadata `max_batch`, checked in the graph);
+        default as many as ACTIVATION_BUDGET_BYTES hold (default_max_batch).
       log: a function of one line; default print to stderr.
 
     Raises:
@@ -309,8 +379,12 @@ def export_model(
     version = next_version(export_dir) if version is None else int(version)
     if version < 0:
         raise ExportError(f"--version must be a non-negative integer, got {version}.")
-    if max_batch < 1:
+    if max_batch is not None and max_batch < 1:
         raise ExportError(f"--max_batch must be at least 1, got {max_batch}.")
+    if max_batch is not None and max_batch > LARGEST_MAX_BATCH:
+        raise ExportError(f"--max_batch={max_batch} is more than the export's graphs can count (a batch size is "
+                          f"int32: at most {LARGEST_MAX_BATCH}); pass a smaller one, or leave it out for as many "
+                          f"as {ACTIVATION_BUDGET_BYTES // 1024**3} GiB of activations hold.")
     final_dir = os.path.join(export_dir, str(version))
     if os.path.exists(final_dir):
         raise ExportError(f"{final_dir} exists already; choose another --version (or leave it out for the next free one).")
@@ -322,7 +396,8 @@ def export_model(
         except ValueError as error:
             raise ExportError(str(error)) from None
         signatures, default = declared_signatures(served)
-        metadata = export_metadata(model, model_name, signatures, default, checkpoint, max_batch)
+        metadata = export_metadata(model, model_name, signatures, default, checkpoint, max_batch,
+                                   activation_bytes_per_example(served, signatures))
         try:
             os.makedirs(export_dir, exist_ok=True)
             remove_stale_staging(export_dir, log)
@@ -453,7 +528,7 @@ def export_run(
     serving_name: Optional[str] = None,
     warmup: bool = True,
     serving_precision: str = "float32",
-    max_batch: int = MAX_BATCH,
+    max_batch: Optional[int] = None,
 ) -> str:
     """Restore the run in `model_dir` from its latest checkpoint and export it; returns EXPORT/<version>.
 
@@ -492,7 +567,7 @@ def main(argv):
         metadata = json.load(f)
     signatures = sorted(metadata["signatures"])
     print(f"Wrote {path} (signatures: {', '.join(signatures)}; serving_default = {metadata['serving_default']}; "
-          f"{FLAGS.serving_precision}).")
+          f"{FLAGS.serving_precision}; max_batch {metadata['max_batch']}).")
 
 
 if __name__ == "__main__":

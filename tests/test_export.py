@@ -421,6 +421,56 @@ def test_label_names_and_max_batch(tmp_path):
                                               labels=np.zeros([5, 1], np.float32))
 
 
+def test_the_default_max_batch_is_what_2_gib_of_activations_hold(tmp_path):
+    """The swiss roll's CSVAE (its paper networks, 64-64) encodes 100,000 points in one call by default; a
+    CelebA-shaped one (64x64x3) takes a few hundred images, and an image model's export refuses one
+    example past its default in one line that names the budget."""
+    budget = 2 * 1024**3
+    swiss_roll = CSVAE(input_shape=(3,), num_labels=1, seed=0)
+    loaded = tf.saved_model.load(saved_model.export_model(swiss_roll, str(tmp_path / "swiss_roll"), warmup=False))
+    metadata = json.loads(loaded.metadata_json.numpy().decode())
+    assert metadata["activation_budget_bytes"] == budget
+    assert metadata["max_batch"] == budget // metadata["activation_bytes_per_example"] >= 100_000
+    points = np.random.default_rng(0).normal(size=[100_000, 3]).astype(np.float32)
+    encoded = loaded.signatures["encode"](inputs=points, labels=np.ones([100_000, 1], np.float32))
+    assert encoded["z_mean"].shape == (100_000, 2)
+
+    celeba = CSVAE(input_shape=(64, 64, 3), num_labels=2, seed=0)
+    celeba_bytes = saved_model.activation_bytes_per_example(celeba, celeba.serving_signatures())
+    # The decoder's last three transposed convolutions alone (conv, batch norm, ReLU each): 3.9 MB.
+    assert celeba_bytes > (16 * 16 * 256 + 32 * 32 * 128 + 64 * 64 * 32) * 3 * 4
+    assert 100 < saved_model.default_max_batch(celeba_bytes) == budget // celeba_bytes < 1024
+
+    from clients import backends  # noqa: PLC0415
+
+    image = CSVAE(input_shape=IMAGE_SHAPE, num_labels=2, seed=0)
+    path = saved_model.export_model(image, str(tmp_path / "faces"), warmup=False)
+    with open(os.path.join(path, "assets", saved_model.METADATA_FILE)) as f:
+        metadata = json.load(f)
+    max_batch, image_bytes = metadata["max_batch"], metadata["activation_bytes_per_example"]
+    assert image_bytes == saved_model.activation_bytes_per_example(image, image.serving_signatures())
+    assert max_batch == saved_model.default_max_batch(image_bytes) == budget // image_bytes
+    images = np.zeros([max_batch + 1, *IMAGE_SHAPE], np.float32)
+    with pytest.raises(backends.BackendError) as refused:
+        backends.SavedModelBackend(path).call("switch_attribute", inputs=images,
+                                              w=np.zeros([max_batch + 1, 2, 2], np.float32))
+    assert str(refused.value) == (
+        f"switch_attribute: a request holds at most {max_batch} examples (max_batch of the export: "
+        f"~{image_bytes / 1e6:.2g} MB of activations an example, 2 GiB in all); send larger sets in parts. "
+        f"Got batch [{max_batch + 1}]")
+
+
+def test_a_max_batch_past_the_graphs_integer_type_is_refused_at_export(tmp_path):
+    with pytest.raises(saved_model.ExportError, match=r"^--max_batch=2147483648 is more than the export's graphs "
+                                                      r"can count \(a batch size is int32: at most 2147483647\)"):
+        saved_model.export_model(_tiny_csvae(), str(tmp_path / "exports"), warmup=False, max_batch=2**31)
+    assert not os.path.exists(tmp_path / "exports")
+    path = saved_model.export_model(_tiny_csvae(), str(tmp_path / "exports"), warmup=False, max_batch=2**31 - 1)
+    encoded = tf.saved_model.load(path).signatures["encode"](inputs=np.zeros([1, 3], np.float32),
+                                                             labels=np.zeros([1, 1], np.float32))
+    assert encoded["z_mean"].shape == (1, 2)
+
+
 @pytest.mark.parametrize("damage", ["no_index", "truncated_pb", "flipped_bytes"])
 def test_a_damaged_export_is_one_line_naming_it(tmp_path, damage):
     from clients import backends  # noqa: PLC0415
