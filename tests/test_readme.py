@@ -1,14 +1,19 @@
-"""The README's commands as a user types them: the quick start, export, the serving check and the load."""
+"""The README's commands as a user types them: the quick start, export, the serving check and the load;
+the answers the docs show, the exports they read and the files they write."""
 
+import json
 import os
 import re
 import shlex
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from conftest import REPO_ROOT as REPO, program_env, run_program
+import tf_serving_stub
+import tiny_exports
+from conftest import REPO_ROOT as REPO, documented_rest_json, json_structure, program_env, run_program
 
 README = os.path.join(REPO, "README.md")
 
@@ -126,9 +131,56 @@ def test_the_fenced_commands_are_found():
                             "--manual_dir=~/celeba") for c in commands)  # a continued line comes back whole
 
 
+def _readme_rest_example():
+    """The README's REST request to the swiss roll and the answer it shows (its ```text block)."""
+    with open(README) as f:
+        text = f.read()
+    block = re.search(r"```text\n(.*?)```", text[text.index("/v1/models/swiss_roll:predict"):], re.S).group(1)
+    request, answer = (json.loads(part) for part in block.strip().split("\n\n"))
+    return request, answer
+
+
+def _shown_swiss_roll_answers() -> list:
+    """(where, request, shown answer) of the README's REST example and docs/serving.md's "REST" section."""
+    blocks = documented_rest_json()
+    requests = [b for b in blocks if "instances" in b or "inputs" in b]
+    answers = [b for b in blocks if "predictions" in b or "outputs" in b]
+    assert len(requests) == len(answers) >= 5
+    return [("README.md", *_readme_rest_example())] + [("docs/serving.md", request, answer)
+                                                        for request, answer in zip(requests, answers)]
+
+
+def _numbers(value) -> list:
+    """A JSON value's numbers in a fixed order (objects by key)."""
+    if isinstance(value, dict):
+        return [n for key in sorted(value) for n in _numbers(value[key])]
+    if isinstance(value, list):
+        return [n for item in value for n in _numbers(item)]
+    return [value]
+
+
+# The docs show two decimals of the quick-start export's answers; another CPU's float rounding over
+# 60 epochs moved one by 0.02.
+SHOWN_TOLERANCE = 0.05
+
+
+def test_the_readme_rest_answer_has_the_form_a_swiss_roll_export_gives():
+    """The README's request, served by a swiss-roll-shaped export, is answered in the shown answer's form
+    (its values are the quick-start export's: checked under -m slow)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    request, shown = _readme_rest_example()
+    loaded = tf.saved_model.load(tiny_exports.export_path("csvae_roll"))
+    answer = json.loads(json.dumps(tf_serving_stub.predict(loaded, request)))
+    assert json_structure(answer) == json_structure(shown) == {"predictions": [[None, None, None]]}
+
+
 @pytest.mark.slow  # ~2 min: the swiss roll's 60 epochs, its export, TF Serving's loading path and tf.saved_model.load
-def test_quick_start_export_check_and_load_run_as_written(tmp_path):
-    """In a fresh folder with the checkout's configs: each README command exactly as written."""
+def test_quick_start_export_check_load_and_shown_answers_as_written(tmp_path):
+    """In a fresh folder with the checkout's configs: each README command exactly as written; the REST
+    answers the README and docs/serving.md show are this export's."""
+    import tensorflow as tf  # noqa: PLC0415
+
     os.symlink(os.path.join(REPO, "configs"), tmp_path / "configs")
     env = program_env(PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")  # saved_model_cli, as activated
@@ -149,3 +201,12 @@ def test_quick_start_export_check_and_load_run_as_written(tmp_path):
     run = subprocess.run([sys.executable, "-c", prelude + snippet + check], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "loaded ok" in run.stdout, run.stderr[-2000:]
+
+    loaded = tf.saved_model.load(str(tmp_path / "exports" / "swiss_roll" / "1"))
+    for page, request, shown in _shown_swiss_roll_answers():
+        answer = json.loads(json.dumps(tf_serving_stub.predict(loaded, request)))
+        assert json_structure(answer) == json_structure(shown), (page, request)
+        np.testing.assert_allclose(_numbers(answer), _numbers(shown), rtol=0, atol=SHOWN_TOLERANCE,
+                                   err_msg=f"{page}: the answer shown to {json.dumps(request)} is not the "
+                                           f"quick-start export's {json.dumps(answer)}")
+
