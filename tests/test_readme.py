@@ -210,3 +210,23 @@ def test_quick_start_export_check_load_and_shown_answers_as_written(tmp_path):
                                    err_msg=f"{page}: the answer shown to {json.dumps(request)} is not the "
                                            f"quick-start export's {json.dumps(answer)}")
 
+
+
+# What a documented command writes: a run, an export, an output file, an array saved for a request.
+WRITTEN_PATH = re.compile(r"--(?:model_dir|export_dir|out|outdir)=([\w./$~-]+)|np\.savez?\(\s*['\"]([^'\"]+)['\"]")
+PLACEHOLDER = re.compile(r"[A-Z][A-Z_]*(/|$)")  # RUN/csvae, MODEL_DIR: the reader's own folder
+
+
+def test_the_documented_commands_leave_nothing_untracked():
+    """Every path the README's and docs/' commands write inside the checkout is ignored by git."""
+    if not os.path.isdir(os.path.join(REPO, ".git")):
+        pytest.skip("not a git checkout")
+    written = set()
+    for page in DOCS:
+        with open(page) as f:
+            written |= {"".join(match).rstrip(".,;") for match in WRITTEN_PATH.findall(f.read())}
+    assert {"runs/swiss_roll", "exports/swiss_roll", "exports/digits", "digits_test.npz", "out.png"} <= written, written
+    inside = sorted(path for path in written if not path.startswith(("~", "/", "$")) and not PLACEHOLDER.match(path))
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *inside], cwd=REPO, capture_output=True,
+                             text=True).stdout.split()
+    assert sorted(set(inside) - set(ignored)) == [], "documented commands write these into the checkout, unignored"

@@ -64,7 +64,8 @@ def test_each_documented_body_is_answered_by_a_served_export_of_its_model(name, 
 
 
 def test_the_checks_before_deploying_run_as_written(tmp_path):
-    """The fenced block after "checks" in docs/serving.md, run line by line where a swiss-roll-shaped export lies."""
+    """The fenced block after "checks" in docs/serving.md, run line by line where a swiss-roll-shaped export lies;
+    it writes nothing there."""
     doc = _doc()
     block = doc[doc.index("<!-- checks:"):]
     block = block[block.index("```bash\n") + len("```bash\n"):]
@@ -80,5 +81,6 @@ def test_the_checks_before_deploying_run_as_written(tmp_path):
         assert ran.returncode == 0, (command, ran.stderr[-2000:])
         outputs.append(ran.stdout)
     assert "signature_def['switch_attribute']" in outputs[0]
-    assert "Result for output key outputs" in outputs[2]
-    assert "ok  switch_attribute: outputs [1, 3]" in outputs[3] and "every signature runs" in outputs[3]
+    assert "Result for output key outputs" in outputs[1]
+    assert "ok  switch_attribute: outputs [1, 3]" in outputs[2] and "every signature runs" in outputs[2]
+    assert sorted(os.listdir(tmp_path)) == ["exports"], "the checks wrote files where they were run"
