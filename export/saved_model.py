@@ -57,6 +57,8 @@ METADATA_FORMAT = 1
 ACTIVATION_BUDGET_BYTES = 2 * 1024**3
 # The graphs count a batch in int32 (tf.shape), so no larger --max_batch can be checked, or served.
 LARGEST_MAX_BATCH = 2**31 - 1
+# TF Serving reads a version folder's name as an int64 and ignores one it cannot.
+LARGEST_VERSION = 2**63 - 1
 STAGING_PREFIX = ".tmp-"
 STALE_STAGING_SECONDS = 6 * 3600  # an unfinished export whose writer cannot be told alive is this old: removed
 # csvae_tf.serving_precision.SERVING_PRECISIONS, spelled here so that --help needs no TensorFlow
@@ -325,11 +327,12 @@ def warmup_requests(signatures: dict, default: str) -> Dict[str, Dict[str, np.nd
 
 # ---------------------------------------------------------------------------- export
 def next_version(export_dir: str) -> int:
-    """1 + the largest integer folder name in `export_dir` (1 if there is none)."""
+    """1 + the largest version folder in `export_dir` (1 if there is none): an integer name TF Serving
+    reads as a version (at most LARGEST_VERSION)."""
     if not os.path.isdir(export_dir):
         return 1
     versions = [int(name) for name in os.listdir(export_dir) if re.fullmatch(r"\d+", name)]
-    return max(versions, default=0) + 1
+    return max([version for version in versions if version <= LARGEST_VERSION], default=0) + 1
 
 
 def export_model(
@@ -379,6 +382,10 @@ def export_model(
     version = next_version(export_dir) if version is None else int(version)
     if version < 0:
         raise ExportError(f"--version must be a non-negative integer, got {version}.")
+    if version > LARGEST_VERSION:
+        where = f"--version={version}" if not automatic else f"The next free version in {export_dir}, {version},"
+        raise ExportError(f"{where} is past the largest version TF Serving reads (it reads a version folder's name as "
+                          f"an int64: at most {LARGEST_VERSION}); pass a smaller --version.")
     if max_batch is not None and max_batch < 1:
         raise ExportError(f"--max_batch must be at least 1, got {max_batch}.")
     if max_batch is not None and max_batch > LARGEST_MAX_BATCH:

@@ -326,6 +326,25 @@ def test_versions_default_to_the_next_free_integer(runs, tmp_path):
         saved_model.export_model(runs["vector"], str(tmp_path), version=3)
 
 
+def test_a_version_past_int64_is_refused_in_one_line(tmp_path):
+    """TF Serving reads a version folder's name as an int64: a larger one would never be served."""
+    exports = tmp_path / "exports"
+    with pytest.raises(saved_model.ExportError) as refused:
+        saved_model.export_model(_tiny_csvae(), str(exports), version=99999999999999999999, warmup=False)
+    assert str(refused.value) == (
+        "--version=99999999999999999999 is past the largest version TF Serving reads (it reads a version folder's "
+        "name as an int64: at most 9223372036854775807); pass a smaller --version.")
+    assert not os.path.exists(exports)
+    os.makedirs(exports / "99999999999999999999")  # not a version to TF Serving: the next free one is still 1
+    assert saved_model.next_version(str(exports)) == 1
+    os.makedirs(exports / str(2**63 - 1))
+    with pytest.raises(saved_model.ExportError, match=r"^The next free version in .*exports, 9223372036854775808, "
+                                                      r"is past the largest version TF Serving reads"):
+        saved_model.export_model(_tiny_csvae(), str(exports), warmup=False)
+    path = saved_model.export_model(_tiny_csvae(), str(exports), version=2**63 - 2, warmup=False)
+    assert path == str(exports / str(2**63 - 2))
+
+
 def test_an_export_dir_that_is_a_file_or_unwritable_is_a_one_line_error(runs, tmp_path):
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(saved_model.ExportError, match=r"a_file is a file; pass a folder"):
