@@ -311,3 +311,72 @@ def test_swiss_roll_metrics_are_written_atomically(tmp_path, monkeypatch):
         swiss_roll_evaluation.evaluate(None, None, str(tmp_path))
     assert json.loads((tmp_path / swiss_roll_evaluation.METRICS_FILE).read_text()) == {"switch_accuracy": 0.9}
     assert sorted(os.listdir(tmp_path)) == [swiss_roll_evaluation.METRICS_FILE]
+
+
+# A trainer run in a fresh process whose disk fills when json.dump writes a payload holding KEY (the
+# injection of _fill_the_disk_after, in the trainer's own process).
+_FULL_DISK_TRAINER = """
+import errno, json, sys
+from trainers import flag_definitions
+module, heading, key = sys.argv[1:4]
+real_dump = json.dump
+
+def dump(payload, f, **kwargs):
+    if isinstance(payload, dict) and key in payload:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return real_dump(payload, f, **kwargs)
+
+json.dump = dump
+sys.argv = [module, *sys.argv[4:]]
+trainer = __import__(module, fromlist=["main"])
+flag_definitions.run(trainer.main, heading)
+"""
+
+
+def _kept(model_dir):
+    return (f"The trained run in {model_dir} is kept (its checkpoints): the same command then evaluates it without "
+            f"training again.")
+
+
+@pytest.mark.parametrize("trainer, heading, written, flags, key", [
+    ("trainers.swiss_roll", "Swiss roll", "metrics.json", ["--flagfile=configs/swiss_roll.flags", "--n_samples=200",
+                                                           "--epochs=1", "--batch_size=32"], "switch_accuracy"),
+    pytest.param("trainers.digits", "Digits", "comparison.json",
+                 ["--flagfile=configs/digits.flags", "--model=csvae", "--max_examples=200", "--epochs=1",
+                  "--batch_size=32", "--classifier_epochs=1", "--hidden_units=16", "--adversary_units=8",
+                  "--notensorboard"], "models", marks=pytest.mark.slow),  # ~1 minute; the roll's case runs by default
+])
+def test_a_full_disk_while_a_trainer_writes_its_scores_is_one_line_and_keeps_the_trained_run(
+        tmp_path, trainer, heading, written, flags, key):
+    argv = [*flags, f"--model_dir={tmp_path}", "--log_every_seconds=1e9"]
+    result = run_program("-c", _FULL_DISK_TRAINER, trainer, heading, key, *argv)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: The disk holding {tmp_path / written} is full (No space left on device), so it was "
+                      f"not written (an earlier copy, if any, is unchanged); free space there and run again. "
+                      f"{_kept(tmp_path)}"], result.stderr[-3000:]
+    assert not (tmp_path / written).exists()
+    run = tmp_path if trainer == "trainers.swiss_roll" else tmp_path / "csvae"
+    assert training.restore_model(str(run)) is not None
+    again = run_program("-m", trainer, *argv)  # space freed: evaluated, not trained again
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "nothing to train" in again.stdout and key in json.loads((tmp_path / written).read_text())
+
+
+def test_a_full_disk_under_an_evaluation_figure_is_one_line_and_other_errors_are_not_hidden(tmp_path):
+    from trainers import common
+
+    with pytest.raises(SystemExit) as stopped:
+        with common.scores_written(str(tmp_path)):
+            raise OSError(errno.ENOSPC, "No space left on device")  # as matplotlib's savefig raises it
+    assert stopped.value.code == (f"error: The disk is full (No space left on device) while writing the evaluation's "
+                                  f"files in {tmp_path}; free space there and run again. {_kept(tmp_path)}")
+    with pytest.raises(SystemExit) as stopped:
+        with common.scores_written(str(tmp_path)):
+            raise OSError(errno.EDQUOT, "Disk quota exceeded", str(tmp_path / "csvae_w_grid.png"))
+    assert stopped.value.code.startswith(f"error: The disk is full (Disk quota exceeded) while writing "
+                                         f"{tmp_path / 'csvae_w_grid.png'} (in {tmp_path}); ")
+    with pytest.raises(PermissionError):  # not a full disk: left to the caller
+        with common.scores_written(str(tmp_path)):
+            raise PermissionError(errno.EACCES, "Permission denied")

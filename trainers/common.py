@@ -8,6 +8,11 @@ answers before it loads). Only trainers import this module (it reads absl FLAGS)
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import sys
+from typing import Iterator
+
 import numpy as np
 from absl import flags
 
@@ -113,3 +118,27 @@ def model_kwargs(name: str, arguments: dict, num_labels: int, adversary_units=No
     if name == "condvae_info":
         arguments.update(beta4=FLAGS.beta4, beta5=FLAGS.beta5, **adversary, **independence_kwargs())
     return arguments
+
+
+@contextlib.contextmanager
+def scores_written(model_dir: str) -> Iterator[None]:
+    """Around the evaluation that follows training: a file it cannot write (a full disk, ...) ends the
+    program in one line, saying the trained run is kept and that the same command evaluates it (a
+    finished run is only restored, not trained again).
+
+    Raises:
+      SystemExit: `error: <the file and why>` and what is kept, for a run file that could not be
+        written (training.RunFileError) or a full disk under a figure (OSError ENOSPC, EDQUOT).
+    """
+    kept = (f"The trained run in {model_dir} is kept (its checkpoints): the same command then evaluates it "
+            f"without training again.")
+    try:
+        yield
+    except training.RunFileError as error:
+        sys.exit(f"error: {error} {kept}")
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f"{error.filename} (in {model_dir})" if error.filename else f"the evaluation's files in {model_dir}"
+        sys.exit(f"error: The disk is full ({error.strerror}) while writing {where}; free space there and run "
+                 f"again. {kept}")

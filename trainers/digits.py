@@ -130,8 +130,9 @@ def main(argv):
             sys.exit(f"error: {error}")
         models[name] = result.model
     shown_shape = (FLAGS.image_size, FLAGS.image_size) if FLAGS.image_size else digits.IMAGE_SHAPE
-    results = comparison.compare(models, data, FLAGS.model_dir, shown_shape,
-                                 classifier_epochs=FLAGS.classifier_epochs, seed=FLAGS.seed)
+    with common.scores_written(FLAGS.model_dir):
+        results = comparison.compare(models, data, FLAGS.model_dir, shown_shape,
+                                     classifier_epochs=FLAGS.classifier_epochs, seed=FLAGS.seed)
     with open(f"{FLAGS.model_dir}/{comparison.TABLE_FILE}") as f:
         print(f.read())
     del results

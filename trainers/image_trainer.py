@@ -70,10 +70,11 @@ def evaluate_images(models: dict, splits, image_shape) -> dict:
           f"(C trained on {len(splits.train.features)}, p_j from {len(splits.validation.features)} validation).",
           flush=True)
     try:
-        results = comparison.compare(models, splits, FLAGS.model_dir, image_shape,
-                                     classifier_epochs=FLAGS.classifier_epochs, seed=FLAGS.seed,
-                                     batch_size=FLAGS.eval_batch_size, every_seconds=FLAGS.log_every_seconds)
-    except ValueError as error:
+        with common.scores_written(FLAGS.model_dir):
+            results = comparison.compare(models, splits, FLAGS.model_dir, image_shape,
+                                         classifier_epochs=FLAGS.classifier_epochs, seed=FLAGS.seed,
+                                         batch_size=FLAGS.eval_batch_size, every_seconds=FLAGS.log_every_seconds)
+    except ValueError as error:  # DataError: e.g. no test image has the attribute
         sys.exit(f"error: {error}")
     with open(os.path.join(FLAGS.model_dir, comparison.TABLE_FILE)) as f:
         print(f.read())

@@ -100,7 +100,8 @@ def main(argv):
         sys.exit(f"error: {error}")
     if not distribute.is_chief(strategy):
         return  # the chief evaluates and writes the run's files
-    metrics = swiss_roll_evaluation.evaluate(result.model, data, FLAGS.model_dir, seed=FLAGS.seed)
+    with common.scores_written(FLAGS.model_dir):
+        metrics = swiss_roll_evaluation.evaluate(result.model, data, FLAGS.model_dir, seed=FLAGS.seed)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     print(f"Wrote {FLAGS.model_dir}/{swiss_roll_evaluation.FIGURE_FILE} and {swiss_roll_evaluation.METRICS_FILE}.")
 
