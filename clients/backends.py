@@ -18,6 +18,7 @@ export's metadata file (the export folder or `assets/csvae_metadata.json` copied
 from __future__ import annotations
 
 import base64
+import http.client
 import ipaddress
 import json
 import os
@@ -38,16 +39,48 @@ class BackendError(RuntimeError):
     """A signature call or the metadata failed; the message (one line) says why and what to do."""
 
 
+METADATA_KEYS = ("model", "input_shape", "num_labels", "label_names", "signatures")  # what every export writes
+
+
 def read_metadata_file(path: str) -> dict:
-    """The metadata of an export folder, or of a csvae_metadata.json file itself."""
-    candidates = [path] if path.endswith(".json") else [os.path.join(path, "assets", METADATA_FILE)]
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            with open(candidate) as f:
-                return json.load(f)
-    raise BackendError(
-        f"No export metadata at {candidates[0]}: pass an export folder (EXPORT/<version>, holding "
-        f"assets/{METADATA_FILE}) or that JSON file; `python -m export.saved_model` writes both.")
+    """The metadata of an export folder, or of a csvae_metadata.json file itself.
+
+    Raises:
+      BackendError: one line naming the file: missing, not JSON, or JSON that is not an export's
+        metadata (a run's model.json, say).
+    """
+    if os.path.isdir(path):
+        candidate = os.path.join(path, "assets", METADATA_FILE)
+        if not os.path.isfile(candidate) and os.path.isfile(os.path.join(path, "model.json")):
+            raise BackendError(
+                f"--metadata={path} is a run directory, not an export: export it with `python -m export.saved_model "
+                f"--model_dir={path}` and pass EXPORT/<version> (or its assets/{METADATA_FILE}).")
+    else:
+        candidate = path
+    if not os.path.isfile(candidate):
+        raise BackendError(
+            f"No export metadata at {candidate}: pass an export folder (EXPORT/<version>, holding "
+            f"assets/{METADATA_FILE}) or that JSON file; `python -m export.saved_model` writes both.")
+    try:
+        with open(candidate, "rb") as f:
+            metadata = json.loads(f.read())
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise BackendError(f"{candidate} is not JSON ({_reason(error)}): pass the export's assets/{METADATA_FILE} "
+                           f"or the export folder EXPORT/<version>.") from None
+    except OSError as error:
+        raise BackendError(f"{candidate} cannot be read ({error.strerror or error}).") from None
+    missing = [key for key in METADATA_KEYS if not isinstance(metadata, dict) or key not in metadata]
+    signatures = metadata.get("signatures") if isinstance(metadata, dict) else None
+    described = isinstance(signatures, dict) and all(
+        isinstance(spec, dict) and isinstance(spec.get("inputs"), dict) and isinstance(spec.get("outputs"), dict)
+        for spec in signatures.values())
+    if missing or not described:
+        what = "a run's model.json" if isinstance(metadata, dict) and "config" in metadata else \
+            ("JSON without " + ", ".join(missing) if missing else "JSON whose signatures lack inputs or outputs")
+        raise BackendError(f"{candidate} is {what}, not an export's metadata: pass the export folder "
+                           f"EXPORT/<version> or its assets/{METADATA_FILE} (`python -m export.saved_model` "
+                           f"writes both).")
+    return metadata
 
 
 class Backend:
@@ -97,11 +130,11 @@ class Backend:
             if name not in outputs or outputs[name] is None:
                 raise BackendError(f"{signature}: {self.description} answered no {name!r} (its outputs: "
                                    f"{', '.join(map(str, outputs)) or 'none'}); expected {', '.join(declared)}.")
-            try:
-                value = np.asarray(outputs[name], np.float32)
-            except (TypeError, ValueError):
+            value = _numbers(outputs[name])
+            if value is None:
                 raise BackendError(f"{signature}: {self.description} answered {name} = {_shown(outputs[name])}, not "
-                                   f"an array of numbers.") from None
+                                   f"an array of numbers (TF Serving answers float32 outputs as JSON numbers); check "
+                                   f"that the server serves this export.")
             expected = [batch, *shape[1:]]
             if batch == 0 and value.size == 0:
                 value = value.reshape(expected)  # an empty batch: JSON's [] has no inner shape
@@ -206,6 +239,8 @@ class RestBackend(Backend):
                     while time.monotonic() < deadline:
                         chunk = response.read1(65536)
                         if not chunk:
+                            if response.length:  # the connection closed before Content-Length bytes came
+                                raise http.client.IncompleteRead(b"".join(chunks), response.length)
                             result["body"] = b"".join(chunks)
                             return
                         chunks.append(chunk)
@@ -233,10 +268,17 @@ class RestBackend(Backend):
                     f"{error.headers.get('Location', '?')}); pass the server's own model URL as --serving_url.") from None
             try:
                 reason = json.loads(error.read()).get("error", "")
-            except (ValueError, AttributeError, OSError):
+            except (ValueError, AttributeError, OSError, http.client.HTTPException):
                 reason = ""
             raise BackendError(
                 f"{signature}: TF Serving answered HTTP {error.code} {error_line(reason) or error.reason}") from None
+        except http.client.HTTPException as error:  # before OSError: RemoteDisconnected is both
+            if isinstance(error, http.client.IncompleteRead):
+                raise BackendError(f"{signature}: {self.description} sent an incomplete or malformed answer "
+                                   f"({_reason(error)}); retry, and check the server's log if it persists.") from None
+            raise BackendError(f"{signature}: {self.description} did not answer in HTTP ({_reason(error)}); is "
+                               f"--serving_url TF Serving's REST port (8501), not its gRPC port (8500) or another "
+                               f"service?") from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise BackendError(
@@ -275,6 +317,23 @@ def _is_loopback(host: Optional[str]) -> bool:
         return False
 
 
+def _numbers(value) -> Optional[np.ndarray]:
+    """float32 of an answer that holds numbers only (nested lists of JSON numbers, or a numeric array), else
+    None: JSON's true/false, strings, nulls and uneven nesting are not pixel values."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
+        return value.astype(np.float32, copy=False)
+    try:
+        objects = np.array(value, dtype=object)
+    except ValueError:  # uneven nesting numpy cannot even hold
+        return None
+    if objects.dtype != object or not set(map(type, objects.ravel())) <= {int, float}:
+        return None  # bool is not int here: type(True) is bool
+    try:
+        return objects.astype(np.float32)
+    except OverflowError:  # an integer beyond float32
+        return None
+
+
 def _shown(value, limit: int = 60) -> str:
     """A short printable form of something a server sent."""
     if isinstance(value, bytes):
@@ -305,7 +364,8 @@ def open_backend(export_dir: Optional[str] = None, serving_url: Optional[str] = 
 def _reason(error: BaseException) -> str:
     """`TypeName: the first line of its message`, at most 200 characters."""
     line = error_line(getattr(error, "message", None) or str(error)) or ""
-    return f"{type(error).__name__}: {line[:200]}" if line else type(error).__name__
+    line = "".join(c if c.isprintable() else "?" for c in line[:200])  # a server's binary bytes, say
+    return f"{type(error).__name__}: {line}" if line else type(error).__name__
 
 
 TENSORFLOW_PREAMBLE = ("Graph execution error", "Detected at node", "<stack traces unavailable>")

@@ -292,6 +292,137 @@ def test_served_answers_are_checked_against_the_declaration(misbehave, message):
     assert "\n" not in str(raised.value)
 
 
+class _RawServer:
+    """A TCP server on 127.0.0.1 that reads each request's head and answers `reply`, raw bytes, then closes:
+    another service on the port, or a broken HTTP server."""
+
+    def __init__(self, reply: bytes):
+        import threading  # noqa: PLC0415
+
+        self.reply = reply
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        self.port = self.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:  # closed: the test is over
+                return
+            with connection:
+                connection.settimeout(5)
+                head = b""
+                try:
+                    while b"\r\n\r\n" not in head:
+                        received = connection.recv(65536)
+                        if not received:
+                            break
+                        head += received
+                    connection.sendall(self.reply)
+                except OSError:
+                    pass
+
+    def url(self, name="faces"):
+        return f"http://127.0.0.1:{self.port}/v1/models/{name}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.socket.close()
+        self.thread.join(5)
+
+
+def _http_answer(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+@pytest.mark.parametrize("reply, message", [
+    (b"SSH-2.0-OpenSSH_9.6\r\n", r"did not answer in HTTP \(BadStatusLine: SSH-2.0-OpenSSH_9.6\); is --serving_url TF "
+                                 r"Serving's REST port \(8501\), not its gRPC port \(8500\)"),
+    (b"\x00\x00\x06\x04\x00\x00\x00\x00\x00", r"did not answer in HTTP \(BadStatusLine: .*\); is --serving_url"),
+    (b"", r"did not answer in HTTP \(RemoteDisconnected: .*\); is --serving_url TF Serving's REST port"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc",
+     r"sent an incomplete or malformed answer \(IncompleteRead: .*\); retry"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"outputs\"",
+     r"sent an incomplete or malformed answer \(IncompleteRead: .*10 bytes read, 90 more expected"),
+    (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Header-%d: 1\r\n" % i for i in range(150)) + b"\r\n",
+     r"did not answer in HTTP \(HTTPException: got more than 100 headers\)"),
+    (_http_answer(json.dumps({"outputs": np.full([1, 16, 16, 3], True).tolist()}).encode()),
+     r"answered outputs = '\[\[\[\[true, true, .*not an array of numbers \(TF Serving answers float32 outputs as "
+     r"JSON numbers\); check that the server serves this export"),
+    (_http_answer(json.dumps({"outputs": [[[[0.5, False, 0.25]] * 16] * 16]}).encode()),
+     r"answered outputs = .*not an array of numbers"),
+], ids=["ssh_banner", "grpc_bytes", "closed_at_once", "bad_chunk", "cut_short", "too_many_headers", "booleans",
+        "a_boolean_among_numbers"])
+def test_a_server_that_is_not_tf_serving_is_one_line(reply, message):
+    """Another service on the port, or a broken server: one BackendError line naming the server, no traceback
+    of http.client's; JSON booleans are not pixel values (numpy would read true as 1.0, a white image)."""
+    path = tiny_exports.export_path("csvae_image")
+    with _RawServer(reply) as server:
+        backend = backends.RestBackend(server.url(), metadata=path, timeout=5.0)
+        with pytest.raises(backends.BackendError, match=message) as raised:
+            backend.call("switch_attribute", inputs=np.zeros([1, 16, 16, 3], np.float32),
+                         w=np.zeros([1, 2, 2], np.float32))
+    assert str(raised.value).startswith(f"switch_attribute: TF Serving {server.url()} ")
+    assert "\n" not in str(raised.value)
+
+
+def test_metadata_that_is_not_an_exports_is_one_line(tmp_path):
+    """--metadata must be the export's csvae_metadata.json (or its folder): a file that is not JSON, a run's
+    model.json, a run directory or other JSON is refused naming the file and what to pass."""
+    url = "http://127.0.0.1:1/v1/models/faces"
+    (tmp_path / "notes.json").write_bytes(b"\x89PNG\r\n\x1a\n not json")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.json").write_text(json.dumps({"name": "csvae", "config": {"dim_w": 2, "num_labels": 2}}))
+    (tmp_path / "list.json").write_text("[1, 2]")
+    metadata = json.load(open(os.path.join(tiny_exports.export_path("csvae_image"), "assets", "csvae_metadata.json")))
+    (tmp_path / "no_outputs.json").write_text(json.dumps(
+        {**metadata, "signatures": {name: {"inputs": spec["inputs"]} for name, spec in metadata["signatures"].items()}}))
+    cases = {
+        str(tmp_path / "notes.json"): r"notes.json is not JSON \(UnicodeDecodeError: .*\): pass the export's "
+                                      r"assets/csvae_metadata.json",
+        str(run / "model.json"): r"model.json is a run's model.json, not an export's metadata: pass the export folder",
+        str(run): r"run is a run directory, not an export: export it with `python -m export.saved_model "
+                  r"--model_dir=.*run` and pass EXPORT/<version>",
+        str(tmp_path / "list.json"): r"list.json is JSON without model, input_shape, num_labels, label_names, "
+                                     r"signatures, not an export's metadata",
+        str(tmp_path / "no_outputs.json"): r"no_outputs.json is JSON whose signatures lack inputs or outputs",
+    }
+    for path, message in cases.items():
+        with pytest.raises(backends.BackendError, match=message) as raised:
+            backends.RestBackend(url, metadata=path)
+        assert "\n" not in str(raised.value)
+
+
+def test_apply_against_another_service_ends_in_one_error_line(tmp_path):
+    """What a user sees: `python -m clients.apply --serving_url=` a port that does not speak HTTP, or with a run's
+    model.json as --metadata, exits 1 with one `error:` line and no traceback."""
+    from conftest import run_program  # noqa: PLC0415
+
+    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(tmp_path / "face.png")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.json").write_text(json.dumps({"name": "csvae", "config": {"dim_w": 2}}))
+    metadata = tiny_exports.export_path("csvae_image")
+    with _RawServer(b"SSH-2.0-OpenSSH_9.6\r\n") as server:
+        for given, expected in [(metadata, "did not answer in HTTP (BadStatusLine: SSH-2.0-OpenSSH_9.6)"),
+                                (str(run / "model.json"), "is a run's model.json, not an export's metadata")]:
+            completed = run_program("-m", "clients.apply", f"--serving_url={server.url()}", f"--metadata={given}",
+                                    f"--image={tmp_path / 'face.png'}", "--attribute=Eyeglasses", "--point=3,3",
+                                    "--no_align", f"--out={tmp_path / 'out.png'}", timeout=120)
+            assert completed.returncode == 1, completed.stderr[-2000:]
+            assert "Traceback" not in completed.stderr
+            last = completed.stderr.strip().splitlines()[-1]
+            assert last.startswith("error: ") and expected in last, last
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_loopback_requests_bypass_the_proxy(monkeypatch):
     path = tiny_exports.export_path("csvae_square")
     x, y = _inputs("csvae_square")
