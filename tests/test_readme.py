@@ -230,3 +230,66 @@ def test_the_documented_commands_leave_nothing_untracked():
     ignored = subprocess.run(["git", "check-ignore", "--no-index", *inside], cwd=REPO, capture_output=True,
                              text=True).stdout.split()
     assert sorted(set(inside) - set(ignored)) == [], "documented commands write these into the checkout, unignored"
+
+
+def _documented_commands(prefix: str) -> list:
+    """(page, module, {flag: value}) of every `python -m <module> --flags` in the README and docs whose module
+    is `prefix` or in it (export.saved_model; trainers)."""
+    found = []
+    for path in DOCS:
+        with open(path) as f:
+            text = re.sub(r"\s*\\\n\s*", " ", f.read())
+        for match in COMMAND.finditer(text):
+            if match.group(1) == prefix or match.group(1).startswith(prefix + "."):
+                arguments = dict(re.findall(r"--?([A-Za-z_]+)(?:=(\"[^\"]*\"|\S*))?", match.group(2)))
+                found.append((os.path.relpath(path, REPO), match.group(1), arguments))
+    return found
+
+
+def _default_model(trainer: str) -> str:
+    """A trainer's --model default, as its file (or the shared flag definitions) declares it."""
+    for path in (_module_file(trainer), _module_file("trainers.flag_definitions")):
+        with open(path) as f:
+            default = re.search(r"DEFINE_enum\(\s*\"model\",\s*\"(\w+)\"", f.read())
+        if default:
+            return default.group(1)
+    raise AssertionError(f"no --model flag found for {trainer}")
+
+
+EXPORT_NAMED = re.compile(r"(?<![\w.-])exports/(\w+)(?:/(\d+))?(?![\w.])")  # not exports/models.config
+
+
+def test_every_export_the_docs_use_is_written_by_a_documented_command():
+    """Each exports/NAME[/VERSION] the README and docs name, and each model of export/models.config.example
+    (served from exports/ mounted at /models), is written by a documented `python -m export.saved_model`
+    (version 1 the first, or its --version); each run such an export reads is written by a documented trainer."""
+    from csvae_tf.models import registry  # noqa: PLC0415
+
+    exports = _documented_commands("export.saved_model")
+    written = {}
+    for page, _, arguments in exports:
+        name = re.fullmatch(r"exports/(\w+)", arguments.get("export_dir", ""))
+        if name:
+            written.setdefault(name.group(1), set()).add(int(arguments.get("version", 1)))
+    named = set()
+    for page in DOCS:
+        with open(page) as f:
+            named |= {(os.path.relpath(page, REPO), name, version) for name, version in EXPORT_NAMED.findall(f.read())}
+    config = os.path.join("export", "models.config.example")
+    with open(os.path.join(REPO, config)) as f:
+        named |= {(config, name, "") for name in re.findall(r"base_path:\s*\"/models/(\w+)\"", f.read())}
+    assert {"swiss_roll", "digits", "celeba"} <= {name for _, name, _ in named}, named
+    unwritten = sorted(f"{page}: exports/{name}" + (f"/{version}" if version else "") for page, name, version in named
+                       if name not in written or (version and int(version) not in written[name]))
+    assert not unwritten, "read by the docs, written by no documented export command:\n" + "\n".join(unwritten)
+
+    runs = set()
+    for _, trainer, arguments in _documented_commands("trainers"):
+        model_dir = arguments.get("model_dir", "")
+        if arguments.get("model", _default_model(trainer)) == "all":
+            runs |= {f"{model_dir}/{model}" for model in registry.PAPER_MODELS}
+        else:
+            runs.add(model_dir)
+    untrained = sorted(f"{page}: --model_dir={arguments['model_dir']}" for page, _, arguments in exports
+                       if "model_dir" in arguments and arguments["model_dir"] not in runs)  # not a flag named in prose
+    assert not untrained, "exported by the docs, trained by no documented command:\n" + "\n".join(untrained)
