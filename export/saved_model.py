@@ -33,13 +33,15 @@ written here once:
     float32 inputs and outputs and the metadata are the same in both; `loaded.serving_precision`
     says which it is;
   * the versioned, atomic write: the export is written into a hidden temporary folder of EXPORT
-    (TF Serving ignores names that are not integers) and renamed to EXPORT/<version> only when
-    complete, so a failure leaves no half export.
+    (TF Serving ignores names that are not integers), held by an flock for as long as the export
+    writes, and renamed to EXPORT/<version> only when complete, so a failure leaves no half export
+    and no other export (another container, another machine) takes a folder still being written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -60,7 +62,8 @@ LARGEST_MAX_BATCH = 2**31 - 1
 # TF Serving reads a version folder's name as an int64 and ignores one it cannot.
 LARGEST_VERSION = 2**63 - 1
 STAGING_PREFIX = ".tmp-"
-STALE_STAGING_SECONDS = 6 * 3600  # an unfinished export whose writer cannot be told alive is this old: removed
+STAGING_LOCK = ".staging.lock"  # in a staging folder: flocked by its export for as long as it writes
+STALE_STAGING_SECONDS = 6 * 3600  # a staging folder without a lock's note is removed once this old
 # csvae_tf.serving_precision.SERVING_PRECISIONS, spelled here so that --help needs no TensorFlow
 # (tests/test_export.py keeps them equal).
 SERVING_PRECISIONS = ("float32", "bfloat16")
@@ -352,8 +355,9 @@ def export_model(
 
     The version folder is readable as the umask allows (TF Serving may run as another user). Another
     export finishing the same (automatic) version first moves this one to the next free version.
-    Staging folders of exports that died unfinished (their process gone, or older than
-    STALE_STAGING_SECONDS) are removed first, each with a line to `log` (default stderr).
+    The export is written into a staging folder that it holds locked for as long as it writes
+    (flock on STAGING_LOCK); staging folders of exports that died unfinished are removed first
+    (remove_stale_staging), each with a line to `log` (default stderr).
 
     Args:
       model: a model that declares its serving signatures (every registry model does).
@@ -412,7 +416,9 @@ def export_model(
         except OSError as error:
             raise ExportError(f"Cannot write into --export_dir {export_dir} ({error.strerror}); pass a folder you "
                               f"can write to.") from None
+        lock = None
         try:
+            lock = _lock_staging(staging)
             with tempfile.TemporaryDirectory() as scratch:
                 metadata_path = os.path.join(scratch, METADATA_FILE)
                 with open(metadata_path, "w") as f:
@@ -427,6 +433,9 @@ def export_model(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        finally:
+            if lock is not None:
+                os.close(lock)  # gives the lock back: the folder is published or removed by now
     return final_dir
 
 
@@ -439,6 +448,10 @@ def _umask() -> int:
 def _publish(staging: str, export_dir: str, version: int, automatic: bool) -> str:
     """Rename the finished `staging` to EXPORT/<version>; returns the path. With an automatic version,
     another export that took it first moves this one on to the next free version."""
+    # The lock file goes (its lock still held) so that it is not published; a cleaner that finds no lock
+    # file leaves the folder to its age.
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(staging, STAGING_LOCK))
     while True:
         final_dir = os.path.join(export_dir, str(version))
         try:
@@ -455,12 +468,68 @@ def _publish(staging: str, export_dir: str, version: int, automatic: bool) -> st
             version = max(version + 1, next_version(export_dir))
 
 
+def _lock_staging(staging: str) -> int:
+    """Lock the new staging folder `staging` for this export: an flock on its STAGING_LOCK, then a note of
+    who holds it (pid, host, start). Returns the descriptor; closing it gives the lock back.
+
+    The note is written once the lock is held, so a lock file with a note whose lock can be taken
+    belongs to an export that ended without finishing, wherever it ran (another container, another
+    machine on the same file system).
+    """
+    import datetime  # noqa: PLC0415
+    import fcntl  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    handle = os.open(os.path.join(staging, STAGING_LOCK), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        raise
+    note = {"pid": os.getpid(), "host": socket.gethostname(),
+            "since": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
+    with contextlib.suppress(OSError):  # without its note the folder is left to its age, never taken early
+        os.write(handle, (json.dumps(note) + "\n").encode())
+    return handle
+
+
+def _staging_owner(path: str):
+    """Whether the export that writes staging folder `path` has ended: (True, its note) when its lock can
+    be taken and its note says whose it was; (False, "") while it is held; (None, "") when it cannot be
+    told (no lock file or no note yet, a file system without locks): then only its age decides."""
+    import fcntl  # noqa: PLC0415
+
+    lock_path = os.path.join(path, STAGING_LOCK)
+    try:
+        handle = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return None, ""
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            return (False, "") if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else (None, "")
+        try:
+            held, named = os.fstat(handle), os.lstat(lock_path)
+            note = json.loads(os.pread(handle, 4096, 0).decode())
+            who = f"pid {int(note['pid'])} on {note['host']}, since {note['since']}"
+        except (OSError, ValueError, TypeError, KeyError):
+            return None, ""
+        if (held.st_dev, held.st_ino) != (named.st_dev, named.st_ino):
+            return None, ""  # published or removed meanwhile
+        return True, who
+    finally:
+        os.close(handle)
+
+
 def remove_stale_staging(export_dir: str, log=None, max_age: float = STALE_STAGING_SECONDS) -> list:
     """Remove the hidden staging folders of exports that died unfinished; returns their names.
 
-    A staging folder is `.tmp-<version>-<pid>-<random>`; it is stale when no process <pid> runs on this
-    machine, or when it is older than `max_age` seconds (its writer cannot be checked: another machine,
-    or a name without a pid).
+    A staging folder `.tmp-<version>-<pid>-<random>` belongs to an export for as long as that export
+    holds the flock on its STAGING_LOCK, wherever it runs: the pid in the name is for people only
+    (another container's pids are not this one's). It is stale when its lock can be taken, or, where
+    that cannot be told (no lock file: an export of an earlier release, or one killed before locking;
+    a file system without locks), when it is older than `max_age` seconds.
     """
     import time  # noqa: PLC0415
 
@@ -470,32 +539,19 @@ def remove_stale_staging(export_dir: str, log=None, max_age: float = STALE_STAGI
         path = os.path.join(export_dir, name)
         if not name.startswith(STAGING_PREFIX) or not os.path.isdir(path):
             continue
-        match = re.fullmatch(re.escape(STAGING_PREFIX) + r"\d+-(\d+)-.*", name)
         try:
             age = time.time() - os.path.getmtime(path)
         except OSError:
             continue
-        orphaned = match is not None and not _process_alive(int(match.group(1)))
-        if not orphaned and age < max_age:
+        ended, who = _staging_owner(path)
+        if ended is False or (ended is None and age < max_age):
             continue
         shutil.rmtree(path, ignore_errors=True)
         if not os.path.exists(path):
             removed.append(name)
-            why = "its process is gone" if orphaned else f"{age / 3600:.0f} h old"
+            why = f"its export, {who}, holds it no longer" if ended else f"{age / 3600:.0f} h old, with no lock"
             log(f"Removed {path}: the staging folder of an export that did not finish ({why}).")
     return removed
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def load_trained_model(model_dir: str):

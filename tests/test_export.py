@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -404,18 +405,69 @@ def test_two_exports_racing_for_one_version(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "fixed") == ["1"]
 
 
-def test_staging_folders_of_dead_exports_are_removed(tmp_path):
+def _staging_folder(exports, name, holder=None):
+    """A staging folder as an export leaves it: weights begun, its lock file naming `holder` (pid, host) if given."""
+    os.makedirs(exports / name / "variables")
+    if holder is not None:
+        note = {"pid": holder[0], "host": holder[1], "since": "2026-01-02 03:04:05 UTC"}
+        (exports / name / saved_model.STAGING_LOCK).write_text(json.dumps(note) + "\n")
+    return exports / name
+
+
+def test_a_staging_folder_is_its_export_s_while_that_export_holds_its_lock(tmp_path):
+    """Whatever the pid in its name says: an export in a container beside this one has pids this one cannot
+    see. A folder whose lock is free is removed at once; one with no lock file (an earlier release's) once
+    it is 6 hours old."""
+    import fcntl  # noqa: PLC0415
+
     exports = tmp_path / "exports"
-    dead = exports / ".tmp-1-999999999-abcd1234"  # no such process
-    old = exports / ".tmp-1-abcd1234"  # a name without a pid, a day old
-    alive = exports / f".tmp-2-{os.getpid()}-abcd1234"  # a writer still at work
-    for folder in (dead, old, alive):
-        os.makedirs(folder / "variables")
+    beside = _staging_folder(exports, ".tmp-2-999999999-abcd1234", (999999999, "container-b"))  # still writing
+    ended = _staging_folder(exports, f".tmp-1-{os.getpid()}-abcd1234", (os.getpid(), "container-a"))  # lock free
+    old = _staging_folder(exports, ".tmp-1-abcd1234")  # no lock file, a day old
+    fresh = _staging_folder(exports, ".tmp-3-1-abcd1234")  # no lock file yet: an export that has just begun
     os.utime(old, (0, 1e9))
+    holder = os.open(beside / saved_model.STAGING_LOCK, os.O_RDWR)  # the other export's descriptor
+    fcntl.flock(holder, fcntl.LOCK_EX)
     lines = []
-    path = saved_model.export_model(_tiny_csvae(), str(exports), warmup=False, log=lines.append)
-    assert sorted(os.listdir(exports)) == [alive.name, "1"] and path.endswith("1")
-    assert len(lines) == 2 and "its process is gone" in lines[0] and " h old" in lines[1], lines
+    try:
+        path = saved_model.export_model(_tiny_csvae(), str(exports), warmup=False, log=lines.append)
+    finally:
+        os.close(holder)
+    assert sorted(os.listdir(exports)) == sorted([beside.name, fresh.name, "1"]) and path.endswith("1")
+    assert os.path.isdir(beside / "variables")
+    assert lines == [
+        f"Removed {ended}: the staging folder of an export that did not finish (its export, pid {os.getpid()} on "
+        f"container-a, since 2026-01-02 03:04:05 UTC, holds it no longer).",
+        f"Removed {old}: the staging folder of an export that did not finish ({(time.time() - 1e9) / 3600:.0f} h "
+        f"old, with no lock).",
+    ]
+    assert saved_model.STAGING_LOCK not in os.listdir(path)
+    # Once the other export has ended (its descriptor closed), the next export removes its folder.
+    saved_model.export_model(_tiny_csvae(), str(exports), warmup=False, log=lines.append)
+    assert sorted(os.listdir(exports)) == sorted([fresh.name, "1", "2"])
+
+
+def test_an_export_holds_its_staging_lock_while_it_writes(tmp_path, monkeypatch):
+    """Another export's clean-up, run while this one writes, leaves its folder alone; the lock is taken."""
+    import fcntl  # noqa: PLC0415
+
+    save, seen = tf.saved_model.save, {}
+
+    def save_while_another_cleans_up(module, staging, **kwargs):
+        saved_model.remove_stale_staging(os.path.dirname(staging), log=print, max_age=0)
+        seen["kept"] = os.path.isdir(staging)
+        handle = os.open(os.path.join(staging, saved_model.STAGING_LOCK), os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(handle)
+        save(module, staging, **kwargs)
+
+    monkeypatch.setattr(tf.saved_model, "save", save_while_another_cleans_up)
+    path = saved_model.export_model(_tiny_csvae(), str(tmp_path / "exports"), warmup=False)
+    assert seen == {"kept": True} and os.listdir(tmp_path / "exports") == ["1"]
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
 
 
 def test_label_names_and_max_batch(tmp_path):
