@@ -177,11 +177,17 @@ def _read_labels_csv(path: str, label_names: List[str], missing_allowed: bool = 
     if missing:
         raise ExploreError(f"{path}: the header must name every label ({', '.join(label_names)}); missing {missing}.")
     columns = [header.index(name) + 1 for name in label_names]
-    table = {}
+    table, first_row = {}, {}
     for number, row in enumerate(rows[1:], start=2):
         if len(row) < len(rows[0]):
             raise ExploreError(f"{path}, row {number}: {len(row)} values, the header has {len(rows[0])}.")
-        table[row[0].strip()] = _label_row([row[c] for c in columns], path, f"row {number}", missing_allowed)
+        name = row[0].strip()
+        labels = _label_row([row[c] for c in columns], path, f"row {number}", missing_allowed)
+        if name in table and not np.array_equal(table[name], labels, equal_nan=True):
+            raise ExploreError(f"{path}: {name} is listed twice with different labels, rows {first_row[name]} and "
+                               f"{number}; keep the one row that is right.")
+        first_row.setdefault(name, number)
+        table[name] = labels
     return table
 
 
@@ -211,14 +217,18 @@ class Explorer:
         self.examples = examples
         self.views: List[w_plane.PlaneView] = []
         self.reference_note = ""
+        if int(num_reference) < 0:
+            raise ExploreError(f"--num_reference={num_reference}: expected 0 (no examples encoded: the planes show "
+                               f"the prior) or a positive number of examples to encode.")
         if switcher.kind == SUBSPACE:
-            self._make_views(num_reference, seed)
+            self._make_views(int(num_reference), seed)
 
     def _make_views(self, num_reference: int, seed: int) -> None:
         s = self.switcher
         prior = s.prior()
         reference = labels = None
-        if self.examples is not None and (self.examples.labels is not None or s.missing_labels):
+        usable = self.examples is not None and (self.examples.labels is not None or s.missing_labels)
+        if usable and num_reference > 0:
             n = len(self.examples.inputs)
             chosen = np.sort(np.random.default_rng(seed).permutation(n)[:num_reference])
             given = None if self.examples.labels is None else self.examples.labels[chosen]
@@ -227,7 +237,8 @@ class Explorer:
             filled = "" if given is not None and not np.isnan(given).any() else ", missing labels filled from q(y|x)"
             self.reference_note = f"posterior means mu_phi2(x, y) of {len(chosen)} examples{filled}"
         else:
-            why = "no --examples" if self.examples is None else "the examples have no labels (q(w|x,y) needs them)"
+            why = "no --examples" if self.examples is None else \
+                "--num_reference=0" if usable else "the examples have no labels (q(w|x,y) needs them)"
             self.reference_note = f"draws of the prior's two components ({why})"
         for i, name in enumerate(s.label_names):
             present = None if reference is None else reference[labels[:, i] > 0.5, i]
@@ -483,12 +494,18 @@ def check_port(host: str, port: int) -> None:
     """Refuse a port another program holds, in one line, before the page is built."""
     import socket  # noqa: PLC0415
 
+    if not MIN_PORT <= port <= MAX_PORT:
+        raise ExploreError(PORT_RANGE_MESSAGE.format(port=port))
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.bind((host, port))
     except OSError as error:
         raise ExploreError(f"Cannot serve on {host}:{port} ({error.strerror or error}): another program holds it; "
                            f"pass --port=<a free port>, e.g. --port={port + 1}.") from None
+
+
+MIN_PORT, MAX_PORT = 1, 65535
+PORT_RANGE_MESSAGE = "--port={port}: a TCP port is 1..65535; pass a free one, e.g. --port=7860."
 
 
 # ---------------------------------------------------------------------------- program
@@ -503,13 +520,18 @@ def define_flags():
     paths.DEFINE_path("metadata", None, "With --serving_url: the export folder or its assets/csvae_metadata.json.")
     paths.DEFINE_path("examples", None, "Reference set and gallery: an .npz (inputs [n, *shape], labels [n, k]) "
                       "or a folder of images with an optional labels.csv.")
-    flags.DEFINE_integer("num_reference", 1000, "Encode at most this many examples for the W planes.")
+    flags.DEFINE_integer("num_reference", 1000, "Encode at most this many examples for the W planes (0: none, "
+                         "the planes show draws of the prior).")
+    flags.register_validator("num_reference", lambda v: v is not None and v >= 0,
+                             "--num_reference must be 0 (the planes show the prior) or a positive number of examples.")
     flags.DEFINE_bool("align", True, "Align faces (uploads, example images) into CelebA's frame; "
                       "--noalign (or --no_align) for images that are already aligned crops.")
     flags.DEFINE_bool("no_align", False, "Same as --noalign.")
     flags.DEFINE_integer("min_face_size", face_alignment.DEFAULT_MIN_FACE, "Smallest face width (px) accepted.")
     flags.DEFINE_string("host", "127.0.0.1", "Address to serve on (0.0.0.0 to reach it from other machines).")
-    flags.DEFINE_integer("port", 7860, "Port to serve on.")
+    flags.DEFINE_integer("port", 7860, "Port to serve on (1..65535).")
+    flags.register_validator("port", lambda v: v is not None and MIN_PORT <= v <= MAX_PORT,
+                             "--port must be a TCP port, 1..65535 (default 7860).")
 
 
 def main(argv):

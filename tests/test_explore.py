@@ -598,6 +598,49 @@ def test_example_files_that_cannot_be_used_are_one_line(tmp_path):
             explore.check_port("127.0.0.1", port)
 
 
+def test_an_image_listed_twice_with_different_labels_is_refused(tmp_path):
+    """labels.csv naming a file twice with other labels is refused, naming the file and both rows (the last row
+    used to win silently); the same labels twice are harmless."""
+    switcher = _switcher("csvae_square")
+    x, _ = tiny_exports.examples([16], n=2)
+    for i in range(2):
+        Image.fromarray((x[i].reshape(4, 4) * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "labels.csv").write_text("file,Eyeglasses,Smiling\n0.png,1,0\n1.png,0,1\n0.png,0,0\n")
+    with pytest.raises(explore.ExploreError) as raised:
+        explore.load_examples(str(tmp_path), switcher)
+    assert str(raised.value) == (f"{tmp_path / 'labels.csv'}: 0.png is listed twice with different labels, rows 2 "
+                                 f"and 4; keep the one row that is right.")
+    (tmp_path / "labels.csv").write_text("file,Eyeglasses,Smiling\n0.png,1,0\n1.png,0,1\n0.png,1,0\n")
+    np.testing.assert_array_equal(explore.load_examples(str(tmp_path), switcher).labels, [[1, 0], [0, 1]])
+
+
+def test_num_reference_and_port_out_of_range_are_refused():
+    """--num_reference=-1 used to mean "all but one" (a slice [:-1]); --port=70000 was a traceback of socket's.
+    Both are refused: in the library, and when the program's flags are parsed (before any export is loaded)."""
+    from conftest import run_program  # noqa: PLC0415
+
+    switcher = _switcher("csvae_square")
+    x, y = tiny_exports.examples([16], n=6)
+    examples = explore.Examples(x, y, list("abcdef"))
+    with pytest.raises(explore.ExploreError, match=r"--num_reference=-1: expected 0 .* or a positive number"):
+        explore.Explorer(switcher, examples, num_reference=-1)
+    none = explore.Explorer(switcher, examples, num_reference=0)
+    assert none.reference_note == "draws of the prior's two components (--num_reference=0)"
+    assert none.views[0].from_prior
+    for port in (0, 70000, -1):
+        with pytest.raises(explore.ExploreError, match=rf"^--port={port}: a TCP port is 1..65535; pass a free one"):
+            explore.check_port("127.0.0.1", port)
+    export = tiny_exports.export_path("csvae_square")
+    for flag, message in [("--port=70000", "--port must be a TCP port, 1..65535 (default 7860)."),
+                          ("--port=0", "--port must be a TCP port, 1..65535 (default 7860)."),
+                          ("--num_reference=-1", "--num_reference must be 0 (the planes show the prior) or a positive "
+                                                 "number of examples.")]:
+        completed = run_program("-m", "clients.explore", f"--export_dir={export}", flag, timeout=60)
+        assert completed.returncode == 1, completed.stderr[-2000:]
+        assert f"FATAL Flags parsing error: flag {flag}: {message}" in completed.stderr, completed.stderr[-2000:]
+        assert "Traceback" not in completed.stderr and "Serving the" not in completed.stdout
+
+
 def test_the_console_stays_quiet(monkeypatch):
     """No share-link hint (Gradio prints it unless quiet) and no request lines of httpx, the client
     Gradio checks its own server with (logged at INFO)."""
