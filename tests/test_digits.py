@@ -34,6 +34,29 @@ def test_split_is_seeded():
         digits.load(test_fraction=0.95)
 
 
+def test_each_held_out_split_too_small_to_measure_is_refused_naming_the_minimum():
+    assert [len(split.features) for split in digits.load(max_examples=95)] == [75, 10, 10]  # 9.5 rounds to 10
+    with pytest.raises(ValueError) as refused:
+        digits.load(max_examples=94)
+    assert str(refused.value) == ("the test split would hold 9 of 94 digits (test_fraction=0.1), too few to measure: "
+                                  "each held-out split needs at least 10 (an accuracy over fewer moves in steps of "
+                                  "more than 10 %); use --max_examples=95 or more (0: all 1,797).")
+    with pytest.raises(ValueError, match=r"^the validation split would hold 2 of 1,797 digits \(validation_fraction="
+                                         r"0.001\), too few .*; raise validation_fraction to 0.00556 or more.$"):
+        digits.load(validation_fraction=0.001)
+
+
+def test_trainer_refuses_held_out_splits_too_small_to_measure_before_training(tmp_path):
+    run = run_program("-m", "trainers.digits", "--flagfile=configs/digits.flags", f"--model_dir={tmp_path}",
+                      "--max_examples=30", "--epochs=1", "--batch_size=8", timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: the test split would hold 3 of 30 digits (test_fraction=0.1), too few to measure: each "
+                      "held-out split needs at least 10 (an accuracy over fewer moves in steps of more than 10 %); "
+                      "use --max_examples=95 or more (0: all 1,797)."], run.stderr[-3000:]
+    assert not any((tmp_path / name / training.MODEL_FILE).exists() for name in ("vae", "csvae"))
+
+
 def _leakage(accuracy, majority):
     return {**{view: {kind: {"classes": accuracy} for kind in ("logistic", "knn", "mlp")}
                for view in ("means", "samples")}, "majority_rate": {"classes": majority}}

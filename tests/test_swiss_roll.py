@@ -39,6 +39,26 @@ def test_bad_arguments_are_refused():
         swiss_roll.load(test_fraction=1.5)
 
 
+def test_a_held_out_split_too_small_to_measure_is_refused_naming_the_minimum():
+    assert len(swiss_roll.load(n_samples=200, test_fraction=0.05).test.features) == swiss_roll.MIN_HELD_OUT == 10
+    with pytest.raises(ValueError) as refused:
+        swiss_roll.load(n_samples=200, test_fraction=0.045)
+    assert str(refused.value) == ("test_fraction=0.045 of 200 points holds out 9, too few to measure: the metrics "
+                                  "need at least 10 held-out points (an accuracy over fewer moves in steps of more "
+                                  "than 10 %); raise --test_fraction to 0.05 or more, or --n_samples.")
+
+
+def test_trainer_refuses_a_held_out_split_of_no_points_before_training(tmp_path):
+    run = _run_trainer(f"--model_dir={tmp_path}", "--n_samples=200", "--epochs=1", "--batch_size=32",
+                       "--test_fraction=1e-9")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: test_fraction=1e-09 of 200 points holds out 0, too few to measure: the metrics need "
+                      "at least 10 held-out points (an accuracy over fewer moves in steps of more than 10 %); raise "
+                      "--test_fraction to 0.05 or more, or --n_samples."], run.stderr[-3000:]
+    assert not (tmp_path / training.MODEL_FILE).exists() and not (tmp_path / "metrics.json").exists()
+
+
 def _run_trainer(*flags):
     return run_program("-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", *flags)
 

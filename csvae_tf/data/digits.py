@@ -24,6 +24,9 @@ from sklearn import datasets as sk_datasets
 IMAGE_SHAPE = (8, 8)
 NUM_CLASSES = 10
 LABEL_NAMES = tuple(str(d) for d in range(NUM_CLASSES))
+# Examples each held-out split (validation, test) needs at least: an accuracy over fewer moves in steps
+# of more than 10 %.
+MIN_HELD_OUT = 10
 
 
 class Split(NamedTuple):
@@ -47,9 +50,12 @@ def load(seed: int = 0, validation_fraction: float = 0.1, test_fraction: float =
       seed: seeds the permutation behind the split.
       validation_fraction, test_fraction: shares held out (default 10 % each).
       max_examples: keep only the first this many of the permuted examples (0: all 1,797);
-        for tests.
+        for tests. Each held-out split keeps at least MIN_HELD_OUT of them.
       image_size: 0 for vectors of 64; N (a multiple of 8) for images [N, N, 1] resized as the
         module docstring says.
+
+    Raises:
+      ValueError: bad fractions or image_size, or a held-out split of fewer than MIN_HELD_OUT examples.
     """
     if validation_fraction <= 0 or test_fraction <= 0 or validation_fraction + test_fraction >= 1:
         raise ValueError(f"validation_fraction and test_fraction must be > 0 with a sum < 1, "
@@ -65,8 +71,17 @@ def load(seed: int = 0, validation_fraction: float = 0.1, test_fraction: float =
     order = np.random.default_rng(seed).permutation(len(features))
     if max_examples:
         order = order[:max_examples]
-    num_validation = max(1, int(round(len(order) * validation_fraction)))
-    num_test = max(1, int(round(len(order) * test_fraction)))
+    num_validation = int(round(len(order) * validation_fraction))
+    num_test = int(round(len(order) * test_fraction))
+    for split, size, fraction in (("test", num_test, test_fraction),
+                                  ("validation", num_validation, validation_fraction)):
+        if size < MIN_HELD_OUT:
+            needed = int(np.ceil((MIN_HELD_OUT - 0.5) / fraction))  # round() takes 9.5 to 10
+            remedy = (f"use --max_examples={needed} or more (0: all {len(features):,})" if needed <= len(features)
+                      else f"raise {split}_fraction to {MIN_HELD_OUT / len(order):.3g} or more")
+            raise ValueError(f"the {split} split would hold {size} of {len(order):,} digits ({split}_fraction="
+                             f"{fraction:g}), too few to measure: each held-out split needs at least {MIN_HELD_OUT} "
+                             f"(an accuracy over fewer moves in steps of more than 10 %); {remedy}.")
     test, validation, train = np.split(order, [num_test, num_test + num_validation])
     return Digits(*(Split(features[part], labels[part]) for part in (train, validation, test)))
 

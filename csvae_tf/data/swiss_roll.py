@@ -20,6 +20,8 @@ import numpy as np
 from sklearn import datasets as sk_datasets
 
 SPLIT_THRESHOLD = 10.0
+# Held-out points the metrics need at least: an accuracy over fewer moves in steps of more than 10 %.
+MIN_HELD_OUT = 10
 
 
 class Split(NamedTuple):
@@ -47,18 +49,26 @@ def load(n_samples: int = 10000, label_axis: int = 1, test_fraction: float = 0.2
     Args:
       n_samples: points in total (the paper: 10000).
       label_axis: 0 or 1, the column compared with 10 (see the module docstring).
-      test_fraction: share of points held out for evaluation.
+      test_fraction: share of points held out for evaluation; at least MIN_HELD_OUT points.
       seed: seeds the roll's sampling and the split.
+
+    Raises:
+      ValueError: a bad label_axis or test_fraction, or a held-out split of fewer than MIN_HELD_OUT points.
     """
     if label_axis not in (0, 1):
         raise ValueError(f"label_axis must be 0 or 1, got {label_axis}.")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
+    num_test = int(round(n_samples * test_fraction))
+    if num_test < MIN_HELD_OUT:
+        raise ValueError(f"test_fraction={test_fraction:g} of {n_samples} points holds out {num_test}, too few to "
+                         f"measure: the metrics need at least {MIN_HELD_OUT} held-out points (an accuracy over "
+                         f"fewer moves in steps of more than 10 %); raise --test_fraction to "
+                         f"{MIN_HELD_OUT / n_samples:.3g} or more, or --n_samples.")
     points, position = sk_datasets.make_swiss_roll(n_samples=n_samples, random_state=seed)
     points = points.astype(np.float32)
     labels = label_of(points, label_axis)
     order = np.random.default_rng(seed).permutation(n_samples)
-    num_test = max(1, int(round(n_samples * test_fraction)))
     test, train = order[:num_test], order[num_test:]
     position = position.astype(np.float32)
     return SwissRoll(
