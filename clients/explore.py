@@ -83,6 +83,9 @@ def load_examples(path: str, switcher: Switcher, align: bool = True, min_face: i
                                f"finite.")
         return Examples(inputs, labels, [f"#{i}" for i in range(len(inputs))])
     if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise ExploreError(f"--examples={path} is not a regular file (a pipe, socket or device): pass an .npz "
+                               f"or a folder of images.")
         raise ExploreError(f"--examples={path} does not exist: pass an .npz or a folder of images.")
     table = _read_labels_csv(os.path.join(path, "labels.csv"), switcher.label_names, switcher.missing_labels)
     files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))

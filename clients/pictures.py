@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -158,16 +159,17 @@ def read_image(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
     The one reader of photos for `apply` and the explorer: the size is checked from the header before
     any pixel is decoded; EXIF orientation is applied (the eyes of --eyes are in the upright photo's
-    pixels); 16-bit greyscale is scaled to 8 bits (not clipped); transparency is laid on white; CMYK,
-    palette and greyscale become RGB; a truncated or damaged file is refused.
+    pixels); 16-bit greyscale is scaled to 8 bits (not clipped); floating-point greyscale (a 32-bit
+    TIFF) is read as 0..1 or 0..255 by its largest value; transparency is laid on white; CMYK,
+    palette and greyscale become RGB; what is not a regular file (a folder, a FIFO) is refused before
+    it is opened, and a truncated or damaged file when it is decoded.
 
     Raises:
       PictureError: one line naming the file and what is wrong.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: PLC0415
 
-    if os.path.isdir(path):
-        raise PictureError(f"{path} is a folder; pass one image file (PNG, JPEG, ...).")
+    check_regular_file(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -176,7 +178,7 @@ def read_image(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                                    f"the {max_pixels / 1e6:.0f} megapixels this reads; scale it down first.")
             image.load()  # decodes now: a truncated file fails here, not inside the conversions
             image = ImageOps.exif_transpose(image)
-            return _rgb(image)
+            return _rgb(image, path)
     except PictureError:
         raise
     except Image.DecompressionBombError:
@@ -191,14 +193,49 @@ def read_image(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                            f"pass a complete image file.") from None
 
 
-def _rgb(image) -> np.ndarray:
-    """A decoded PIL image of any mode -> uint8 [h, w, 3]."""
+def check_regular_file(path: str) -> None:
+    """Refuse, before opening it, what is not a regular file: a folder, or a pipe, socket or device, which
+    `open` would wait on for ever (a FIFO) or read without end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise PictureError(f"No image at {path}.") from None
+    except OSError as error:
+        raise PictureError(f"{path} cannot be read ({error.strerror or error}).") from None
+    if stat.S_ISDIR(mode):
+        raise PictureError(f"{path} is a folder; pass one image file (PNG, JPEG, ...).")
+    if not stat.S_ISREG(mode):
+        raise PictureError(f"{path} is not a regular file (a pipe, socket or device); pass an image file (PNG, "
+                           f"JPEG, ...).")
+
+
+def _rgb(image, path: str) -> np.ndarray:
+    """A decoded PIL image of any mode -> uint8 [h, w, 3].
+
+    Floating-point pixels (mode F, e.g. a 32-bit TIFF) are read by their range: 0..1 (the largest value
+    at most 1) or 0..255; other ranges and non-finite values are refused. 16- and 32-bit integers are
+    16-bit values (0..65535), scaled to 8 bits.
+    """
     from PIL import Image  # noqa: PLC0415
 
-    if image.mode in SIXTEEN_BIT_MODES or image.mode == "F":
+    if image.mode == "F":
         values = np.asarray(image, np.float64)
-        scale = 1.0 if image.mode == "F" and values.max(initial=0) <= 1.0 else 65535.0
-        grey = np.clip(np.round(values / scale * 255.0), 0, 255).astype(np.uint8)
+        if not np.isfinite(values).all():
+            raise PictureError(f"{path} holds NaN or infinite pixel values; pass an image of finite values.")
+        low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+        if low < 0.0 or high > 255.0:
+            raise PictureError(f"{path} holds floating-point pixels from {low:g} to {high:g}; expected 0..1 or "
+                               f"0..255: rescale it to one of those (or save it with 8 bits per channel).")
+        scale = 255.0 if high <= 1.0 else 1.0
+        grey = np.clip(np.round(values * scale), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image, np.float64)
+        low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+        if low < 0.0 or high > 65535.0:
+            raise PictureError(f"{path} holds integer pixels from {low:g} to {high:g}; expected 16-bit values "
+                               f"(0..65535): rescale it (or save it with 8 bits per channel).")
+        grey = np.clip(np.round(values / 65535.0 * 255.0), 0, 255).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")

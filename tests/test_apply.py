@@ -261,3 +261,73 @@ def test_outputs_and_eyes_are_checked_before_the_work(astronaut, tmp_path):
     for eyes in ([np.nan, np.nan, 1.0, 2.0], [202.0, 101.0, 247.0, 600.0]):
         with pytest.raises(pictures.PictureError, match=r"four finite pixel coordinates inside the 512x512 photo"):
             pictures.photo_to_inputs(astronaut, [16, 16, 3], eyes=eyes)
+
+
+def _unblock_after(seconds, fifo):
+    """Opens `fifo` for writing after `seconds` unless cancelled: a reader stuck opening it is let go (and the test
+    fails on its answer instead of hanging)."""
+    import threading  # noqa: PLC0415
+
+    def release():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # nobody is waiting on it: nothing to release
+            pass
+
+    timer = threading.Timer(seconds, release)
+    timer.start()
+    return timer
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
+    """A named pipe given as --image (or among --examples) is refused in one line; opening it waited for a
+    writer for ever."""
+    from conftest import run_program  # noqa: PLC0415
+    from clients import explore  # noqa: PLC0415
+
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)
+    completed = run_program("-m", "clients.apply", f"--export_dir={tmp_path / 'export'}", f"--image={fifo}",
+                            "--attribute=Eyeglasses", "--point=3,3", f"--out={tmp_path / 'out.png'}", timeout=60)
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    assert completed.stderr.strip().splitlines()[-1] == (
+        f"error: {fifo} is not a regular file (a pipe, socket or device); pass an image file (PNG, JPEG, ...).")
+    timer = _unblock_after(20, fifo)
+    try:
+        with pytest.raises(pictures.PictureError, match=r"is not a regular file"):
+            pictures.read_image(str(fifo))
+        # among the explorer's examples: skipped with a line naming it; as --examples itself: refused
+        Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(tmp_path / "face.png")
+        switcher = Switcher(backends.SavedModelBackend(tiny_exports.export_path("csvae_image")))
+        lines = []
+        loaded = explore.load_examples(str(tmp_path), switcher, align=False, log=lines.append)
+        assert loaded.names == ["face.png"]
+        assert lines == [f"skipped photo.png: {fifo} is not a regular file (a pipe, socket or device); pass an image "
+                         f"file (PNG, JPEG, ...)."]
+        with pytest.raises(explore.ExploreError, match=r"--examples=.*photo.png is not a regular file"):
+            explore.load_examples(str(fifo), switcher)
+    finally:
+        timer.cancel()
+
+
+def test_floating_point_images_are_read_by_their_range(tmp_path):
+    """A 32-bit float TIFF holding 0..255 grey levels is read as those levels (it was divided by 65535: black),
+    one holding 0..1 is scaled by 255, and other ranges or NaN are refused naming the file and the range."""
+    ramp = np.linspace(0.0, 255.0, 16 * 16, dtype=np.float32).reshape(16, 16)
+    Image.fromarray(ramp, mode="F").save(tmp_path / "levels.tif")
+    read = pictures.read_image(str(tmp_path / "levels.tif"))
+    np.testing.assert_array_equal(read[:, :, 0], np.round(ramp).astype(np.uint8))
+    assert (read[:, :, 0] == read[:, :, 2]).all()
+    prepared = pictures.photo_to_inputs(read, [16, 16, 3], align=False)  # what --no_align feeds the model
+    np.testing.assert_allclose(prepared.inputs[:, :, 0], np.round(ramp) / 255.0, atol=1e-6)
+    Image.fromarray(ramp / 255.0, mode="F").save(tmp_path / "unit.tif")
+    np.testing.assert_array_equal(pictures.read_image(str(tmp_path / "unit.tif"))[:, :, 0],
+                                  np.round(ramp / 255.0 * 255.0).astype(np.uint8))
+    for name, values, message in [
+            ("wide.tif", ramp * 4.0, r"wide.tif holds floating-point pixels from 0 to 1020; expected 0..1 or 0..255"),
+            ("negative.tif", ramp - 1.0, r"negative.tif holds floating-point pixels from -1 to 254; expected 0..1"),
+            ("nan.tif", np.where(ramp > 100, np.nan, ramp).astype(np.float32), r"nan.tif holds NaN or infinite")]:
+        Image.fromarray(values, mode="F").save(tmp_path / name)
+        with pytest.raises(pictures.PictureError, match=message) as raised:
+            pictures.read_image(str(tmp_path / name))
+        assert str(tmp_path / name) in str(raised.value) and "\n" not in str(raised.value)
