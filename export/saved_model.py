@@ -99,6 +99,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from csvae_tf import error_lines  # noqa: E402
 from csvae_tf import serving_precision as serving_precision_lib  # noqa: E402
 
 
@@ -376,7 +377,8 @@ def export_model(
 
     Raises:
       ExportError: the version exists already, the labels do not match, the model declares no
-        signatures or cannot be served in `serving_precision`.
+        signatures or cannot be served in `serving_precision`, or the disk filled up while writing
+        (nothing is published then).
     """
     from export import warmup as warmup_lib  # noqa: PLC0415 - keeps `export` importable without serving-api
 
@@ -416,7 +418,7 @@ def export_model(
         except OSError as error:
             raise ExportError(f"Cannot write into --export_dir {export_dir} ({error.strerror}); pass a folder you "
                               f"can write to.") from None
-        lock = None
+        lock, scratch = None, None
         try:
             lock = _lock_staging(staging)
             with tempfile.TemporaryDirectory() as scratch:
@@ -430,8 +432,16 @@ def export_model(
                 warmup_lib.write_warmup_requests(staging, serving_name, warmup_requests(signatures, default))
             os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the export from other users
             final_dir = _publish(staging, export_dir, version, automatic=automatic)
-        except BaseException:
+        except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, (OSError, tf.errors.OpError)) and error_lines.disk_full(error):
+                where = export_dir
+                if scratch and scratch in str(error) and staging not in str(error):
+                    where = f"the temporary folder {os.path.dirname(scratch)} (TMPDIR)"
+                raise ExportError(
+                    f"The disk holding {where} is full ({error_lines.first_line(error)}) while writing version "
+                    f"{version}: nothing was published and the partial export was removed. Free space there and "
+                    f"export again.") from None
             raise
         finally:
             if lock is not None:

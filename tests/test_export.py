@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -362,6 +363,43 @@ def test_failure_while_writing_leaves_no_half_export(runs, tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         saved_model.export_model(runs["vector"], str(tmp_path / "exports"))
     assert os.listdir(tmp_path / "exports") == []
+
+
+@pytest.mark.parametrize("writer", ["weights", "warm-up", "metadata"])
+def test_a_full_disk_while_exporting_is_one_line_and_publishes_nothing(tmp_path, monkeypatch, writer):
+    """TensorFlow's writer reports a full disk as ResourceExhaustedError, Python's as OSError ENOSPC; the
+    staging folder (made by mkdtemp, which a full disk lets through) goes, and nothing is published."""
+    import errno  # noqa: PLC0415
+
+    exports = tmp_path / "exports"
+    if writer == "weights":
+        def save(module, staging, **kwargs):
+            os.makedirs(os.path.join(staging, "variables"))
+            part = os.path.join(staging, "variables", "variables_temp", "part-00000-of-00001.data-00000-of-00001")
+            open(os.path.join(staging, "variables", "partial"), "wb").write(b"\0" * 1000)
+            raise tf.errors.ResourceExhaustedError(None, None, f"{part}.tempstate1; No space left on device")
+
+        monkeypatch.setattr(tf.saved_model, "save", save)
+        where, reason = str(exports), "; No space left on device"
+    elif writer == "warm-up":
+        def write_warmup_requests(saved_model_dir, *args):
+            raise OSError(errno.ENOSPC, "No space left on device", os.path.join(saved_model_dir, "assets.extra"))
+
+        monkeypatch.setattr(warmup, "write_warmup_requests", write_warmup_requests)
+        where, reason = str(exports), "[Errno 28] No space left on device: "
+    else:  # the metadata goes through a temporary folder first (TMPDIR), on another disk maybe
+        def dump(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device", args[1].name)
+
+        monkeypatch.setattr(json, "dump", dump)
+        where, reason = f"the temporary folder {tempfile.gettempdir()} (TMPDIR)", "[Errno 28] No space left on device: "
+    with pytest.raises(saved_model.ExportError) as refused:
+        saved_model.export_model(_tiny_csvae(), str(exports))
+    message = str(refused.value)
+    assert message.startswith(f"The disk holding {where} is full (") and reason in message, message
+    assert message.endswith(") while writing version 1: nothing was published and the partial export was removed. "
+                            "Free space there and export again.") and "\n" not in message, message
+    assert os.listdir(exports) == []
 
 
 def _tiny_csvae():

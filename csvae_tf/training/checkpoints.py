@@ -12,7 +12,6 @@ one of its variables from a checkpoint, or says in one line which it lacks.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import shutil
@@ -22,6 +21,7 @@ import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
+from csvae_tf import error_lines
 from csvae_tf.models import registry
 from csvae_tf.training.run_directory import CHECKPOINT_DIR, MODEL_FILE, RunError, read_json
 
@@ -133,13 +133,13 @@ class CheckpointKeeper:
         try:
             prefix = self._manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as error:
-            if not _disk_full(error):
+            if not error_lines.disk_full(error):
                 raise
             self._remove_partial(step)
             kept = numbered_checkpoints(self.directory)
             raise CheckpointError(
-                f"The disk holding {self.directory} is full ({_first_line(error)}) while saving the checkpoint of "
-                f"step {step}; " + (f"the older checkpoint {kept[0]} is kept and the run resumes from it. "
+                f"The disk holding {self.directory} is full ({error_lines.first_line(error, 160)}) while saving the "
+                f"checkpoint of step {step}; " + (f"the older checkpoint {kept[0]} is kept and the run resumes from it. "
                                     if kept else "no earlier checkpoint exists. ")
                 + "Free space there (or lower --keep_checkpoints) and run the same command again.") from None
         reason = unreadable_reason(prefix)
@@ -165,21 +165,6 @@ class CheckpointKeeper:
                 else:
                     with contextlib.suppress(OSError):
                         os.remove(path)
-
-
-_DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")
-
-
-def _disk_full(error: BaseException) -> bool:
-    """Whether a save failed because its disk is full (TensorFlow reports ENOSPC as ResourceExhaustedError)."""
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(error, tf.errors.ResourceExhaustedError) or any(text in str(error) for text in _DISK_FULL_TEXT)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:160] if text else type(error).__name__
 
 
 def restore_model(model_dir: str, checkpoint_path: Optional[str] = None) -> keras.Model:
