@@ -33,6 +33,7 @@ from typing import Dict, Mapping, Optional
 import numpy as np
 
 METADATA_FILE = "csvae_metadata.json"  # export/saved_model.py writes it into assets/
+REQUEST_EXAMPLES = 256  # the most examples one request carries (fewer where the export's max_batch is smaller)
 
 
 class BackendError(RuntimeError):
@@ -107,8 +108,21 @@ class Backend:
     def has_signature(self, signature: str) -> bool:
         return signature in self.metadata.get("signatures", {})
 
+    @property
+    def request_examples(self) -> int:
+        """The most examples one request carries: REQUEST_EXAMPLES, or the export's `max_batch` (which every
+        signature checks in its graph) where that is smaller."""
+        limit = self.metadata.get("max_batch")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+            return min(limit, REQUEST_EXAMPLES)
+        return REQUEST_EXAMPLES  # exports written before max_batch had no limit
+
     def call(self, signature: str, **inputs) -> Dict[str, np.ndarray]:
-        """Run `signature` on a batch: numpy inputs by name -> numpy outputs by name."""
+        """Run `signature` on a batch: numpy inputs by name -> numpy outputs by name.
+
+        A batch of more than `request_examples` goes in consecutive parts (every input's first dimension
+        is the batch), and the parts' outputs come back concatenated.
+        """
         expected = self.signature_inputs(signature)
         if set(inputs) != set(expected):
             raise BackendError(f"{signature} takes inputs {sorted(expected)}, got {sorted(inputs)}.")
@@ -117,7 +131,14 @@ class Backend:
             dtype = expected[name][1]
             arrays[name] = np.asarray(value, dtype=object if dtype == "string" else dtype)
         batch = len(next(iter(arrays.values()))) if arrays else 0
-        return self.check_outputs(signature, self._call(signature, arrays), batch)
+        size = self.request_examples
+        if batch <= size:
+            return self.check_outputs(signature, self._call(signature, arrays), batch)
+        parts = []
+        for start in range(0, batch, size):
+            part = {name: value[start : start + size] for name, value in arrays.items()}
+            parts.append(self.check_outputs(signature, self._call(signature, part), len(next(iter(part.values())))))
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
     def check_outputs(self, signature: str, outputs, batch: int) -> Dict[str, np.ndarray]:
         """`outputs` as the metadata declares them: every output by name, float32 [batch, *shape], finite."""

@@ -39,7 +39,6 @@ import numpy as np
 from clients.backends import Backend, BackendError
 
 SUBSPACE, CONDITIONAL, LATENT_ARITHMETIC = "subspace", "conditional", "latent_arithmetic"
-BATCH = 256  # encode reference sets in chunks of this many examples
 
 Value = Union[float, Sequence[float], np.ndarray]
 
@@ -152,7 +151,7 @@ class Switcher:
         return self.backend.call("decode", z=z)["outputs"]
 
     def w_means(self, x: np.ndarray, labels=None) -> np.ndarray:
-        """CSVAE: mu_phi2(x, y), float32 [b, k, dim_w], encoded BATCH examples at a time."""
+        """CSVAE: mu_phi2(x, y), float32 [b, k, dim_w] (the backend sends a large batch in parts)."""
         return self.w_means_and_labels(x, labels)[0]
 
     def w_means_and_labels(self, x: np.ndarray, labels=None):
@@ -162,14 +161,8 @@ class Switcher:
             raise SwitchError(f"A {self.model} export has no subspaces W_i: only CSVAE's encode returns w_mean.")
         x = np.asarray(x, np.float32)
         labels = self._labels(x, labels)
-        means, used = [], []
-        for i in range(0, len(x), BATCH):
-            outputs = self.backend.call("encode", inputs=x[i : i + BATCH], labels=labels[i : i + BATCH])
-            means.append(outputs["w_mean"])
-            used.append(outputs.get("labels", labels[i : i + BATCH]))
-        if not means:
-            return np.zeros([0, self.num_labels, self.dim_w], np.float32), labels
-        return np.concatenate(means), np.concatenate(used).astype(np.float32)
+        outputs = self.backend.call("encode", inputs=x, labels=labels)
+        return outputs["w_mean"], np.asarray(outputs.get("labels", labels), np.float32)
 
     def switch_one(self, x: np.ndarray, labels, attribute: int, value: Value) -> np.ndarray:
         """G(x, ...) with attribute `attribute` set to `value` (a W point or a strength): [b, *input_shape]."""

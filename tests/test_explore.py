@@ -437,6 +437,50 @@ def test_loopback_requests_bypass_the_proxy(monkeypatch):
                                    local.call("encode", inputs=x, labels=y)["w_mean"], atol=1e-5)
 
 
+@functools.lru_cache(maxsize=None)
+def _export_taking_at_most(max_batch):
+    """A tiny CSVAE export (csvae_square's shape) whose signatures refuse more than `max_batch` examples a call."""
+    import tempfile  # noqa: PLC0415
+
+    import keras  # noqa: PLC0415
+
+    from csvae_tf.models import registry  # noqa: PLC0415
+    from export import saved_model  # noqa: PLC0415
+
+    keras.utils.set_random_seed(0)
+    model = registry.get("csvae")(seed=1, num_labels=2, input_shape=(16,), hidden_units=(16,), adversary_units=(8,))
+    x, y = tiny_exports.examples([16], n=2)
+    model((x, y))
+    root = tempfile.mkdtemp(prefix="max_batch_", dir=os.path.dirname(tiny_exports.export_path("csvae_square")))
+    return saved_model.export_model(model, root, model_name="csvae", version=1, label_names=["Eyeglasses", "Smiling"],
+                                    warmup=False, max_batch=max_batch)
+
+
+def test_the_explorer_sends_at_most_the_exports_max_batch_per_request():
+    """An export of max_batch 4 refuses a request of 10 examples ("send larger batches in parts", which a user of
+    the explorer cannot): the explorer's reference set goes in requests of at most 4, locally and over REST, and
+    the planes show every example's posterior mean."""
+    path = _export_taking_at_most(4)
+    signature = tf.saved_model.load(path).signatures["encode"]
+    x, y = tiny_exports.examples([16], n=10)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a request holds at most 4 examples"):
+        signature(inputs=x, labels=y)
+    expected = np.concatenate([signature(inputs=x[i : i + 4], labels=y[i : i + 4])["w_mean"].numpy()
+                               for i in range(0, 10, 4)])
+    local = Switcher(backends.SavedModelBackend(path))
+    explorer = explore.Explorer(local, explore.Examples(x, y, list("abcdefghij")), num_reference=10)
+    assert local.backend.request_examples == 4
+    assert explorer.reference_note == "posterior means mu_phi2(x, y) of 10 examples"
+    for i, view in enumerate(explorer.views):
+        np.testing.assert_allclose(view.points, expected[:, i], atol=1e-5)
+    with TFServingStub({"digits": _loaded_once(path)}) as stub:
+        remote = Switcher(backends.RestBackend(stub.url("digits"), metadata=path))
+        np.testing.assert_allclose(remote.w_means(x, y), expected, atol=1e-5)
+        assert [len(body["inputs"]["inputs"]) for body in stub.requests] == [4, 4, 2]
+    assert backends.SavedModelBackend(tiny_exports.export_path("csvae_square")).request_examples == \
+        backends.REQUEST_EXAMPLES  # max_batch 1024: no smaller than before
+
+
 # ---------------------------------------------------------------------------- W planes
 def test_plane_pixels_and_points_map_one_to_one():
     """A point drawn at a pixel maps back to itself, and the chosen point's red star is drawn there."""
