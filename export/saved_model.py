@@ -46,6 +46,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from typing import Dict, Optional, Sequence, Tuple
@@ -613,6 +614,12 @@ def export_run(
 
 
 # ---------------------------------------------------------------------------- program
+def _interrupt(signum, frame):
+    """A signal handler stopping the export as Ctrl-C does (KeyboardInterrupt, carrying the signal's number)."""
+    del frame
+    raise KeyboardInterrupt(signum)
+
+
 def main(argv):
     del argv
     from absl import flags  # noqa: PLC0415
@@ -623,6 +630,7 @@ def main(argv):
     from trainers import startup  # noqa: PLC0415 - the programs' shared console setup
 
     startup.quiet_tensorflow()
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `timeout`, a container stopped: as Ctrl-C
     try:
         path = export_run(
             FLAGS.model_dir,
@@ -636,6 +644,14 @@ def main(argv):
         )
     except ExportError as error:
         sys.exit(f"error: {error}")
+    except KeyboardInterrupt as interrupt:
+        # export_model removed its staging folder on the way out; a version is only ever published whole.
+        number = interrupt.args[0] if interrupt.args and isinstance(interrupt.args[0], int) else signal.SIGINT
+        stopped_by = signal.Signals(number)
+        how = "Ctrl-C (SIGINT)" if stopped_by == signal.SIGINT else stopped_by.name
+        print(f"error: stopped by {how} before the export was finished; nothing was published in "
+              f"{FLAGS.export_dir} and the unfinished export was removed.", file=sys.stderr)
+        sys.exit(128 + stopped_by)
     with open(os.path.join(path, "assets", METADATA_FILE)) as f:
         metadata = json.load(f)
     signatures = sorted(metadata["signatures"])

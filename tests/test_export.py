@@ -402,6 +402,39 @@ def test_a_full_disk_while_exporting_is_one_line_and_publishes_nothing(tmp_path,
     assert os.listdir(exports) == []
 
 
+INTERRUPTED_EXPORT_SCRIPT = textwrap.dedent(
+    """
+    import os, runpy, signal, sys
+    import tensorflow as tf
+
+    save = tf.saved_model.save
+
+    def save_then_stopped(module, staging, **kwargs):
+        save(module, staging, **kwargs)  # the weights are written, the warm-up records not yet
+        os.kill(os.getpid(), signal.{signal})
+
+    tf.saved_model.save = save_then_stopped
+    sys.argv = ["export.saved_model", "--model_dir={model_dir}", "--export_dir={export_dir}"]
+    runpy.run_module("export.saved_model", run_name="__main__", alter_sys=True)
+    """
+)
+
+
+@pytest.mark.parametrize("stop, status, said", [("SIGINT", 130, "Ctrl-C (SIGINT)"), ("SIGTERM", 143, "SIGTERM")])
+def test_ctrl_c_or_sigterm_stops_the_export_and_publishes_nothing(tmp_path, stop, status, said):
+    model_dir = os.path.join(REPO_ROOT, "tests", "fixtures", "run_with_flat_independence", "csvae")
+    exports = tmp_path / "exports"
+    script = INTERRUPTED_EXPORT_SCRIPT.format(signal=stop, model_dir=model_dir, export_dir=exports)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONPATH=REPO_ROOT)
+    stopped = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert stopped.returncode == status, stopped.stderr[-3000:]
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        f"error: stopped by {said} before the export was finished; nothing was published in {exports} and the "
+        f"unfinished export was removed."), stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr and os.listdir(exports) == []
+
+
 def _tiny_csvae():
     model = CSVAE(input_shape=(3,), num_labels=1, hidden_units=(8,), adversary_units=(8,), seed=1)
     model((np.zeros([1, 3], np.float32), np.zeros([1, 1], np.float32)))
