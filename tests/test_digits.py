@@ -1,6 +1,7 @@
 """The digits data, the comparison's figures and tables, and the digits trainer end to end at tiny size."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -55,6 +56,27 @@ def test_trainer_refuses_held_out_splits_too_small_to_measure_before_training(tm
                       "held-out split needs at least 10 (an accuracy over fewer moves in steps of more than 10 %); "
                       "use --max_examples=95 or more (0: all 1,797)."], run.stderr[-3000:]
     assert not any((tmp_path / name / training.MODEL_FILE).exists() for name in ("vae", "csvae"))
+
+
+_TINY = ["--flagfile=configs/digits.flags", "--max_examples=100", "--epochs=1", "--hidden_units=16",
+         "--adversary_units=8", "--classifier_epochs=1", "--switch_check_classifier_epochs=1", "--notensorboard",
+         "--log_every_seconds=1e9"]
+
+
+def test_model_all_refuses_an_incompatible_run_folder_before_training_any_model(tmp_path):
+    """An old run of --model=condvae_info (the third model, in MODEL_DIR/condvae_info) of another --batch_size:
+    --model=all stops before it trains the first model, naming that folder and the value to use."""
+    old = run_program("-m", "trainers.digits", *_TINY, "--model=condvae_info", "--batch_size=16",
+                      f"--model_dir={tmp_path}")
+    assert old.returncode == 0, old.stderr[-3000:]
+    run = run_program("-m", "trainers.digits", *_TINY, "--model=all", "--batch_size=32", f"--model_dir={tmp_path}")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, run.stderr[-3000:]
+    assert errors[0].startswith(f"error: {tmp_path / 'condvae_info'} was trained with batch_size=16, not 32 ")
+    assert "resume it with --batch_size=16, or pass a new --model_dir." in errors[0]
+    assert "--- vae" not in run.stdout
+    assert not {"vae", "condvae", "csvae"} & set(os.listdir(tmp_path))  # their folders never made
 
 
 def _leakage(accuracy, majority):

@@ -1,6 +1,7 @@
 """The CelebA and TFD trainers end to end at tiny size, and a SIGKILLed run resuming exactly."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -38,6 +39,22 @@ def test_tfd_trainer_on_fake_data_has_seven_categorical_subspaces(tmp_path):
     assert (recorded["train"]["precision"], recorded["train"]["precision_requested"]) == (choice.precision, "auto")
     assert recorded["train"]["precision_reason"] == choice.reason and recorded["run"]["precision"] == "auto"
     assert config["label_type"] == "categorical" and config["label_names"][3] == "happy"
+
+
+@pytest.mark.slow  # ~1 minute: the same check as the digits trainer's (tests/test_digits.py), through the image trainer
+def test_model_all_refuses_an_incompatible_run_folder_before_training_any_model(tmp_path):
+    """An old run of --model=csvae (the last model) in MODEL_DIR/csvae with another --batch_size: --model=all
+    stops before it trains the first model, naming that folder."""
+    tiny = ["--flagfile=configs/tfd.flags", "--fake_data", "--fake_examples=16", *TINY, "--notensorboard"]
+    old = run_program("-m", "trainers.tfd", *tiny, "--model=csvae", f"--model_dir={tmp_path / 'csvae'}")
+    assert old.returncode == 0, old.stderr[-3000:]
+    run = run_program("-m", "trainers.tfd", *tiny, "--model=all", "--batch_size=8", f"--model_dir={tmp_path}")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {tmp_path / 'csvae'} was trained with batch_size=4, "
+                                                     f"not 8 "), run.stderr[-3000:]
+    assert "--- vae" not in run.stdout
+    assert not {"vae", "condvae", "condvae_info"} & set(os.listdir(tmp_path))
 
 
 def test_image_trainer_refuses_bad_flags(tmp_path):

@@ -193,6 +193,46 @@ def test_a_trainer_on_a_run_directory_in_use_stops_in_one_line(tmp_path):
                       f"another --model_dir."], result.stderr[-2000:]
 
 
+# ---------------------------------------------------------------------------- checked before training
+def _check(model_dir, batch_size=BATCH, run_config=None):
+    x, _ = _data()
+    config = training.TrainConfig(model_dir=str(model_dir), epochs=1, batch_size=batch_size, tensorboard=False)
+    training.check_run_directory(
+        lambda: CSVAE(input_shape=(3,), num_labels=1, dim_z=2, hidden_units=(8,), adversary_units=(8,), seed=3),
+        "csvae", pipeline.steps_per_epoch(len(x), batch_size), config, distribute.make_strategy(),
+        run_config=run_config)
+
+
+def _contents(folder):
+    return sorted((str(path.relative_to(folder)), path.stat().st_mtime_ns) for path in folder.rglob("*"))
+
+
+def test_a_run_directory_is_checked_as_train_would_without_changing_it(tmp_path):
+    """check_run_directory refuses what train would refuse (other settings, another model), and passes a run
+    train resumes, a run without checkpoints and a new folder, writing nothing in any of them."""
+    _check(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    _run(tmp_path / "run", 1, run_config={"labelled_fraction": 0.5, "label_missing_rate": 0.0})
+    before = _contents(tmp_path / "run")
+    _check(tmp_path / "run", run_config={"labelled_fraction": 0.5, "label_missing_rate": 0.0})
+    with pytest.raises(training.RunDirectoryMismatch, match=r"was trained with batch_size=16, not 8 .*--batch_size=16"):
+        _check(tmp_path / "run", batch_size=8)
+    with pytest.raises(training.RunDirectoryMismatch, match=r"labelled_fraction=0.5, not 1.0"):
+        _check(tmp_path / "run", run_config={"labelled_fraction": 1.0})
+    (tmp_path / "run" / training.MODEL_FILE).write_text(json.dumps({"model": "vae", "config": {}}))
+    before = [entry for entry in before if entry[0] != training.MODEL_FILE]
+    with pytest.raises(training.RunDirectoryMismatch, match=r"holds a run of a different model \(model, "):
+        _check(tmp_path / "run", run_config={"labelled_fraction": 0.5, "label_missing_rate": 0.0})
+    assert [entry for entry in _contents(tmp_path / "run") if entry[0] != training.MODEL_FILE] == before
+    (tmp_path / "started").mkdir()  # a start that wrote its files but no checkpoint: train starts over
+    (tmp_path / "started" / training.MODEL_FILE).write_text(json.dumps({"model": "vae", "config": {}}))
+    _check(tmp_path / "started")
+    (tmp_path / "blocked").mkdir()
+    (tmp_path / "blocked" / training.CHECKPOINT_DIR).write_text("not a folder")
+    with pytest.raises(training.RunFileError, match=r"is a file, not a folder"):
+        _check(tmp_path / "blocked")
+
+
 # ---------------------------------------------------------------------------- the label mask
 def test_resuming_with_another_label_mask_is_refused(tmp_path):
     mask = {"labelled_fraction": 0.5, "label_missing_rate": 0.0, "seed": 0}

@@ -17,6 +17,7 @@ transfer); see csvae_tf.evaluation.comparison.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from absl import flags
@@ -106,15 +107,23 @@ def main(argv):
     print(f"Digits {form}: {len(data.train.features)} train / {len(data.validation.features)} validation / "
           f"{len(data.test.features)} test, {strategy.num_replicas_in_sync} replica(s), models {', '.join(names)}, "
           f"{FLAGS.epochs} epochs of {steps_per_epoch} steps each.", flush=True)
+    builders = {name: functools.partial(registry.get(name), **model_arguments(name, digits.NUM_CLASSES))
+                for name in names}
+    # Every model's run folder is checked before the first trains: an old run of other settings in the
+    # last one would otherwise stop the program after the others had trained.
+    for name in names:
+        run_directory_checks.check_checkpoint_fits(configs[name].model_dir, builders[name], __name__)
+        try:
+            training.check_run_directory(builders[name], name, steps_per_epoch, configs[name], strategy,
+                                         run_config=common.resolved_flags(__name__))
+        except training.RunError as error:
+            sys.exit(f"error: {error}")
     models = {}
     for name in names:
         print(f"--- {name}", flush=True)
-        arguments = model_arguments(name, digits.NUM_CLASSES)
-        run_directory_checks.check_checkpoint_fits(configs[name].model_dir, lambda: registry.get(name)(**arguments),
-                                                   __name__)
         try:
             result = training.train(
-                lambda: registry.get(name)(**arguments),
+                builders[name],
                 name,
                 make_train_data,
                 steps_per_epoch,

@@ -7,6 +7,7 @@ csvae_tf.evaluation.comparison's tables and figures into MODEL_DIR.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -53,8 +54,14 @@ def run_image_trainer(module_name: str, label_type: str, dataset: tuple, generat
         return
     from csvae_tf.evaluation import comparison
 
+    names = [n for n in comparison.ORDER if n in registry.MODELS]
+    # Every model's run folder is checked before the first trains: an old run of other settings in the
+    # last one would otherwise stop the program after the others had trained.
+    for name in names:
+        check_image_run(module_name, strategy, len(images), shape, label_names, label_type, name,
+                        os.path.join(FLAGS.model_dir, name))
     models = {}
-    for name in [n for n in comparison.ORDER if n in registry.MODELS]:
+    for name in names:
         print(f"--- {name}", flush=True)
         result = train_images(module_name, strategy, images, labels, validation, shape, label_names, label_type,
                               model_name=name, model_dir=os.path.join(FLAGS.model_dir, name))
@@ -119,12 +126,10 @@ def train_images(
         pipeline.check_labels(train_labels, label_type, "the training labels")
         if validation is not None:
             pipeline.check_labels(validation[1], label_type, "the held-out labels")
-        distribute.check_batch_size(FLAGS.batch_size, strategy)
-        config = common.train_config(image_shape)
-        config.model_dir = model_dir
-        steps_per_epoch = pipeline.steps_per_epoch(len(train_images_uint8), FLAGS.batch_size)
     except ValueError as error:
         sys.exit(f"error: {error}")
+    config, steps_per_epoch, build_model = _run_arguments(strategy, len(train_images_uint8), image_shape,
+                                                          label_names, label_type, model_name, model_dir)
     callbacks, validation_data = [], None
     if validation is not None:
         images, labels = validation
@@ -140,16 +145,10 @@ def train_images(
             )
     print(f"{len(train_images_uint8)} training images {list(image_shape)}, labels {list(label_names)}, "
           f"{strategy.num_replicas_in_sync} replica(s), {FLAGS.epochs} epochs of {steps_per_epoch} steps.", flush=True)
-    arguments = common.model_kwargs(
-        model_name,
-        {"input_shape": image_shape, "num_labels": len(label_names), "label_type": label_type,
-         "label_names": list(label_names)},
-        len(label_names),
-    )
-    run_directory_checks.check_checkpoint_fits(model_dir, lambda: registry.get(model_name)(**arguments), module_name)
+    run_directory_checks.check_checkpoint_fits(model_dir, build_model, module_name)
     try:
         return training.train(
-            lambda: registry.get(model_name)(**arguments),
+            build_model,
             model_name,
             lambda first_epoch, skip: pipeline.epoch_indexed_batches(
                 train_images_uint8, train_labels, FLAGS.batch_size, FLAGS.seed, first_epoch, skip
@@ -163,3 +162,37 @@ def train_images(
         )
     except training.RunError as error:
         sys.exit(f"error: {error}")
+
+
+def check_image_run(module_name: str, strategy, num_train: int, image_shape, label_names, label_type: str,
+                    model_name: str, model_dir: str) -> None:
+    """What `train_images` refuses of `model_dir` before training (training.check_run_directory, and a
+    checkpoint whose model.json is gone), without training: exits with one line."""
+    config, steps_per_epoch, build_model = _run_arguments(strategy, num_train, image_shape, label_names, label_type,
+                                                          model_name, model_dir)
+    run_directory_checks.check_checkpoint_fits(model_dir, build_model, module_name)
+    try:
+        training.check_run_directory(build_model, model_name, steps_per_epoch, config, strategy,
+                                     run_config=common.resolved_flags(module_name))
+    except training.RunError as error:
+        sys.exit(f"error: {error}")
+
+
+def _run_arguments(strategy, num_train: int, image_shape, label_names, label_type: str, model_name: str,
+                   model_dir: str):
+    """(TrainConfig, steps per epoch, build_model) of one image model's run from the flags; exits with one
+    line on bad settings."""
+    try:
+        distribute.check_batch_size(FLAGS.batch_size, strategy)
+        config = common.train_config(image_shape)
+        config.model_dir = model_dir
+        steps_per_epoch = pipeline.steps_per_epoch(num_train, FLAGS.batch_size)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    arguments = common.model_kwargs(
+        model_name,
+        {"input_shape": image_shape, "num_labels": len(label_names), "label_type": label_type,
+         "label_names": list(label_names)},
+        len(label_names),
+    )
+    return config, steps_per_epoch, functools.partial(registry.get(model_name), **arguments)

@@ -2,7 +2,8 @@
 
   config         TrainConfig (how to train) and the precision policy
   precision      --precision=auto: bfloat16 mixed precision where the hardware computes it natively
-  loop           train(): build under a strategy, restore, fit, checkpoint; TrainResult
+  loop           train(): build under a strategy, restore, fit, checkpoint; TrainResult;
+                 check_run_directory(): train's refusals of a run directory, before training any run
   callbacks      the NaN guard, the checkpoint saver and the progress line with ETA
   checkpoints    what a checkpoint holds, the latest one, restore_model(MODEL_DIR)
   run_directory  model.json, run_config.json, the resume check and the run directory's lock
@@ -17,7 +18,14 @@ The names a trainer or a user needs are importable from here:
 from csvae_tf.training.checkpoints import CheckpointError, latest_checkpoint, make_checkpoint, restore_model
 from csvae_tf.training.config import PRECISIONS, TrainConfig, dtype_policy
 from csvae_tf.training.precision import AUTO, PrecisionChoice, resolve_precision
-from csvae_tf.training.loop import TrainingDiverged, TrainResult, claim_run_directory, paper_optimizers, train
+from csvae_tf.training.loop import (
+    TrainingDiverged,
+    TrainResult,
+    check_run_directory,
+    claim_run_directory,
+    paper_optimizers,
+    train,
+)
 from csvae_tf.training.run_directory import (
     CHECKPOINT_DIR,
     MODEL_FILE,
@@ -34,5 +42,5 @@ from csvae_tf.training.run_directory import (
 __all__ = [
     "AUTO", "PrecisionChoice", "resolve_precision", "CHECKPOINT_DIR", "MODEL_FILE", "PRECISIONS", "RUN_CONFIG_FILE", "TENSORBOARD_DIR", "WORKERS_DIR",
     "CheckpointError", "RunDirectoryInUse", "RunDirectoryMismatch", "RunError", "RunFileError", "TrainConfig", "TrainResult", "TrainingDiverged", "dtype_policy", "latest_checkpoint",
-    "claim_run_directory", "make_checkpoint", "paper_optimizers", "restore_model", "train", "write_model_file",
+    "check_run_directory", "claim_run_directory", "make_checkpoint", "paper_optimizers", "restore_model", "train", "write_model_file",
 ]

@@ -134,6 +134,50 @@ def claim_run_directory(model_dir: str, strategy: tf.distribute.Strategy) -> str
     return path
 
 
+def check_run_directory(build_model: Callable[[], keras.Model], model_name: str, steps_per_epoch: int,
+                        config: config_lib.TrainConfig, strategy: tf.distribute.Strategy,
+                        run_config: Optional[dict] = None) -> None:
+    """Refuse, as `train` would, a run directory holding a run these arguments cannot resume, without
+    training or changing anything there: a program that trains several runs (--model=all) checks each
+    before it trains the first.
+
+    Checked: the folders the run writes into, and, where the directory holds checkpoints, its model.json
+    and run_config.json against the model `build_model` makes and the step-defining settings
+    (run_directory.check_resumable). Left to `train`: the lock, and whether a checkpoint reads back.
+    Under several workers each checks its own directory and all stop together if one is refused.
+
+    Args: as `train`'s (`build_model` is called once, inside the strategy's scope).
+
+    Raises:
+      run_directory.RunDirectoryMismatch: it holds a run of another model or of other settings.
+      run_directory.RunFileError: a run file is damaged, or a folder the run writes into is a file.
+      run_directory.RunError: under several workers, another worker was refused.
+    """
+    own_directory = run_directory.own_directory(config.model_dir, strategy)
+    chief = distribute.is_chief(strategy)
+    checkpoint_dir = os.path.join(own_directory, run_directory.CHECKPOINT_DIR) if chief else own_directory
+    refusal = None
+    try:
+        run_directory.check_folders(own_directory, _folders(checkpoint_dir, own_directory, chief, config))
+        if checkpoints.numbered_checkpoints(checkpoint_dir):
+            with strategy.scope(), config_lib.dtype_policy(config.precision):
+                model = build_model()
+            run_directory.check_resumable(own_directory, model_name, model,
+                                          _resume_settings(config, steps_per_epoch, run_config))
+    except run_directory.RunError as error:
+        refusal = error
+    if distribute.is_multi_worker(strategy):
+        _check_workers_agree(strategy, 0, refusal)
+    elif refusal is not None:
+        raise refusal
+
+
+def _resume_settings(config: config_lib.TrainConfig, steps_per_epoch: int, run_config: Optional[dict]) -> dict:
+    """The settings run_directory.check_resumable compares with what a run directory recorded."""
+    return {**dataclasses.asdict(config), "steps_per_epoch": steps_per_epoch,
+            **run_directory.label_mask_settings(run_config)}
+
+
 def _train_locked(build_model, model_name, make_train_data, steps_per_epoch, config, strategy, validation_data,
                   run_config, callbacks, own_directory, refusal) -> TrainResult:
     """`train` once this process holds the lock of `own_directory` (or, under several workers, with
@@ -144,8 +188,7 @@ def _train_locked(build_model, model_name, make_train_data, steps_per_epoch, con
     chief = distribute.is_chief(strategy)
     several_workers = distribute.is_multi_worker(strategy)
     checkpoint_dir = os.path.join(own_directory, run_directory.CHECKPOINT_DIR) if chief else own_directory
-    settings = {**dataclasses.asdict(config), "steps_per_epoch": steps_per_epoch,
-                **run_directory.label_mask_settings(run_config)}
+    settings = _resume_settings(config, steps_per_epoch, run_config)
     restore_from = None
     if refusal is None:
         try:
