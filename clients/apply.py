@@ -17,6 +17,7 @@ least 160 px; --out_aligned also writes the 218x178 aligned frame).
   --no_align            the image is already an aligned crop (a 218x178 CelebA frame gets the
                         training crop; anything else is only resized)
   --eyes=x1,y1,x2,y2    place the eyes by hand (photo pixels) instead of detecting them
+                        (a photo longer than 2048 px is read reduced to that; the eyes follow)
   --serving_url, --metadata   use TF Serving's REST API instead of a local SavedModel
 
 Several attributes at once: repeat as --attribute=Eyeglasses,Mustache --point=3,3,2,-1 (the
@@ -130,6 +131,7 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.image or not FLAGS.attribute:
         sys.exit("error: --image and --attribute are required (and --export_dir, or --serving_url with --metadata).")
+    photo = None
     try:
         eyes = parse_floats(FLAGS.eyes, "eyes")
         if eyes is not None and (len(eyes) != 4 or not np.isfinite(eyes).all()):
@@ -137,18 +139,22 @@ def main(argv):
         pictures.check_output_path(FLAGS.out, "out")  # before the work, not after it
         if FLAGS.out_aligned:
             pictures.check_output_path(FLAGS.out_aligned, "out_aligned")
-        photo = pictures.read_image(FLAGS.image)
+        photo = pictures.read_photo(FLAGS.image)  # a large photo comes reduced: --eyes follow it
+        if eyes is not None:
+            eyes = photo.to_pixels(pictures.check_eyes(eyes, *photo.size)).reshape(-1)
         switcher = Switcher(open_backend(FLAGS.export_dir, FLAGS.serving_url, FLAGS.metadata))
         row, prepared, _ = apply_to_photo(
-            switcher, photo, FLAGS.attribute,
+            switcher, photo.pixels, FLAGS.attribute,
             point=parse_floats(FLAGS.point, "point"), strength=parse_floats(FLAGS.strength, "strength"),
             labels=FLAGS.labels, align=not FLAGS.no_align, eyes=eyes, min_face=FLAGS.min_face_size)
-    except (ApplyError, BackendError, SwitchError, pictures.PictureError, face_alignment.AlignmentError) as error:
+    except face_alignment.AlignmentError as error:  # its pixel sizes are those of the photo as read
+        sys.exit(f"error: {error}" + (f" ({photo.note().rstrip('; ')})" if photo and photo.reduced else ""))
+    except (ApplyError, BackendError, SwitchError, pictures.PictureError) as error:
         sys.exit(f"error: {error}")
     pictures.write_image(FLAGS.out, row)
     if FLAGS.out_aligned and prepared.aligned is not None:
         pictures.write_image(FLAGS.out_aligned, prepared.aligned)
-    print(f"{prepared.note}. Wrote {FLAGS.out} (aligned input | reconstruction | switched).")
+    print(f"{photo.note()}{prepared.note}. Wrote {FLAGS.out} (aligned input | reconstruction | switched).")
 
 
 if __name__ == "__main__":

@@ -412,13 +412,15 @@ def build_app(explorer: Explorer, title: str = "CSVAE explorer", align_default: 
         def on_upload(path, do_align, names):
             if path is None:
                 return [gr.skip()] * (len(outputs) + 1)
+            photo = None
             try:  # the file as uploaded, read as `apply` reads it (orientation, bit depth, size bound)
-                prepared = pictures.photo_to_inputs(pictures.read_image(path), s.input_shape, align=do_align,
-                                                    min_face=min_face)
+                photo = pictures.read_photo(path)
+                prepared = pictures.photo_to_inputs(photo.pixels, s.input_shape, align=do_align, min_face=min_face)
             except (face_alignment.AlignmentError, pictures.PictureError) as error:
-                return [gr.skip()] * len(outputs[:-1]) + [f"**Cannot use this photo:** {error}", gr.skip()]
+                read = f" ({photo.note().rstrip('; ')})" if photo is not None and photo.reduced else ""
+                return [gr.skip()] * len(outputs[:-1]) + [f"**Cannot use this photo:** {error}{read}", gr.skip()]
             session = explorer.session(prepared.inputs, label_vector(names))
-            return view(session, f"{prepared.note}. {explorer.describe(session)}") + [session]
+            return view(session, f"{photo.note()}{prepared.note}. {explorer.describe(session)}") + [session]
 
         # No `from __future__ import annotations` in this module: Gradio finds the event-data argument
         # by its annotation, which must be the class itself.

@@ -118,13 +118,7 @@ def photo_to_inputs(photo: np.ndarray, input_shape: Sequence[int], align: bool =
     height, width, channels = shape
     rgb = face_alignment.as_rgb(photo)
     if eyes is not None:
-        eyes = np.asarray(eyes, np.float64).reshape(-1)
-        inside = eyes.size == 4 and np.isfinite(eyes).all() and (eyes[0::2] >= 0).all() and \
-            (eyes[0::2] < rgb.shape[1]).all() and (eyes[1::2] >= 0).all() and (eyes[1::2] < rgb.shape[0]).all()
-        if not inside:
-            raise PictureError(f"--eyes={','.join(f'{v:g}' for v in eyes)}: expected x1,y1,x2,y2, four finite pixel "
-                               f"coordinates inside the {rgb.shape[1]}x{rgb.shape[0]} photo (as a viewer shows it "
-                               f"upright).")
+        eyes = check_eyes(eyes, rgb.shape[1], rgb.shape[0])
     if len(input_shape) == 1:
         image = _resize(rgb, height, width).astype(np.float32) / 255.0
         return PreparedPhoto(_channels(image, 1).reshape(input_shape), None, f"resized to {height}x{width} greyscale")
@@ -146,39 +140,99 @@ def photo_to_inputs(photo: np.ndarray, input_shape: Sequence[int], align: bool =
     return PreparedPhoto(np.clip(_channels(crop, channels), 0.0, 1.0).astype(np.float32), aligned, note)
 
 
+def check_eyes(eyes: Sequence[float], width: int, height: int) -> np.ndarray:
+    """float [4]: x1,y1,x2,y2, checked to be four finite pixel coordinates inside a width x height photo."""
+    eyes = np.asarray(eyes, np.float64).reshape(-1)
+    inside = eyes.size == 4 and np.isfinite(eyes).all() and (eyes[0::2] >= 0).all() and \
+        (eyes[0::2] < width).all() and (eyes[1::2] >= 0).all() and (eyes[1::2] < height).all()
+    if not inside:
+        raise PictureError(f"--eyes={','.join(f'{v:g}' for v in eyes)}: expected x1,y1,x2,y2, four finite pixel "
+                           f"coordinates inside the {width}x{height} photo (as a viewer shows it upright).")
+    return eyes
+
+
 def _points(points: np.ndarray) -> str:
     return " ".join(f"({x:.1f}, {y:.1f})" for x, y in np.asarray(points, np.float64))
 
 
 MAX_PIXELS = 50_000_000  # a photo larger than this (e.g. 7100x7100) is refused from its header, before decoding
+# A larger photo is read reduced to this longer side: a face in it then still has the ~150 px of CelebA's
+# crop, and face detection and alignment no longer cost gigabytes (or find faces in the texture).
+MAX_SIDE = 2048
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+ORIENTATION = 0x0112  # the EXIF tag exif_transpose follows; 5..8 turn the photo by 90 degrees
+RESAMPLED_AS = {"1": "L", "P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
 
 
-def read_image(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """An image file (PNG, JPEG, ...) -> uint8 [h, w, 3] RGB, as a viewer shows it.
+class Photo(NamedTuple):
+    """A photo as read: pixels uint8 [h, w, 3]; size (width, height) of the upright file, which is larger than
+    the pixels when the photo was read reduced (MAX_SIDE)."""
+
+    pixels: np.ndarray
+    size: Tuple[int, int]
+
+    @property
+    def reduced(self) -> bool:
+        return (self.pixels.shape[1], self.pixels.shape[0]) != tuple(self.size)
+
+    def to_pixels(self, points) -> np.ndarray:
+        """float [n, 2] (x, y) in the upright file's pixels -> the same points in `pixels` (pixel centres kept)."""
+        factors = np.array([self.pixels.shape[1] / self.size[0], self.pixels.shape[0] / self.size[1]])
+        return np.maximum((np.asarray(points, np.float64).reshape(-1, 2) + 0.5) * factors - 0.5, 0.0)
+
+    def note(self) -> str:
+        """How the photo was read, for the programs' messages ("" when read whole)."""
+        if not self.reduced:
+            return ""
+        return f"read reduced to {self.pixels.shape[1]}x{self.pixels.shape[0]} from {self.size[0]}x{self.size[1]}; "
+
+
+def read_image(path: str, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> np.ndarray:
+    """An image file -> uint8 [h, w, 3] RGB: `read_photo(...).pixels` (larger photos reduced to `max_side`)."""
+    return read_photo(path, max_pixels, max_side).pixels
+
+
+def read_photo(path: str, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> Photo:
+    """An image file (PNG, JPEG, ...) -> Photo: uint8 [h, w, 3] RGB as a viewer shows it, and the file's size.
 
     The one reader of photos for `apply` and the explorer: the size is checked from the header before
-    any pixel is decoded; EXIF orientation is applied (the eyes of --eyes are in the upright photo's
-    pixels); 16-bit greyscale is scaled to 8 bits (not clipped); floating-point greyscale (a 32-bit
-    TIFF) is read as 0..1 or 0..255 by its largest value; transparency is laid on white; CMYK,
-    palette and greyscale become RGB; what is not a regular file (a folder, a FIFO) is refused before
-    it is opened, and a truncated or damaged file when it is decoded.
+    any pixel is decoded; a photo whose longer side is over `max_side` is read reduced to it (a JPEG
+    decoded at 1/2, 1/4 or 1/8 scale, then area-averaged), so its memory stays bounded; EXIF
+    orientation is applied (the eyes of --eyes are in the upright photo's pixels: `Photo.to_pixels`);
+    16-bit greyscale is scaled to 8 bits (not clipped); floating-point greyscale (a 32-bit TIFF) is
+    read as 0..1 or 0..255 by its largest value; transparency is laid on white; CMYK, palette and
+    greyscale become RGB; what is not a regular file (a folder, a FIFO) is refused before it is
+    opened, and a truncated or damaged file when it is decoded.
 
     Raises:
       PictureError: one line naming the file and what is wrong.
     """
+    import warnings  # noqa: PLC0415
+
     from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: PLC0415
 
     check_regular_file(path)
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own bound below says it in one line
+            opened = Image.open(path)
+        with opened as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise PictureError(f"{path} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), over "
                                    f"the {max_pixels / 1e6:.0f} megapixels this reads; scale it down first.")
+            turned = image.getexif().get(ORIENTATION) in (5, 6, 7, 8)
+            reduce = max(width, height) > max_side
+            if reduce:  # a JPEG decodes straight into a smaller size, no smaller than asked for
+                factor = max_side / max(width, height)
+                image.draft(None, (math.ceil(width * factor), math.ceil(height * factor)))
             image.load()  # decodes now: a truncated file fails here, not inside the conversions
+            if reduce:
+                if image.mode in RESAMPLED_AS:  # palette and 1-bit resize by nearest neighbour, CMYK by channel
+                    image = image.convert(RESAMPLED_AS[image.mode])
+                image.thumbnail((max_side, max_side), Image.Resampling.BOX)  # area average: no ringing, no overshoot
             image = ImageOps.exif_transpose(image)
-            return _rgb(image, path)
+            return Photo(_rgb(image, path), (height, width) if turned else (width, height))
     except PictureError:
         raise
     except Image.DecompressionBombError:
