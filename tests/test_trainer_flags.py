@@ -242,3 +242,29 @@ def test_a_diverged_run_says_a_lower_learning_rate_needs_a_new_model_dir(tmp_pat
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("error: Non-finite loss at step 1 ")
     assert "lower --learning_rate and a new --model_dir" in last
+
+
+def test_sizes_past_what_memory_holds_are_refused_when_parsed(tmp_path):
+    """--n_samples and --fake_examples past their stated bounds (the roll's points and the generated images are
+    held in memory) are refused when the flags are parsed, naming the flag and the bound; they ended in a
+    MemoryError traceback. The bounds themselves are accepted."""
+    roll = _parse("swiss_roll", [["--n_samples=1000000000000"], ["--n_samples=0"], ["--n_samples=1000000"]])
+    assert not roll["tensorflow"]
+    for argv in ("--n_samples=1000000000000", "--n_samples=0"):
+        assert roll["outcomes"][argv].startswith("refused") and \
+            "--n_samples must be between 1 and 1,000,000 (the paper's roll has 10,000 points" in roll["outcomes"][argv]
+    assert roll["outcomes"]["--n_samples=1000000"].startswith("accepted")
+    for trainer in ("celeba", "tfd"):
+        outcomes = _parse(trainer, [["--fake_data", "--fake_examples=1000000000000"],
+                                    ["--fake_data", "--fake_examples=100000"]])["outcomes"]
+        refused = outcomes["--fake_data --fake_examples=1000000000000"]
+        assert refused.startswith("refused") and "--fake_examples must be at most 100,000: the generated images " \
+            "are held in memory" in refused, refused
+        assert outcomes["--fake_data --fake_examples=100000"].startswith("accepted")
+    # what a user sees: one FATAL line naming the flag, exit status 1, nothing trained
+    run = run_program("-m", "trainers.swiss_roll", "--flagfile=configs/swiss_roll.flags", "--n_samples=1000000000000",
+                      f"--model_dir={tmp_path / 'run'}", timeout=120)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert "FATAL Flags parsing error: flag --n_samples=1000000000000: --n_samples must be between 1 and 1,000,000" \
+        in run.stderr and "Traceback" not in run.stderr and "MemoryError" not in run.stderr
+    assert not (tmp_path / "run").exists()

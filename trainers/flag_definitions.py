@@ -32,6 +32,8 @@ SEED_LIMIT = 2**32  # scikit-learn's and NumPy's seeds are in [0, 2**32)
 # --fake_data is a quick look at a trainer, not a paper run: these replace a flagfile's values
 # unless the command line itself sets them.
 FAKE_DATA_DEFAULTS = {"epochs": 1, "classifier_epochs": 2}
+# Generated images are held in memory as uint8 (a 64x64x3 image is 12 KB): 100,000 of them are 1.2 GB.
+MAX_FAKE_EXAMPLES = 100_000
 
 HELP_FLAGS = ("--help", "-help", "--helpshort", "-helpshort", "-h", "-?")
 
@@ -233,9 +235,13 @@ def define_image_flags(*, dim_z: int) -> None:
                           f"{FAKE_DATA_DEFAULTS['classifier_epochs']} unless given on the command line (a "
                           "flagfile's values are for the dataset).")
         flags.DEFINE_integer("fake_examples", 2048, "How many generated training images --fake_data makes (at "
-                             "least --batch_size).")
+                             f"least --batch_size, at most {MAX_FAKE_EXAMPLES:,}: they are held in memory).")
     flags.register_validator("fake_examples", lambda v: v is not None and v >= 1,
                              "--fake_examples must be >= 1 (generated training images for --fake_data).")
+    flags.register_validator(
+        "fake_examples", lambda v: v is None or v <= MAX_FAKE_EXAMPLES,
+        f"--fake_examples must be at most {MAX_FAKE_EXAMPLES:,}: the generated images are held in memory (100,000 "
+        f"64x64x3 images are 1.2 GB); --fake_data is a quick look, train on the dataset for more.")
     flags.register_multi_flags_validator(
         ["fake_data", "fake_examples", "batch_size"],
         lambda v: not v["fake_data"] or v["fake_examples"] >= v["batch_size"],

@@ -17,6 +17,7 @@ from absl import flags
 from trainers import flag_definitions
 
 FLAGS = flags.FLAGS
+MAX_SAMPLES = 1_000_000  # 100 times the paper's roll: about 80 MB while the roll is made
 
 # The library (and TensorFlow) is imported inside main, after the flags are parsed: --help and a
 # bad flag value answer at once.
@@ -24,7 +25,12 @@ flag_definitions.define_training_flags(model_dir="runs/swiss_roll", epochs=60, b
                                        validate_every_epochs=10)
 flag_definitions.define_csvae_flags(dim_z=2, dim_w=2)
 with flag_definitions.group("Swiss roll"):
-    flags.DEFINE_integer("n_samples", 10000, "Points on the roll (paper: 10000).")
+    flags.DEFINE_integer("n_samples", 10000, f"Points on the roll (paper: 10000; at most {MAX_SAMPLES:,}, held in "
+                         "memory).")
+    flags.register_validator(
+        "n_samples", lambda v: v is not None and 1 <= v <= MAX_SAMPLES,
+        f"--n_samples must be between 1 and {MAX_SAMPLES:,} (the paper's roll has 10,000 points; every point is "
+        f"generated and held in memory, about 80 MB a million).")
     flags.DEFINE_enum("label_axis", "1", ["0", "1"], "Column compared with 10 to label a point: 1 (height) splits "
                       "the roll in half as the paper describes; 0 (t cos t) splits it 14 % / 86 %.")
     flag_definitions.define_float("test_fraction", 0.2, "Share of points held out for the metrics and the figure.",
