@@ -101,6 +101,30 @@ def test_a_switch_that_does_nothing_has_a_perfect_trip_and_never_reaches_the_lab
         assert never.per_target == {name: pytest.approx(np.mean(classes == j)) for j, name in enumerate(names)}
 
 
+def test_a_trip_that_does_not_come_back_is_read_as_such():
+    """back_to_label counts the trips C reads as the original label, not every trip: a class switch that
+    writes the class after the one asked for never comes back (0), and a bit switch stuck on comes back
+    only for the (example, label) pairs whose bit was on (the share of ones in y)."""
+    x, y = _examples("categorical")
+
+    def one_class_too_far(xb, yb, j, value):
+        return _class_switch(xb, yb, (j + 1) % K, value)
+
+    trip = round_trip.round_trip(one_class_too_far, _identity, x, y, "categorical", _classify, batch_size=5)
+    assert trip.back_to_label == 0.0
+    assert trip.round_trip_sse == pytest.approx(2.0)  # back at class i + 1 instead of i
+
+    x, y = _examples("binary", n=10, seed=1)
+
+    def stuck_on(xb, yb, j, value):
+        return _bit_switch(xb, yb, j, 1.0)
+
+    trip = round_trip.round_trip(stuck_on, _identity, x, y, "binary", _classify, batch_size=4)
+    assert 0.0 < y.mean() < 1.0
+    assert trip.back_to_label == pytest.approx(float(y.mean()))
+    assert trip.round_trip_sse == pytest.approx(1.0 - float(y.mean()))  # each bit that was off comes back on
+
+
 def test_binary_switches_keep_the_other_labels_unless_they_touch_them():
     x, y = _examples("binary", n=10, seed=1)
     faithful = round_trip.round_trip(_bit_switch, _identity, x, y, "binary", _classify, batch_size=4)
