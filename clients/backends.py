@@ -22,7 +22,6 @@ import http.client
 import ipaddress
 import json
 import os
-import re
 import threading
 import time
 import urllib.error
@@ -31,6 +30,8 @@ import urllib.request
 from typing import Dict, Mapping, Optional
 
 import numpy as np
+
+from csvae_tf import error_lines  # the user's part of a TensorFlow error (shared with export/)
 
 METADATA_FILE = "csvae_metadata.json"  # export/saved_model.py writes it into assets/
 REQUEST_EXAMPLES = 256  # the most examples one request carries (fewer where the export's max_batch is smaller)
@@ -203,7 +204,7 @@ class SavedModelBackend(Backend):
         try:
             outputs = function(**tensors)
         except tf.errors.InvalidArgumentError as error:
-            raise BackendError(f"{signature}: {error_line(error.message)}") from None
+            raise BackendError(f"{signature}: {error_lines.error_line(error.message)}") from None
         except tf.errors.OpError as error:  # e.g. variables that no longer read back
             raise BackendError(f"{signature} failed in {self.export_dir} ({_reason(error)}); the export may be "
                                f"damaged: export the run again with `python -m export.saved_model`.") from None
@@ -291,8 +292,8 @@ class RestBackend(Backend):
                 reason = json.loads(error.read()).get("error", "")
             except (ValueError, AttributeError, OSError, http.client.HTTPException):
                 reason = ""
-            raise BackendError(
-                f"{signature}: TF Serving answered HTTP {error.code} {error_line(reason) or error.reason}") from None
+            line = error_lines.error_line(reason) or error.reason
+            raise BackendError(f"{signature}: TF Serving answered HTTP {error.code} {line}") from None
         except http.client.HTTPException as error:  # before OSError: RemoteDisconnected is both
             if isinstance(error, http.client.IncompleteRead):
                 raise BackendError(f"{signature}: {self.description} sent an incomplete or malformed answer "
@@ -311,7 +312,7 @@ class RestBackend(Backend):
             raise BackendError(f"{signature}: {self.description} answered {_shown(body)}, which is not JSON; is "
                                f"--serving_url TF Serving's REST port (8501)?") from None
         if isinstance(answer, dict) and "error" in answer:
-            raise BackendError(f"{signature}: {error_line(answer['error'])}")
+            raise BackendError(f"{signature}: {error_lines.error_line(answer['error'])}")
         if not isinstance(answer, dict) or "outputs" not in answer:
             raise BackendError(f"{signature}: {self.description} answered {_shown(answer)}, with no \"outputs\" "
                                f"(TF Serving's columnar answer, docs/serving.md).")
@@ -384,22 +385,6 @@ def open_backend(export_dir: Optional[str] = None, serving_url: Optional[str] = 
 
 def _reason(error: BaseException) -> str:
     """`TypeName: the first line of its message`, at most 200 characters."""
-    line = error_line(getattr(error, "message", None) or str(error)) or ""
+    line = error_lines.error_line(getattr(error, "message", None) or str(error)) or ""
     line = "".join(c if c.isprintable() else "?" for c in line[:200])  # a server's binary bytes, say
     return f"{type(error).__name__}: {line}" if line else type(error).__name__
-
-
-TENSORFLOW_PREAMBLE = ("Graph execution error", "Detected at node", "<stack traces unavailable>")
-
-
-def error_line(text: str) -> str:
-    """The user's part of a TensorFlow error: an assertion's own message (and the value it got), else
-    the first line that is not TensorFlow's preamble, without its "Debug info" tail."""
-    text = str(text)
-    assertion = re.search(r"assertion failed: \[(.*?)\]", text)
-    if assertion:
-        got = re.search(r"\[x \([^)]*\) = \] \[([^\]]*)\]", text)
-        return assertion.group(1) + (f" [{got.group(1)}]" if got else "")
-    lines = [line.strip() for line in text.strip().splitlines()
-             if line.strip() and not line.strip().startswith(TENSORFLOW_PREAMBLE)]
-    return lines[0].split(" Debug info:")[0] if lines else ""

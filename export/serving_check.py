@@ -40,14 +40,20 @@ if __name__ == "__main__":  # --help is answered here, before TensorFlow loads
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from clients.backends import error_line  # noqa: E402 - the clients' one-line reason for a TensorFlow error
+from csvae_tf.error_lines import error_line  # noqa: E402 - the user's part of a TensorFlow error
 
 SERVE_TAG = "serve"
 RTOL, ATOL = 1e-5, 1e-6
 
 
+# Where an export of csvae-tf 0.1 fails: its Keras variables are restored where no graph reads them.
+REMEDY = ("An export written by csvae-tf 0.1 fails here (docs/serving.md): export the run again "
+          "(python -m export.saved_model --model_dir=RUN --export_dir=EXPORT).")
+EXPORT_AGAIN = "Export the run again (python -m export.saved_model --model_dir=RUN --export_dir=EXPORT)."
+
+
 class ServingCheckError(RuntimeError):
-    """An export TF Serving cannot serve; the message (one line) says which signature and why."""
+    """An export TF Serving cannot serve; the message (one line) says which signature and why, and what to do."""
 
 
 def _reason(error: BaseException) -> str:
@@ -73,7 +79,7 @@ def session_outputs(export_dir: str, requests: Mapping[str, Mapping[str, np.ndar
             meta_graph = tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], export_dir)
         except (tf.errors.OpError, OSError, ValueError, RuntimeError) as error:
             raise ServingCheckError(f"{export_dir} does not load in a TF1 session (TF Serving's loader): "
-                                    f"{_reason(error)}") from None
+                                    f"{_reason(error)}. {EXPORT_AGAIN}") from None
         outputs = {}
         for name, inputs in requests.items():
             if name not in meta_graph.signature_def:
@@ -88,8 +94,10 @@ def session_outputs(export_dir: str, requests: Mapping[str, Mapping[str, np.ndar
             try:
                 outputs[name] = session.run(fetch, feed)
             except tf.errors.OpError as error:
+                # A variable the graph reads that the restore never wrote: the 0.1 exports' fault.
+                remedy = REMEDY if isinstance(error, tf.errors.FailedPreconditionError) else ""
                 raise ServingCheckError(f"signature {name!r} fails in a TF1 session (TF Serving's path): "
-                                        f"{_reason(error)}") from None
+                                        f"{_reason(error)}" + (f" {remedy}" if remedy else "")) from None
     return outputs
 
 
@@ -102,12 +110,33 @@ def loaded_outputs(export_dir: str, requests: Mapping[str, Mapping[str, np.ndarr
             for name, inputs in requests.items()}
 
 
+def _warmup_path(export_dir: str) -> str:
+    from export import warmup  # noqa: PLC0415
+
+    return os.path.join(export_dir, warmup.WARMUP_DIR, warmup.WARMUP_FILE)
+
+
 def warmup_requests(export_dir: str) -> Dict[str, Dict[str, np.ndarray]]:
-    """The export's warm-up records as {signature: {input: array}} ({} where it has none)."""
+    """The export's warm-up records as {signature: {input: array}} ({} where it has none).
+
+    Raises:
+      ServingCheckError: the records file is truncated or not TF Serving's records (TF Serving would
+        not load the version); the message names the file.
+    """
+    from google.protobuf import message  # noqa: PLC0415
+
     from export import warmup  # noqa: PLC0415 - needs tensorflow-serving-api only when records exist
 
-    path = os.path.join(export_dir, warmup.WARMUP_DIR, warmup.WARMUP_FILE)
-    return warmup.read_warmup_requests(path) if os.path.exists(path) else {}
+    path = _warmup_path(export_dir)
+    if not os.path.exists(path):
+        return {}
+    try:
+        return warmup.read_warmup_requests(path)
+    except (tf.errors.OpError, message.DecodeError, ValueError, OSError) as error:
+        raise ServingCheckError(
+            f"{path} is not a file of warm-up records TF Serving can read ({type(error).__name__}: "
+            f"{_reason(error)}); TF Serving does not load a version whose records it cannot replay. "
+            f"{EXPORT_AGAIN}") from None
 
 
 def check_export(export_dir: str) -> Dict[str, str]:
@@ -120,6 +149,9 @@ def check_export(export_dir: str) -> Dict[str, str]:
     if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
         raise ServingCheckError(f"{export_dir} holds no saved_model.pb: pass a version folder (EXPORT/<version>).")
     requests = warmup_requests(export_dir)
+    if not requests and os.path.exists(_warmup_path(export_dir)):
+        raise ServingCheckError(f"{_warmup_path(export_dir)} holds no records (an empty file): nothing to run. "
+                                f"{EXPORT_AGAIN}")
     if not requests:
         raise ServingCheckError(f"{export_dir} has no warm-up records (assets.extra/tf_serving_warmup_requests): "
                                 f"export it again without --nowarmup to check it.")
@@ -136,10 +168,6 @@ def check_export(export_dir: str) -> Dict[str, str]:
     return summary
 
 
-REMEDY = ("An export written by csvae-tf 0.1 fails here (docs/serving.md): export the run again "
-          "(python -m export.saved_model --model_dir=RUN --export_dir=EXPORT).")
-
-
 def main(argv) -> None:
     del argv
     from absl import flags, logging  # noqa: PLC0415
@@ -151,7 +179,7 @@ def main(argv) -> None:
     try:
         summary = check_export(export_dir)
     except ServingCheckError as error:
-        sys.exit(f"error: {error} {REMEDY}")
+        sys.exit(f"error: {error}")
     for name, outputs in sorted(summary.items()):
         print(f"ok  {name}: {outputs}")
     print(f"{export_dir}: every signature runs in TF Serving's loading path (TF1 session, warm-up replayed) "

@@ -61,11 +61,19 @@ def write_warmup_requests(
 
 
 def read_warmup_requests(path: str) -> Dict[str, Dict[str, np.ndarray]]:
-    """The records of `write_warmup_requests` back as {signature name: {input: array}}."""
+    """The records of `write_warmup_requests` back as {signature name: {input: array}}.
+
+    Raises:
+      tf.errors.DataLossError: the file is truncated or not a TFRecord file.
+      google.protobuf.message.DecodeError: a record is not a PredictionLog.
+      ValueError: a record is a PredictionLog of another kind than a PredictLog (TF Serving replays these).
+    """
     _, prediction_log_pb2 = _serving_api()
     requests = {}
-    for record in tf.data.TFRecordDataset(path):
+    for index, record in enumerate(tf.data.TFRecordDataset(path)):
         log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        if not log.HasField("predict_log"):
+            raise ValueError(f"record {index} is not a PredictLog (it holds {log.WhichOneof('log_type') or 'nothing'})")
         request = log.predict_log.request
         requests[request.model_spec.signature_name] = {
             name: tf.make_ndarray(tensor) for name, tensor in request.inputs.items()

@@ -1,6 +1,7 @@
 """export.serving_check: an export run as TF Serving loads it, and the one-line answer for one it cannot serve."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import make_model
-from export import saved_model, serving_check
+from export import saved_model, serving_check, warmup
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,3 +63,61 @@ def test_requests_that_name_other_inputs_or_signatures_are_refused_as_tf_serving
         serving_check.check_export(path)
     with pytest.raises(serving_check.ServingCheckError, match="no saved_model.pb.*version folder"):
         serving_check.check_export(str(tmp_path / "exports"))
+
+
+def _records(path):
+    return os.path.join(path, warmup.WARMUP_DIR, warmup.WARMUP_FILE)
+
+
+def _write_not_a_predict_log(path):
+    """A TFRecord file of one PredictionLog that holds a ClassifyLog, not a PredictLog."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    with tf.io.TFRecordWriter(path) as writer:
+        log = prediction_log_pb2.PredictionLog(classify_log=prediction_log_pb2.ClassifyLog())
+        writer.write(log.SerializeToString())
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("truncated", r"is not a file of warm-up records TF Serving can read \(DataLossError: truncated record at \d+"),
+    ("garbage", r"is not a file of warm-up records TF Serving can read \(DataLossError: corrupted record at 0 "
+                r"\(Is this even a TFRecord file\?\)\); TF Serving does not load a version whose records it cannot "
+                r"replay\. Export the run again \(python -m export\.saved_model"),
+    ("classify_log", r"is not a file of warm-up records TF Serving can read \(ValueError: record 0 is not a "
+                     r"PredictLog \(it holds classify_log\)\)"),
+    ("empty", r"holds no records \(an empty file\): nothing to run\. Export the run again"),
+])
+def test_a_damaged_warmup_file_is_one_line_naming_it(model, tmp_path, damage, reason):
+    path = saved_model.export_model(model, str(tmp_path / "exports"), "csvae")
+    records = _records(path)
+    data = open(records, "rb").read()
+    if damage == "classify_log":
+        _write_not_a_predict_log(records)
+    else:
+        open(records, "wb").write({"truncated": data[: len(data) // 2], "garbage": bytes(range(256)) * 4,
+                                   "empty": b""}[damage])
+    with pytest.raises(serving_check.ServingCheckError) as raised:
+        serving_check.check_export(path)
+    message = str(raised.value)
+    assert re.match(re.escape(records) + " " + reason, message), message
+    assert "\n" not in message and "0.1" not in message, message
+    if damage == "truncated":  # the program: one line, no traceback
+        checked = _check(path, tmp_path)
+        assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stderr[-3000:]
+        assert [line for line in checked.stderr.splitlines() if line.strip()][-1] == f"error: {message}"
+
+
+def test_a_failing_check_says_its_whole_message_and_no_remedy_that_does_not_apply(tmp_path):
+    """A warm-up value an input refuses: the message keeps its brackets, and the 0.1 exports' remedy
+    (for variables the session finds unrestored) is not added."""
+    toy = make_model("toy_scaled_vae")
+    path = saved_model.export_model(toy, str(tmp_path / "exports"), "toy_scaled_vae")
+    requests = warmup.read_warmup_requests(_records(path))
+    requests["reconstruct"]["scale"] = np.array([5.0], np.float32)
+    warmup.write_warmup_requests(path, "exports", requests)
+    checked = _check(path, tmp_path)
+    assert checked.returncode == 1, checked.stderr[-3000:]
+    assert [line for line in checked.stderr.splitlines() if line.strip()][-1] == (
+        "error: signature 'reconstruct' fails in a TF1 session (TF Serving's path): scale must be in [0.0, 4.0]. "
+        "Got [5]")
