@@ -722,6 +722,10 @@ def test_the_page_builds_for_every_family(key):
 
 # ---------------------------------------------------------------------------- a real browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# CI (.ci/run) sets CSVAE_REQUIRE_BROWSER=1: there a missing Chromium fails the browser test instead of
+# skipping it, so CI never passes without having run it; a local run skips it, saying why.
+REQUIRE_BROWSER = os.environ.get("CSVAE_REQUIRE_BROWSER", "") not in ("", "0")
+NO_BROWSER = "Chromium is not installed: `apt-get install chromium` (.ci/run does) to run the browser test"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -732,11 +736,19 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: `apt-get install chromium` (.ci/run does) "
-                                             "to run the browser test")
+def _chromium() -> str:
+    """Chromium's path; without one the test is skipped, or fails where CSVAE_REQUIRE_BROWSER is set (CI)."""
+    if CHROMIUM is None:
+        if REQUIRE_BROWSER:
+            pytest.fail(f"{NO_BROWSER}; CSVAE_REQUIRE_BROWSER is set (CI), so it must run.", pytrace=False)
+        pytest.skip(NO_BROWSER)
+    return CHROMIUM
+
+
 def test_browser_click_on_a_plane_switches_the_image(monkeypatch):
     """Headless Chromium loads the page, clicks W_0, then W_1: the switched and combined images appear
     and change, show what the export computes for the clicked points, and nothing leaves 127.0.0.1."""
+    chromium = _chromium()
     from playwright.sync_api import sync_playwright
 
     outside = []
@@ -760,7 +772,7 @@ def test_browser_click_on_a_plane_switches_the_image(monkeypatch):
     requested = []
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=BROWSER_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1400})
 
             def route(r):
@@ -817,6 +829,33 @@ def test_browser_click_on_a_plane_switches_the_image(monkeypatch):
     assert set(chosen[2]) == {0, 1}  # the second plane adds to the first: their combination (Fig. 5)
     assert not np.array_equal(images[0]["switched_0"], images[1]["switched_0"])  # another point, another image
     assert images[1]["switched_1"] is None and images[2]["switched_1"] is not None
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_without_chromium_the_browser_test_skips_locally_and_fails_where_ci_requires_it(required):
+    """The browser test in a fresh pytest whose PATH holds Python but no Chromium: skipped, saying why; with
+    CSVAE_REQUIRE_BROWSER=1, as .ci/run sets it, failed, so CI cannot pass without the browser test."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    path = os.path.dirname(sys.executable)
+    assert shutil.which("chromium", path=path) is None and shutil.which("chromium-browser", path=path) is None
+    env = {**os.environ, "PATH": path, "CSVAE_REQUIRE_BROWSER": "1" if required else ""}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rsf", "tests/test_explore.py", "-k",
+                          "test_browser_click_on_a_plane_switches_the_image"], cwd=REPO_ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    if required:
+        assert run.returncode == 1 and "1 failed" in run.stdout, run.stdout[-3000:]
+        assert f"{NO_BROWSER}; CSVAE_REQUIRE_BROWSER is set (CI), so it must run." in run.stdout
+    else:
+        assert run.returncode == 0 and "1 skipped" in run.stdout and NO_BROWSER in run.stdout, run.stdout[-3000:]
+
+
+def test_ci_requires_the_browser_test_before_it_runs_the_suite():
+    with open(os.path.join(REPO_ROOT, ".ci", "run")) as f:
+        lines = [line.strip() for line in f]
+    suite = lines.index("python -m pytest -q")
+    assert "export CSVAE_REQUIRE_BROWSER=1" in lines[:suite]
 
 
 def _points(status, names):
