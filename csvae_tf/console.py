@@ -20,6 +20,8 @@ therefore does two things, before TensorFlow is imported:
 `--tensorflow_logs` on the command line (read from argv: flags are parsed after the import) or
 `TF_CPP_MIN_LOG_LEVEL=0` shows everything. This module imports nothing heavy and no absl flags; the
 program packages (`trainers`, `export`, `clients`, `benchmarks`, `studies`) call it from their `__init__`.
+Once a program runs, `quiet_python_logs` keeps TensorFlow's Python INFO lines off too (the trainers'
+and the exporter's mains call it).
 """
 
 from __future__ import annotations
@@ -183,3 +185,14 @@ def quiet_tensorflow(argv: Optional[Sequence[str]] = None) -> None:
         return
     if not any(isinstance(finder, _QuietImportFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietImportFinder())
+
+
+def quiet_python_logs() -> None:
+    """Once TensorFlow may load: keep the console for the program's own lines. TensorFlow's Python INFO
+    chatter (absl logging and the `tensorflow` logger) goes; warnings and errors stay."""
+    from absl import logging  # noqa: PLC0415
+
+    logging.set_verbosity(logging.WARNING)
+    import tensorflow as tf  # noqa: PLC0415
+
+    tf.get_logger().setLevel("WARNING")

@@ -21,8 +21,8 @@ written here once:
     as many as ACTIVATION_BUDGET_BYTES (2 GiB) of activations hold at the model's per-example
     estimate, read off its Keras networks (activation_bytes_per_example);
   * metadata (model name, input shape, k, label names and type, the checkpoint, max_batch and its
-    estimate, every signature's tensors, and the family's own entries such as dim_z, dim_w and the W priors) as the asset
-    assets/csvae_metadata.json and as variables of the loaded object (`loaded.metadata_json`,
+    estimate, every signature's tensors, and the family's own entries such as dim_z, dim_w and the
+    W priors) as the asset assets/csvae_metadata.json and as variables of the loaded object (`loaded.metadata_json`,
     `loaded.model_name`, `loaded.input_shape`, `loaded.num_labels`, `loaded.label_names`, and one
     variable per number or list of numbers among the family's entries: `loaded.dim_z`, ...);
   * warm-up requests, one per signature, for TF Serving (assets.extra/, export.warmup);
@@ -32,26 +32,24 @@ written here once:
     half the size; outputs within bfloat16's rounding of float32's). The signatures, their
     float32 inputs and outputs and the metadata are the same in both; `loaded.serving_precision`
     says which it is;
-  * the versioned, atomic write: the export is written into a hidden temporary folder of EXPORT
-    (TF Serving ignores names that are not integers), held by an flock for as long as the export
-    writes, and renamed to EXPORT/<version> only when complete, so a failure leaves no half export
-    and no other export (another container, another machine) takes a folder still being written.
+  * the versioned, atomic write (export.publishing): a hidden staging folder of EXPORT, held by
+    an flock while the export writes and renamed to EXPORT/<version> only when complete, so a
+    failure (a full disk, Ctrl-C) leaves no half export and no other export (another container,
+    another machine) takes a folder still being written.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import re
-import shutil
 import signal
 import sys
-import tempfile
 from typing import Dict, Optional, Sequence, Tuple
 
 import export
+from export import publishing
+from export.publishing import ExportError  # callers catch it as saved_model.ExportError
 
 METADATA_FILE = "csvae_metadata.json"
 METADATA_FORMAT = 1
@@ -60,11 +58,6 @@ METADATA_FORMAT = 1
 ACTIVATION_BUDGET_BYTES = 2 * 1024**3
 # The graphs count a batch in int32 (tf.shape), so no larger --max_batch can be checked, or served.
 LARGEST_MAX_BATCH = 2**31 - 1
-# TF Serving reads a version folder's name as an int64 and ignores one it cannot.
-LARGEST_VERSION = 2**63 - 1
-STAGING_PREFIX = ".tmp-"
-STAGING_LOCK = ".staging.lock"  # in a staging folder: flocked by its export for as long as it writes
-STALE_STAGING_SECONDS = 6 * 3600  # a staging folder without a lock's note is removed once this old
 # csvae_tf.serving_precision.SERVING_PRECISIONS, spelled here so that --help needs no TensorFlow
 # (tests/test_export.py keeps them equal).
 SERVING_PRECISIONS = ("float32", "bfloat16")
@@ -100,12 +93,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from csvae_tf import error_lines  # noqa: E402
 from csvae_tf import serving_precision as serving_precision_lib  # noqa: E402
-
-
-class ExportError(RuntimeError):
-    """The run cannot be exported; the message (one line) says why and what to do."""
 
 
 # ---------------------------------------------------------------------------- declarations
@@ -264,8 +252,8 @@ def build_serving_module(model, signatures: dict, default: str, metadata: dict, 
 
     concrete = {}
     for name, signature in signatures.items():
-        function = tf.function(bounded(signature.serve, metadata["max_batch"], metadata.get("activation_bytes_per_example")),
-                               input_signature=[spec.spec() for spec in signature.inputs], autograph=False)
+        serve = bounded(signature.serve, metadata["max_batch"], metadata.get("activation_bytes_per_example"))
+        function = tf.function(serve, input_signature=[spec.spec() for spec in signature.inputs], autograph=False)
         setattr(module, name, function)
         concrete[name] = function.get_concrete_function()
     concrete["serving_default"] = concrete[default]
@@ -331,15 +319,6 @@ def warmup_requests(signatures: dict, default: str) -> Dict[str, Dict[str, np.nd
 
 
 # ---------------------------------------------------------------------------- export
-def next_version(export_dir: str) -> int:
-    """1 + the largest version folder in `export_dir` (1 if there is none): an integer name TF Serving
-    reads as a version (at most LARGEST_VERSION)."""
-    if not os.path.isdir(export_dir):
-        return 1
-    versions = [int(name) for name in os.listdir(export_dir) if re.fullmatch(r"\d+", name)]
-    return max([version for version in versions if version <= LARGEST_VERSION], default=0) + 1
-
-
 def export_model(
     model,
     export_dir: str,
@@ -355,17 +334,16 @@ def export_model(
 ) -> str:
     """Write `model` as a SavedModel at EXPORT/<version>; returns that path.
 
-    The version folder is readable as the umask allows (TF Serving may run as another user). Another
-    export finishing the same (automatic) version first moves this one to the next free version.
-    The export is written into a staging folder that it holds locked for as long as it writes
-    (flock on STAGING_LOCK); staging folders of exports that died unfinished are removed first
-    (remove_stale_staging), each with a line to `log` (default stderr).
+    Written and published by export.publishing.write_version: in a staging folder held locked while
+    it is written, renamed into place when complete, readable as the umask allows; another export
+    finishing the same (automatic) version first moves this one to the next free version; staging
+    folders of exports that died unfinished are removed first, each with a line to `log`.
 
     Args:
       model: a model that declares its serving signatures (every registry model does).
       export_dir: the base path TF Serving watches.
       model_name: the model's registry name (metadata).
-      version: the version folder; default next_version(export_dir).
+      version: the version folder; default publishing.next_version(export_dir).
       label_names: k names for the metadata and messages; default the model's own `label_names`.
       serving_name: the name in the warm-up requests' model_spec (models.config `name`);
         default the export folder's name.
@@ -383,25 +361,13 @@ def export_model(
     """
     from export import warmup as warmup_lib  # noqa: PLC0415 - keeps `export` importable without serving-api
 
-    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
-        raise ExportError(f"--export_dir {export_dir} is a file; pass a folder (TF Serving's base path for this model).")
-    automatic = version is None
-    version = next_version(export_dir) if version is None else int(version)
-    if version < 0:
-        raise ExportError(f"--version must be a non-negative integer, got {version}.")
-    if version > LARGEST_VERSION:
-        where = f"--version={version}" if not automatic else f"The next free version in {export_dir}, {version},"
-        raise ExportError(f"{where} is past the largest version TF Serving reads (it reads a version folder's name as "
-                          f"an int64: at most {LARGEST_VERSION}); pass a smaller --version.")
+    version, automatic = publishing.target_version(export_dir, version)
     if max_batch is not None and max_batch < 1:
         raise ExportError(f"--max_batch must be at least 1, got {max_batch}.")
     if max_batch is not None and max_batch > LARGEST_MAX_BATCH:
         raise ExportError(f"--max_batch={max_batch} is more than the export's graphs can count (a batch size is "
                           f"int32: at most {LARGEST_MAX_BATCH}); pass a smaller one, or leave it out for as many "
                           f"as {ACTIVATION_BUDGET_BYTES // 1024**3} GiB of activations hold.")
-    final_dir = os.path.join(export_dir, str(version))
-    if os.path.exists(final_dir):
-        raise ExportError(f"{final_dir} exists already; choose another --version (or leave it out for the next free one).")
     serving_name = serving_name or os.path.basename(os.path.normpath(os.path.abspath(export_dir)))
     with _label_names(model, label_names):
         declared_signatures(model)  # a model that declares nothing is refused before any copy is made
@@ -412,157 +378,21 @@ def export_model(
         signatures, default = declared_signatures(served)
         metadata = export_metadata(model, model_name, signatures, default, checkpoint, max_batch,
                                    activation_bytes_per_example(served, signatures))
-        try:
-            os.makedirs(export_dir, exist_ok=True)
-            remove_stale_staging(export_dir, log)
-            staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{version}-{os.getpid()}-", dir=export_dir)
-        except OSError as error:
-            raise ExportError(f"Cannot write into --export_dir {export_dir} ({error.strerror}); pass a folder you "
-                              f"can write to.") from None
-        lock, scratch = None, None
-        try:
-            lock = _lock_staging(staging)
-            with tempfile.TemporaryDirectory() as scratch:
-                metadata_path = os.path.join(scratch, METADATA_FILE)
-                with open(metadata_path, "w") as f:
-                    json.dump(metadata, f, indent=2, sort_keys=True)
-                module, concrete = build_serving_module(served, signatures, default, metadata, metadata_path,
-                                                        variables, serving_precision)
-                tf.saved_model.save(module, staging, signatures=concrete)
+
+        def write(folder: str) -> None:
+            # The metadata file is written beside the SavedModel (on the export's own disk), copied into
+            # assets/ by the save, then removed.
+            metadata_path = os.path.join(folder, METADATA_FILE)
+            with open(metadata_path, "w") as f:
+                json.dump(metadata, f, indent=2, sort_keys=True)
+            module, concrete = build_serving_module(served, signatures, default, metadata, metadata_path,
+                                                    variables, serving_precision)
+            tf.saved_model.save(module, folder, signatures=concrete)
+            os.remove(metadata_path)
             if warmup:
-                warmup_lib.write_warmup_requests(staging, serving_name, warmup_requests(signatures, default))
-            os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the export from other users
-            final_dir = _publish(staging, export_dir, version, automatic=automatic)
-        except BaseException as error:
-            shutil.rmtree(staging, ignore_errors=True)
-            if isinstance(error, (OSError, tf.errors.OpError)) and error_lines.disk_full(error):
-                where = export_dir
-                if scratch and scratch in str(error) and staging not in str(error):
-                    where = f"the temporary folder {os.path.dirname(scratch)} (TMPDIR)"
-                raise ExportError(
-                    f"The disk holding {where} is full ({error_lines.first_line(error)}) while writing version "
-                    f"{version}: nothing was published and the partial export was removed. Free space there and "
-                    f"export again.") from None
-            raise
-        finally:
-            if lock is not None:
-                os.close(lock)  # gives the lock back: the folder is published or removed by now
-    return final_dir
+                warmup_lib.write_warmup_requests(folder, serving_name, warmup_requests(signatures, default))
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _publish(staging: str, export_dir: str, version: int, automatic: bool) -> str:
-    """Rename the finished `staging` to EXPORT/<version>; returns the path. With an automatic version,
-    another export that took it first moves this one on to the next free version."""
-    # The lock file goes (its lock still held) so that it is not published; a cleaner that finds no lock
-    # file leaves the folder to its age.
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(staging, STAGING_LOCK))
-    while True:
-        final_dir = os.path.join(export_dir, str(version))
-        try:
-            if os.path.exists(final_dir):
-                raise FileExistsError(final_dir)
-            os.rename(staging, final_dir)  # fails (not empty) if another writer renamed onto it meanwhile
-            return final_dir
-        except OSError as error:
-            if not os.path.exists(final_dir):
-                raise
-            if not automatic:
-                raise ExportError(f"{final_dir} was written by another export meanwhile; choose another --version "
-                                  f"(or leave it out for the next free one).") from error
-            version = max(version + 1, next_version(export_dir))
-
-
-def _lock_staging(staging: str) -> int:
-    """Lock the new staging folder `staging` for this export: an flock on its STAGING_LOCK, then a note of
-    who holds it (pid, host, start). Returns the descriptor; closing it gives the lock back.
-
-    The note is written once the lock is held, so a lock file with a note whose lock can be taken
-    belongs to an export that ended without finishing, wherever it ran (another container, another
-    machine on the same file system).
-    """
-    import datetime  # noqa: PLC0415
-    import fcntl  # noqa: PLC0415
-    import socket  # noqa: PLC0415
-
-    handle = os.open(os.path.join(staging, STAGING_LOCK), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(handle)
-        raise
-    note = {"pid": os.getpid(), "host": socket.gethostname(),
-            "since": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
-    with contextlib.suppress(OSError):  # without its note the folder is left to its age, never taken early
-        os.write(handle, (json.dumps(note) + "\n").encode())
-    return handle
-
-
-def _staging_owner(path: str):
-    """Whether the export that writes staging folder `path` has ended: (True, its note) when its lock can
-    be taken and its note says whose it was; (False, "") while it is held; (None, "") when it cannot be
-    told (no lock file or no note yet, a file system without locks): then only its age decides."""
-    import fcntl  # noqa: PLC0415
-
-    lock_path = os.path.join(path, STAGING_LOCK)
-    try:
-        handle = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
-    except OSError:
-        return None, ""
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            return (False, "") if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else (None, "")
-        try:
-            held, named = os.fstat(handle), os.lstat(lock_path)
-            note = json.loads(os.pread(handle, 4096, 0).decode())
-            who = f"pid {int(note['pid'])} on {note['host']}, since {note['since']}"
-        except (OSError, ValueError, TypeError, KeyError):
-            return None, ""
-        if (held.st_dev, held.st_ino) != (named.st_dev, named.st_ino):
-            return None, ""  # published or removed meanwhile
-        return True, who
-    finally:
-        os.close(handle)
-
-
-def remove_stale_staging(export_dir: str, log=None, max_age: float = STALE_STAGING_SECONDS) -> list:
-    """Remove the hidden staging folders of exports that died unfinished; returns their names.
-
-    A staging folder `.tmp-<version>-<pid>-<random>` belongs to an export for as long as that export
-    holds the flock on its STAGING_LOCK, wherever it runs: the pid in the name is for people only
-    (another container's pids are not this one's). It is stale when its lock can be taken, or, where
-    that cannot be told (no lock file: an export of an earlier release, or one killed before locking;
-    a file system without locks), when it is older than `max_age` seconds.
-    """
-    import time  # noqa: PLC0415
-
-    log = log or (lambda line: print(line, file=sys.stderr))
-    removed = []
-    for name in sorted(os.listdir(export_dir)):
-        path = os.path.join(export_dir, name)
-        if not name.startswith(STAGING_PREFIX) or not os.path.isdir(path):
-            continue
-        try:
-            age = time.time() - os.path.getmtime(path)
-        except OSError:
-            continue
-        ended, who = _staging_owner(path)
-        if ended is False or (ended is None and age < max_age):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        if not os.path.exists(path):
-            removed.append(name)
-            why = f"its export, {who}, holds it no longer" if ended else f"{age / 3600:.0f} h old, with no lock"
-            log(f"Removed {path}: the staging folder of an export that did not finish ({why}).")
-    return removed
+        return publishing.write_version(export_dir, version, automatic, write, log)
 
 
 def load_trained_model(model_dir: str):
@@ -627,9 +457,9 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.model_dir or not FLAGS.export_dir:
         sys.exit("error: --model_dir and --export_dir are required.")
-    from trainers import startup  # noqa: PLC0415 - the programs' shared console setup
+    from csvae_tf import console  # noqa: PLC0415
 
-    startup.quiet_tensorflow()
+    console.quiet_python_logs()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, `timeout`, a container stopped: as Ctrl-C
     try:
         path = export_run(

@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 
@@ -20,7 +19,7 @@ from csvae_tf.models.condvae import CondVAE
 from csvae_tf.models.condvae_info import CondVAEInfo
 from csvae_tf.models.csvae import CSVAE
 from csvae_tf.models.vae import VAE
-from export import saved_model, warmup
+from export import publishing, saved_model, warmup
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE_SHAPE = (16, 16, 3)
@@ -323,8 +322,8 @@ def test_versions_default_to_the_next_free_integer(runs, tmp_path):
     assert os.listdir(runs["root"] / "exports" / "swiss_roll") == ["1"]
     for name in ("1", "3", "notes", ".tmp-9-x"):
         os.makedirs(tmp_path / name)
-    assert saved_model.next_version(str(tmp_path)) == 4
-    assert saved_model.next_version(str(tmp_path / "missing")) == 1
+    assert publishing.next_version(str(tmp_path)) == 4
+    assert publishing.next_version(str(tmp_path / "missing")) == 1
     with pytest.raises(saved_model.ExportError, match="exists already"):
         saved_model.export_model(runs["vector"], str(tmp_path), version=3)
 
@@ -339,7 +338,7 @@ def test_a_version_past_int64_is_refused_in_one_line(tmp_path):
         "name as an int64: at most 9223372036854775807); pass a smaller --version.")
     assert not os.path.exists(exports)
     os.makedirs(exports / "99999999999999999999")  # not a version to TF Serving: the next free one is still 1
-    assert saved_model.next_version(str(exports)) == 1
+    assert publishing.next_version(str(exports)) == 1
     os.makedirs(exports / str(2**63 - 1))
     with pytest.raises(saved_model.ExportError, match=r"^The next free version in .*exports, 9223372036854775808, "
                                                       r"is past the largest version TF Serving reads"):
@@ -388,12 +387,12 @@ def test_a_full_disk_while_exporting_is_one_line_and_publishes_nothing(tmp_path,
 
         monkeypatch.setattr(warmup, "write_warmup_requests", write_warmup_requests)
         where, reason = str(exports), "[Errno 28] No space left on device: "
-    else:  # the metadata goes through a temporary folder first (TMPDIR), on another disk maybe
+    else:  # the metadata file, written beside the SavedModel and copied into assets/
         def dump(*args, **kwargs):
             raise OSError(errno.ENOSPC, "No space left on device", args[1].name)
 
         monkeypatch.setattr(json, "dump", dump)
-        where, reason = f"the temporary folder {tempfile.gettempdir()} (TMPDIR)", "[Errno 28] No space left on device: "
+        where, reason = str(exports), "[Errno 28] No space left on device: "
     with pytest.raises(saved_model.ExportError) as refused:
         saved_model.export_model(_tiny_csvae(), str(exports))
     message = str(refused.value)
@@ -482,7 +481,7 @@ def _staging_folder(exports, name, holder=None):
     os.makedirs(exports / name / "variables")
     if holder is not None:
         note = {"pid": holder[0], "host": holder[1], "since": "2026-01-02 03:04:05 UTC"}
-        (exports / name / saved_model.STAGING_LOCK).write_text(json.dumps(note) + "\n")
+        (exports / name / publishing.STAGING_LOCK).write_text(json.dumps(note) + "\n")
     return exports / name
 
 
@@ -498,7 +497,7 @@ def test_a_staging_folder_is_its_export_s_while_that_export_holds_its_lock(tmp_p
     old = _staging_folder(exports, ".tmp-1-abcd1234")  # no lock file, a day old
     fresh = _staging_folder(exports, ".tmp-3-1-abcd1234")  # no lock file yet: an export that has just begun
     os.utime(old, (0, 1e9))
-    holder = os.open(beside / saved_model.STAGING_LOCK, os.O_RDWR)  # the other export's descriptor
+    holder = os.open(beside / publishing.STAGING_LOCK, os.O_RDWR)  # the other export's descriptor
     fcntl.flock(holder, fcntl.LOCK_EX)
     lines = []
     try:
@@ -513,7 +512,7 @@ def test_a_staging_folder_is_its_export_s_while_that_export_holds_its_lock(tmp_p
         f"Removed {old}: the staging folder of an export that did not finish ({(time.time() - 1e9) / 3600:.0f} h "
         f"old, with no lock).",
     ]
-    assert saved_model.STAGING_LOCK not in os.listdir(path)
+    assert publishing.STAGING_LOCK not in os.listdir(path)
     # Once the other export has ended (its descriptor closed), the next export removes its folder.
     saved_model.export_model(_tiny_csvae(), str(exports), warmup=False, log=lines.append)
     assert sorted(os.listdir(exports)) == sorted([fresh.name, "1", "2"])
@@ -526,9 +525,9 @@ def test_an_export_holds_its_staging_lock_while_it_writes(tmp_path, monkeypatch)
     save, seen = tf.saved_model.save, {}
 
     def save_while_another_cleans_up(module, staging, **kwargs):
-        saved_model.remove_stale_staging(os.path.dirname(staging), log=print, max_age=0)
+        publishing.remove_stale_staging(os.path.dirname(staging), log=print, max_age=0)
         seen["kept"] = os.path.isdir(staging)
-        handle = os.open(os.path.join(staging, saved_model.STAGING_LOCK), os.O_RDWR)
+        handle = os.open(os.path.join(staging, publishing.STAGING_LOCK), os.O_RDWR)
         try:
             with pytest.raises(BlockingIOError):
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -677,6 +676,30 @@ def test_missing_checkpoint_cli_prints_one_line_and_writes_nothing(tmp_path):
     last_line = completed.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: No checkpoint in"), completed.stderr[-2000:]
     assert not os.path.exists(tmp_path / "exports")
+
+
+def test_the_writer_imports_neither_the_clients_nor_the_trainers():
+    """export/ sits below both (DESIGN.md): an import of either, function-local ones included, fails."""
+    import ast  # noqa: PLC0415
+    import glob  # noqa: PLC0415
+
+    sources = sorted(glob.glob(os.path.join(REPO_ROOT, "export", "*.py")))
+    assert {os.path.basename(path) for path in sources} >= {"saved_model.py", "publishing.py", "serving_check.py",
+                                                            "warmup.py", "signature_table.py"}
+    wrong = []
+    for path in sources:
+        with open(path) as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            wrong += [f"export/{os.path.basename(path)}:{node.lineno} imports {name}" for name in names
+                      if name.split(".")[0] in ("clients", "trainers")]
+    assert not wrong, wrong
 
 
 # ---------------------------------------------------------------------------- baselines

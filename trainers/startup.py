@@ -10,9 +10,9 @@ from __future__ import annotations
 import atexit
 import sys
 
-from absl import flags, logging
+from absl import flags
 
-from csvae_tf import distribute, training
+from csvae_tf import console, distribute, training
 from csvae_tf.training import run_directory
 from trainers import run_directory_checks
 
@@ -20,11 +20,8 @@ FLAGS = flags.FLAGS
 
 
 def quiet_tensorflow() -> None:
-    """Keep the console for our progress lines: TensorFlow's Python INFO chatter goes."""
-    logging.set_verbosity(logging.WARNING)
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("WARNING")
+    """Keep the console for our progress lines: TensorFlow's Python INFO chatter goes (console.quiet_python_logs)."""
+    console.quiet_python_logs()
 
 
 def make_strategy():
