@@ -293,7 +293,7 @@ def test_served_answers_are_checked_against_the_declaration(misbehave, message):
 
 
 class _RawServer:
-    """A TCP server on 127.0.0.1 that reads each request's head and answers `reply`, raw bytes, then closes:
+    """A TCP server on 127.0.0.1 that reads each request and answers `reply`, raw bytes, then closes:
     another service on the port, or a broken HTTP server."""
 
     def __init__(self, reply: bytes):
@@ -314,13 +314,21 @@ class _RawServer:
                 return
             with connection:
                 connection.settimeout(5)
-                head = b""
+                request = b""
                 try:
-                    while b"\r\n\r\n" not in head:
+                    while b"\r\n\r\n" not in request:
                         received = connection.recv(65536)
                         if not received:
                             break
-                        head += received
+                        request += received
+                    # the whole body too: closing on unread bytes resets the connection, a race with the reply
+                    length = re.search(rb"(?i)content-length: *(\d+)", request)
+                    body = len(request) - request.find(b"\r\n\r\n") - 4
+                    while length and body < int(length.group(1)):
+                        received = connection.recv(65536)
+                        if not received:
+                            break
+                        body += len(received)
                     connection.sendall(self.reply)
                 except OSError:
                     pass
