@@ -68,13 +68,19 @@ SETTINGS: Dict[str, tuple] = {
 }
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("train", False, "Train the --settings x --seeds runs not stored yet, then report.")
-flags.DEFINE_list("settings", None, f"Settings to train: {', '.join(SETTINGS)}.")
-flags.DEFINE_list("seeds", ["0"], "Seeds to train.")
-paths.DEFINE_path("runs", "/tmp/csvae_morpho_study", "Folder of the run directories <setting>_seed<i>/.")
-paths.DEFINE_path("morpho_dir", "/tmp/csvae_morpho_celeba", "Morpho-digits as CelebA's files (written if absent).")
-paths.DEFINE_path("data_dir", "/tmp/csvae_morpho_tfds", "The trainer's --data_dir (its prepared TFDS copy).")
-flags.DEFINE_integer("stage_epochs", 2, "Judge the run after every this many epochs.")
+RUNS, MORPHO_DIR, DATA_DIR = "/tmp/csvae_morpho_study", "/tmp/csvae_morpho_celeba", "/tmp/csvae_morpho_tfds"
+
+
+def define_flags() -> None:
+    """The program's flags, defined when it runs (not on import: --train, --settings and --seeds share
+    their names with studies.images' and studies.independence's flags, which tests import beside it)."""
+    flags.DEFINE_bool("train", False, "Train the --settings x --seeds runs not stored yet, then report.")
+    flags.DEFINE_list("settings", None, f"Settings to train: {', '.join(SETTINGS)}.")
+    flags.DEFINE_list("seeds", ["0"], "Seeds to train.")
+    paths.DEFINE_path("runs", RUNS, "Folder of the run directories <setting>_seed<i>/.")
+    paths.DEFINE_path("morpho_dir", MORPHO_DIR, "Morpho-digits as CelebA's files (written if absent).")
+    paths.DEFINE_path("data_dir", DATA_DIR, "The trainer's --data_dir (its prepared TFDS copy).")
+    flags.DEFINE_integer("stage_epochs", 2, "Judge the run after every this many epochs.")
 
 
 def run_name(setting: str, seed: int) -> str:
@@ -222,35 +228,51 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(setting: str, seed: int) -> dict:
-    """Train one (setting, seed) in stages, judging each stage's checkpoint; returns its record."""
+def run(setting: str, seed: int, runs: str = RUNS, morpho_dir: str = MORPHO_DIR, data_dir: str = DATA_DIR,
+        stage_epochs: int = 2) -> dict:
+    """Train one (setting, seed) in stages of stage_epochs, judging each stage's checkpoint; returns its record.
+
+    runs holds the run directories, morpho_dir Morpho-digits as CelebA's files, data_dir the trainer's
+    prepared TFDS copy. Each judged stage is stored; a stored record short of its epochs goes on.
+    """
     from csvae_tf import training
 
     name = run_name(setting, seed)
     stored = os.path.join(STORE, name + ".json")
+    record = None
     if os.path.exists(stored):
         with open(stored) as f:
-            return json.load(f)
+            record = json.load(f)
+        if record.get("complete", True):
+            return record
     flagfile, extra, epochs, _ = SETTINGS[setting]
-    run_dir = os.path.join(FLAGS.runs, name)
-    ensure_files(FLAGS.morpho_dir)
+    run_dir = os.path.join(runs, name)
+    ensure_files(morpho_dir)
     judges = Judges(seed)
-    record = {"setting": setting, "seed": seed, "epochs": epochs, "stages": [], **judges.context()}
-    cpu = 0.0
-    for stage_end in range(min(FLAGS.stage_epochs, epochs), epochs + 1, FLAGS.stage_epochs):
+    if record is None:
+        record = {"setting": setting, "seed": seed, "epochs": epochs, "stages": [], "complete": False,
+                  **judges.context()}
+    # A stopped study goes on from its last judged stage (the trainer resumes its checkpoint).
+    done = record["stages"][-1]["epoch"] if record["stages"] else 0
+    cpu = record["stages"][-1]["cpu_seconds"] if record["stages"] else 0.0
+    for stage_end in range(min(stage_epochs, epochs), epochs + 1, stage_epochs):
+        if stage_end <= done:
+            continue
         before = _children_cpu()
         started = time.time()
         subprocess.run([sys.executable, "-m", "trainers.celeba", f"--flagfile={flagfile}", *extra,
-                        f"--epochs={stage_end}", f"--seed={seed}", f"--manual_dir={FLAGS.morpho_dir}",
-                        f"--data_dir={FLAGS.data_dir}", f"--model_dir={run_dir}"], cwd=REPO, check=True)
+                        f"--epochs={stage_end}", f"--seed={seed}", f"--manual_dir={morpho_dir}",
+                        f"--data_dir={data_dir}", f"--model_dir={run_dir}"], cwd=REPO, check=True)
         cpu += _children_cpu() - before
         stage = {"epoch": stage_end, "cpu_seconds": cpu, "wall_seconds": time.time() - started, "models": {}}
         for model_name in models_of(setting):
             model = training.restore_model(model_dir_of(run_dir, setting, model_name))
             stage["models"][model_name] = judges.score(model, full=stage_end == epochs)
         record["stages"].append(stage)
+        record["cpu_seconds"] = cpu
+        _save(record)  # each judged stage is kept: a stopped study loses at most one stage
         print(f"{name} epoch {stage_end}: " + summary_line(stage), flush=True)
-    record["cpu_seconds"] = cpu
+    record["complete"] = True
     model = training.restore_model(model_dir_of(run_dir, setting, "csvae"))
     switch_grid(model, judges, os.path.join(FIGURES, f"morpho_switch_{name}.png"),
                 f"CSVAE on Morpho-digits ({setting}, seed {seed}, {epochs} epochs): test digits switched")
@@ -309,17 +331,20 @@ def markdown(records: List[dict]) -> str:
         rows = sorted(by_setting[setting], key=lambda r: r["seed"])
         for model_name in models_of(setting):
             finals = [r["stages"][-1]["models"][model_name] for r in rows]
-            cells = [f"{setting}: {SETTINGS[setting][3]}, {SETTINGS[setting][2]} epochs", model_name,
+            judged = sorted({r["stages"][-1]["epoch"] for r in rows})
+            epochs = SETTINGS[setting][2]
+            stopped = "" if judged == [epochs] else f" (stopped: judged at epoch {', '.join(map(str, judged))})"
+            cells = [f"{setting}: {SETTINGS[setting][3]}, {epochs} epochs{stopped}", model_name,
                      ", ".join(str(r["seed"]) for r in rows)]
             for attribute in morpho.ATTRIBUTES:
                 a = [f["attributes"][attribute] for f in finals]
-                z = [f["fresh"][attribute] for f in finals]
+                z = [f.get("fresh", {}).get(attribute, {}) for f in finals]
                 cells += [_cell([e.get("reconstruction_read") for e in a]),
                           f"{_cell([e['on'] for e in a])} / {_cell([e['off'] for e in a])}",
                           f"{_cell([e['on_others_kept'] for e in a])} / {_cell([e['off_others_kept'] for e in a])}",
                           _cell([e["digit_kept"] for e in a]),
-                          f"{_cell([e['mlp'] for e in z])} ({_cell([e['majority'] for e in z])})"]
-            cells += [_cell([f["sse"] for f in finals]), _cell([r["cpu_seconds"] / 60 for r in rows])]
+                          f"{_cell([e.get('mlp') for e in z])} ({_cell([e.get('majority') for e in z])})"]
+            cells += [_cell([f.get("sse") for f in finals]), _cell([r["cpu_seconds"] / 60 for r in rows])]
             lines.append("| " + " | ".join(cells) + " |")
     if records:
         r = records[0]
@@ -361,7 +386,7 @@ def main(argv):
             if setting not in SETTINGS:
                 sys.exit(f"error: unknown setting {setting!r}; choose from {', '.join(SETTINGS)}.")
             for seed in FLAGS.seeds:
-                run(setting, int(seed))
+                run(setting, int(seed), FLAGS.runs, FLAGS.morpho_dir, FLAGS.data_dir, FLAGS.stage_epochs)
     records = load_records()
     if os.path.exists(DOC):
         print(write_report(records))
@@ -370,4 +395,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
