@@ -65,6 +65,11 @@ SETTINGS: Dict[str, tuple] = {
                   "CSVAE alone, beta1 30720 (the digits' reconstruction weight per value)"),
     "per_value_m1200": (FLAGFILE, ["--model=csvae", "--beta1=30720", "--independence_weight=1200"], 4,
                         "CSVAE alone, beta1 30720, MMD weight 1200 (both the digits' weight per value)"),
+    "per_value_z16_m1200": (FLAGFILE, ["--model=csvae", "--beta1=30720", "--independence_weight=1200", "--dim_z=16"],
+                            4, "CSVAE alone, beta1 30720, MMD weight 1200, dim_z 16"),
+    # Every term that keeps y out of z at the digits' balance against the reconstruction per value.
+    "per_value_m1200_b4": (FLAGFILE, ["--model=csvae", "--beta1=30720", "--independence_weight=1200", "--beta4=120"],
+                           4, "CSVAE alone, beta1 30720, MMD weight 1200, beta4 120"),
 }
 
 FLAGS = flags.FLAGS
