@@ -30,8 +30,8 @@ written here once:
     the trained model as it is (default), or bfloat16, its weights stored in bfloat16 and its
     layers computing in bfloat16 (~0.6x the float32 latency at batch 1 on a CPU with AVX512-BF16,
     half the size; outputs within bfloat16's rounding of float32's). The signatures, their
-    float32 inputs and outputs and the metadata are the same in both; `loaded.serving_precision`
-    says which it is;
+    float32 inputs and outputs and the metadata are the same in both, but for the activation
+    estimate and the default max_batch it sets; `loaded.serving_precision` says which it is;
   * the versioned, atomic write (export.publishing): a hidden staging folder of EXPORT, held by
     an flock while the export writes and renamed to EXPORT/<version> only when complete, so a
     failure (a full disk, Ctrl-C) leaves no half export and no other export (another container,
@@ -82,7 +82,7 @@ def define_flags():
     flags.DEFINE_enum("serving_precision", "float32", list(SERVING_PRECISIONS),
                       "The arithmetic the export serves in: float32 (the trained model as it is), or bfloat16 "
                       "(weights stored in bfloat16, layers computing in it; faster on CPUs with AVX512-BF16/AMX, "
-                      "outputs within bfloat16 rounding of float32's; same signatures and metadata).")
+                      "outputs within bfloat16 rounding of float32's; same signatures, a larger default --max_batch).")
 
 
 if __name__ == "__main__":  # --help is answered here, before TensorFlow loads (a fraction of a second)
