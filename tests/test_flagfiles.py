@@ -90,13 +90,14 @@ def test_the_glob_finds_every_kind_of_flagfile():
     commands = {name: command_of(name) for name in FLAGFILES}
     assert commands["swiss_roll_independent.flags"] == ("swiss_roll", ["swiss_roll_independent.flags"])
     assert commands["digits_conv_paper.flags"] == ("digits", ["digits_conv_paper.flags"])
+    assert commands["digits_independent.flags"] == ("digits", ["digits_independent.flags"])  # trains under -m slow
     assert commands["celeba_glasses_facial_hair.flags"] == ("celeba", ["celeba_glasses_facial_hair.flags"])
     for name in ("celeba_glasses.flags", "celeba_facial_hair.flags", "celeba_heavy_makeup.flags"):
         assert commands[name] == ("celeba", [name])  # each CelebA subset's flagfile trains under -m slow
     assert commands["paper_literal.flags"] == ("celeba", ["celeba_glasses.flags", "paper_literal.flags"])
     slow = {name for name, (trainer, read) in commands.items() if _is_slow(trainer, values_of(read))}
     assert {"swiss_roll.flags", "swiss_roll_independent.flags"}.isdisjoint(slow)
-    assert {"tfd.flags", "digits.flags", "digits_conv.flags"} <= slow
+    assert {"tfd.flags", "digits.flags", "digits_conv.flags", "digits_independent.flags"} <= slow
 
 
 def _same(recorded, written: str) -> bool:

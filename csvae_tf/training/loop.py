@@ -127,10 +127,7 @@ def claim_run_directory(model_dir: str, strategy: tf.distribute.Strategy) -> str
         path = run_directory.acquire_lock(run_directory.own_directory(model_dir, strategy))
     except run_directory.RunError as error:
         refusal = error
-    if distribute.is_multi_worker(strategy):
-        _check_workers_agree(strategy, 0, refusal)
-    elif refusal is not None:
-        raise refusal
+    _stop_if_refused(strategy, refusal)
     return path
 
 
@@ -166,10 +163,7 @@ def check_run_directory(build_model: Callable[[], keras.Model], model_name: str,
                                           _resume_settings(config, steps_per_epoch, run_config))
     except run_directory.RunError as error:
         refusal = error
-    if distribute.is_multi_worker(strategy):
-        _check_workers_agree(strategy, 0, refusal)
-    elif refusal is not None:
-        raise refusal
+    _stop_if_refused(strategy, refusal)
 
 
 def _resume_settings(config: config_lib.TrainConfig, steps_per_epoch: int, run_config: Optional[dict]) -> dict:
@@ -330,6 +324,15 @@ def _folders(checkpoint_dir: str, own_directory: str, chief: bool, config: confi
     if chief:
         folders += [run_directory.WORKERS_DIR] + ([run_directory.TENSORBOARD_DIR] if config.tensorboard else [])
     return [os.path.normpath(folder) for folder in folders if os.path.normpath(folder) != "."]
+
+
+def _stop_if_refused(strategy: tf.distribute.Strategy, refusal: Optional[run_directory.RunError]) -> None:
+    """Raise `refusal` (a run directory this process may not use), or under several workers stop
+    every worker together if any was refused (_check_workers_agree at step 0)."""
+    if distribute.is_multi_worker(strategy):
+        _check_workers_agree(strategy, 0, refusal)
+    elif refusal is not None:
+        raise refusal
 
 
 def _check_workers_agree(strategy: tf.distribute.Strategy, step: int,
