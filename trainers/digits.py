@@ -112,12 +112,8 @@ def main(argv):
     # Every model's run folder is checked before the first trains: an old run of other settings in the
     # last one would otherwise stop the program after the others had trained.
     for name in names:
-        run_directory_checks.check_checkpoint_fits(configs[name].model_dir, builders[name], __name__)
-        try:
-            training.check_run_directory(builders[name], name, steps_per_epoch, configs[name], strategy,
-                                         run_config=common.resolved_flags(__name__))
-        except training.RunError as error:
-            sys.exit(f"error: {error}")
+        run_directory_checks.check_run_fits(configs[name].model_dir, builders[name], name, steps_per_epoch,
+                                            configs[name], strategy, __name__)
     models = {}
     for name in names:
         print(f"--- {name}", flush=True)

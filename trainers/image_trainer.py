@@ -170,12 +170,8 @@ def check_image_run(module_name: str, strategy, num_train: int, image_shape, lab
     checkpoint whose model.json is gone), without training: exits with one line."""
     config, steps_per_epoch, build_model = _run_arguments(strategy, num_train, image_shape, label_names, label_type,
                                                           model_name, model_dir)
-    run_directory_checks.check_checkpoint_fits(model_dir, build_model, module_name)
-    try:
-        training.check_run_directory(build_model, model_name, steps_per_epoch, config, strategy,
-                                     run_config=common.resolved_flags(module_name))
-    except training.RunError as error:
-        sys.exit(f"error: {error}")
+    run_directory_checks.check_run_fits(model_dir, build_model, model_name, steps_per_epoch, config, strategy,
+                                        module_name)
 
 
 def _run_arguments(strategy, num_train: int, image_shape, label_names, label_type: str, model_name: str,

@@ -69,6 +69,19 @@ def check_checkpoint_fits(model_dir: str, build_model, module_name: str) -> None
                  f"{_flags_to_resume(model_dir, module_name)}")
 
 
+def check_run_fits(model_dir: str, build_model, model_name: str, steps_per_epoch: int, config, strategy,
+                   module_name: str) -> None:
+    """What training refuses of `model_dir` before it trains (a checkpoint whose model.json is gone,
+    training.check_run_directory), checked without training: exits with one line. A program training
+    several models (--model=all) calls it for each before the first trains."""
+    check_checkpoint_fits(model_dir, build_model, module_name)
+    try:
+        training.check_run_directory(build_model, model_name, steps_per_epoch, config, strategy,
+                                     run_config=common.resolved_flags(module_name))
+    except training.RunError as error:
+        sys.exit(f"error: {error}")
+
+
 def _flags_to_resume(model_dir: str, module_name: str) -> str:
     """What to pass to resume: the model flags run_config.json recorded that differ from this run's."""
     path = os.path.join(model_dir, training.RUN_CONFIG_FILE)
